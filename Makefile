@@ -1,0 +1,49 @@
+# make run   install, index corpus/ if there is no index yet, serve http://127.0.0.1:7860
+# make test  install with test extras and run the whole suite (browser tests included)
+# make stress  the long fault-injection runs
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= $(or $(MENTORKB_DATA_DIR),data)
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test stress install install-test index clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Stamps re-run the install whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+index: install
+	@if [ ! -f "$(DATA_DIR)/manifest.sqlite3" ]; then \
+		$(BIN)/mentorkb --data-dir "$(DATA_DIR)" ingest corpus/ \
+		|| echo "Some documents failed to ingest (see above); serving the rest." >&2; \
+	fi
+
+run: index
+	$(BIN)/mentorkb --data-dir "$(DATA_DIR)" serve
+
+test: install-test
+	$(BIN)/python -m pytest
+
+stress: install-test
+	$(BIN)/python -m pytest -m stress
+
+clean:
+	rm -rf $(VENV) "$(DATA_DIR)"

@@ -1,0 +1,1 @@
+"""Turns mentors' files into chunks in the index. Imports only rag's foundation."""

@@ -1,0 +1,73 @@
+"""Helpers shared by the loaders: decoding, front matter, Markdown sections."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+from langchain_text_splitters import MarkdownHeaderTextSplitter
+
+from ingest.document import Section, normalize_text
+from rag.errors import LoaderError
+
+_HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
+
+
+def read_text(path: Path, source: str) -> str:
+    """The file's text as UTF-8, or a LoaderError saying why not."""
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise LoaderError(source, "looks like a binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise LoaderError(source, f"not valid UTF-8 text (byte {e.start})") from e
+
+
+def markdown_sections(markdown: str) -> list[Section]:
+    """Split Markdown on headings; each section keeps its heading path."""
+    splitter = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=True)
+    sections = []
+    for piece in splitter.split_text(markdown):
+        text = normalize_text(piece.page_content)
+        if not text:
+            continue
+        headings = tuple(
+            normalize_text(piece.metadata[key]) for _, key in _HEADERS if key in piece.metadata
+        )
+        sections.append(Section(text=text, headings=headings))
+    return sections
+
+
+def first_heading(sections: list[Section]) -> str:
+    for section in sections:
+        if section.headings:
+            return section.headings[0]
+    return ""
+
+
+def as_str(value: Any) -> str:
+    """A front-matter or property value as display text."""
+    if value is None:
+        return ""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return normalize_text(str(value))
+
+
+def as_tags(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items = re.split(r"[,;]", value)
+    elif isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        items = [str(value)]
+    return tuple(t for t in (normalize_text(i) for i in items) if t)
+
+
+def title_from_path(path: Path) -> str:
+    return path.stem.replace("_", " ").replace("-", " ").strip().capitalize()

@@ -1,0 +1,1 @@
+"""The `mentorkb` command: wires settings, ingest, rag and ui together."""

@@ -1,0 +1,3 @@
+from mentorkb.cli import main
+
+main()

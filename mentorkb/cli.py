@@ -1,0 +1,210 @@
+"""mentorkb: a mentoring knowledge assistant that hands sensitive questions to humans.
+
+Results go to stdout, progress and errors to stderr. Expected failures exit 1
+with a one-line message and no traceback; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from rag.backends.st import offline
+from rag.errors import MentorKBError
+from rag.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _fail(error: MentorKBError) -> click.ClickException:
+    return click.ClickException(str(error))
+
+
+@click.group()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where MentorKB keeps its state (overrides MENTORKB_DATA_DIR).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+@click.version_option(package_name="mentorkb")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, verbose: bool) -> None:
+    """MentorKB: answers mentees from mentors' documents, with citations,
+    and hands anything sensitive to a human mentor.
+
+    \b
+    mentorkb ingest corpus/
+    mentorkb ask "How often should I meet my mentor?"
+    mentorkb serve
+    """
+    offline()
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        ctx.obj = {"settings": load_settings(data_dir=data_dir)}
+    except MentorKBError as e:
+        raise _fail(e) from e
+
+
+def _indexer(settings: Settings):
+    from ingest.indexer import Indexer
+    from rag.backends import make_embedder, make_store
+    from rag.manifest import Manifest
+
+    embedder = make_embedder(settings)
+    return Indexer(settings, embedder, make_store(settings, embedder), Manifest(settings.manifest_path))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Add or update documents from files or folders (recursive).
+
+    A document's source id is its path relative to the folder given, or its file
+    name when a file is given. Unchanged documents are not re-embedded.
+
+    \b
+    mentorkb ingest corpus/ extra/notes.md
+    """
+    settings = _settings(ctx)
+
+    def progress(i: int, n: int, source: str, status: str) -> None:
+        click.echo(f"[{i}/{n}] {status:9} {source}", err=True)
+
+    try:
+        report = _indexer(settings).sync(list(paths), progress=progress)
+    except MentorKBError as e:
+        raise _fail(e) from e
+    for source, reason in report.failed:
+        click.echo(f"error: {source}: {reason}", err=True)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        click.echo(report.summary())
+    ctx.exit(1 if report.failed else 0)
+
+
+def _questions(batch: Path) -> Iterator[tuple[int, str | None, str | None]]:
+    """(line number, question, error) for each non-blank line of a JSONL file."""
+    with batch.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield number, None, f"invalid JSON ({e.msg})"
+                continue
+            question = item.get("question") if isinstance(item, dict) else None
+            if not isinstance(question, str) or not question.strip():
+                yield number, None, "missing a non-empty string field 'question'"
+                continue
+            yield number, question, None
+
+
+def _print_answer(answer, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(answer.as_dict(), ensure_ascii=False))
+        return
+    click.echo(answer.text)
+    if answer.citations:
+        click.echo("\nSources:")
+        for c in answer.citations:
+            where = " > ".join(p for p in (c.chunk.title, c.chunk.section) if p)
+            page = f", p. {c.chunk.page}" if c.chunk.page else ""
+            click.echo(f"  [{c.n}] {where} ({c.chunk.source}{page})")
+    click.echo(f"\n{answer.disclaimer}")
+
+
+@cli.command()
+@click.argument("question", required=False)
+@click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A JSONL file with a 'question' field per line; one result per line.")
+@click.option("--json", "as_json", is_flag=True, help="Print each result as one JSON object.")
+@click.pass_context
+def ask(ctx: click.Context, question: str | None, batch: Path | None, as_json: bool) -> None:
+    """Ask a question; the answer cites its sources as [n].
+
+    \b
+    mentorkb ask "What should we agree on in a first meeting?"
+    mentorkb ask --batch corpus/questions.jsonl --json
+    """
+    if (question is None) == (batch is None):
+        raise click.UsageError("give either a QUESTION or --batch FILE")
+    from rag.service import Assistant
+
+    failed = False
+    try:
+        assistant = Assistant(_settings(ctx))
+        if question is not None:
+            _print_answer(assistant.ask(question), as_json)
+            return
+        for number, text, error in _questions(batch):
+            if error:
+                failed = True
+                click.echo(f"error: {batch}:{number}: {error}", err=True)
+                if as_json:
+                    click.echo(json.dumps({"line": number, "error": error}))
+                continue
+            _print_answer(assistant.ask(text), as_json)
+    except MentorKBError as e:
+        raise _fail(e) from e
+    ctx.exit(1 if failed else 0)
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def list_documents(ctx: click.Context, as_json: bool) -> None:
+    """Show indexed documents with their chunk counts and dates."""
+    from rag.manifest import Manifest
+
+    settings = _settings(ctx)
+    records = Manifest(settings.manifest_path).all() if settings.manifest_path.exists() else []
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in records], indent=2))
+        return
+    for r in records:
+        click.echo(f"{r.source}\t{r.chunks} chunks\t{r.date or '-'}\t{r.title}")
+    click.echo(f"{len(records)} documents", err=True)
+
+
+@cli.command()
+@click.option("--host", help="Address to bind (default MENTORKB_HOST or 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default MENTORKB_PORT or 7860).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the web chat."""
+    from rag.service import Assistant
+    from ui.app import build_app
+
+    settings = _settings(ctx)
+    try:
+        assistant = Assistant(settings)
+    except MentorKBError as e:
+        raise _fail(e) from e
+    app = build_app(assistant, settings)
+    click.echo(f"MentorKB on http://{host or settings.host}:{port or settings.port}", err=True)
+    app.launch(server_name=host or settings.host, server_port=port or settings.port, quiet=True)
+
+
+def main() -> None:
+    cli(prog_name="mentorkb")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Chroma vector store. We always pass our own embeddings: Chroma's default
+embedding function downloads a model, which cannot work offline."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rag.errors import EmbedderMismatchError, StoreError
+from rag.types import Chunk, ScoredChunk
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def chroma_errors(action: str) -> Iterator[None]:
+    """Translate Chroma's exceptions into StoreError at this border."""
+    from chromadb.errors import ChromaError
+
+    try:
+        yield
+    except (ChromaError, OSError, RuntimeError, ValueError) as e:
+        raise StoreError(f"vector store failed to {action}: {e}") from e
+
+
+def _metadata(chunk: Chunk, index: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "source": chunk.source,
+        "title": chunk.title,
+        "section": chunk.section,
+        "mentor": chunk.mentor,
+        "content_hash": chunk.content_hash,
+        "chunk_index": index,
+    }
+    if chunk.page is not None:
+        meta["page"] = chunk.page
+    return meta
+
+
+def _chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    return Chunk(
+        chunk_id=chunk_id,
+        text=text,
+        source=str(meta.get("source", "")),
+        title=str(meta.get("title", "")),
+        section=str(meta.get("section", "")),
+        page=meta.get("page"),
+        mentor=str(meta.get("mentor", "")),
+        content_hash=str(meta.get("content_hash", "")),
+    )
+
+
+class ChromaStore:
+    """A Chroma collection bound to one embedder (name and dimension in its metadata)."""
+
+    def __init__(self, client: Any, collection: str, embedder_name: str, dimension: int) -> None:
+        self.client = client
+        with chroma_errors("open the collection"):
+            self.collection = client.get_or_create_collection(
+                collection,
+                metadata={"embedder": embedder_name, "dimension": dimension},
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+            )
+        found = (self.collection.metadata or {}).get("embedder"), (self.collection.metadata or {}).get("dimension")
+        if found != (embedder_name, dimension):
+            raise EmbedderMismatchError(
+                f"collection {collection!r} was built with embedder {found[0]} ({found[1]} dims), "
+                f"but {embedder_name} ({dimension} dims) is configured; rebuild the index"
+            )
+        with chroma_errors("read its limits"):
+            self.batch_size = int(client.get_max_batch_size())
+
+    @classmethod
+    def persistent(cls, path: Path, collection: str, embedder_name: str, dimension: int) -> ChromaStore:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        with chroma_errors(f"open {path}"):
+            client = chromadb.PersistentClient(
+                path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
+            )
+        return cls(client, collection, embedder_name, dimension)
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk is required")
+        # Chunk indexes restart per document; keep them with the chunk for ordering.
+        indexes: dict[str, int] = {}
+        metas = []
+        for chunk in chunks:
+            index = indexes.get(chunk.content_hash, 0)
+            indexes[chunk.content_hash] = index + 1
+            metas.append(_metadata(chunk, index))
+        for start in range(0, len(chunks), self.batch_size):
+            end = start + self.batch_size
+            with chroma_errors("write chunks"):
+                self.collection.upsert(
+                    ids=[c.chunk_id for c in chunks[start:end]],
+                    embeddings=[list(v) for v in vectors[start:end]],
+                    documents=[c.text for c in chunks[start:end]],
+                    metadatas=metas[start:end],
+                )
+
+    def delete(self, content_hashes: Sequence[str]) -> None:
+        if not content_hashes:
+            return
+        with chroma_errors("delete chunks"):
+            self.collection.delete(where={"content_hash": {"$in": list(content_hashes)}})
+
+    def query(self, vector: Sequence[float], k: int) -> list[ScoredChunk]:
+        with chroma_errors("search"):
+            found = self.collection.query(
+                query_embeddings=[list(vector)],
+                n_results=k,
+                include=["documents", "metadatas", "distances"],
+            )
+        ids, docs, metas, dists = (found[key][0] for key in ("ids", "documents", "metadatas", "distances"))
+        return [
+            ScoredChunk(_chunk(i, d or "", m or {}), 1.0 - float(dist))
+            for i, d, m, dist in zip(ids, docs, metas, dists)
+        ]
+
+    def count(self) -> int:
+        with chroma_errors("count chunks"):
+            return int(self.collection.count())
+
+    def content_hashes(self) -> set[str]:
+        """Every document hash that has chunks in the store."""
+        with chroma_errors("list documents"):
+            found = self.collection.get(include=["metadatas"])
+        return {str(m.get("content_hash", "")) for m in found["metadatas"] or []}

@@ -1,0 +1,52 @@
+"""MentorKB's own exceptions. Foreign errors are translated at the border.
+
+The tree::
+
+    MentorKBError                 base; its message is shown to the user as is
+    ├── ConfigError               a setting is missing, malformed or unsupported
+    ├── LoaderError               one document could not be read (names the file)
+    ├── IndexLockedError          another process is writing the index
+    ├── StoreError                the vector store failed or is unreachable
+    │   └── EmbedderMismatchError the index was built with another embedder
+    ├── EmbedderError             the embedding model could not be loaded or run
+    └── AnswererError             the answer backend (e.g. a remote LLM) failed
+"""
+
+from __future__ import annotations
+
+
+class MentorKBError(Exception):
+    """Base class; the message is meant for the user and fits on one line."""
+
+
+class ConfigError(MentorKBError):
+    """A setting is missing, malformed or names an unknown backend."""
+
+
+class LoaderError(MentorKBError):
+    """One document could not be loaded; the message starts with its path."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class IndexLockedError(MentorKBError):
+    """Another process holds the index's writer lock."""
+
+
+class StoreError(MentorKBError):
+    """The vector store failed; the foreign error is chained as __cause__."""
+
+
+class EmbedderMismatchError(StoreError):
+    """The collection was built by a different embedder than the one configured."""
+
+
+class EmbedderError(MentorKBError):
+    """The embedding model could not be loaded or failed to encode."""
+
+
+class AnswererError(MentorKBError):
+    """The answer backend failed."""

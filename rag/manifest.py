@@ -1,0 +1,108 @@
+"""The document manifest: which sources are indexed, under which content hash.
+
+A SQLite file beside the vector store. Chunks in the store are keyed by content
+hash, so two sources with the same text share one set of chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    source       TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    title        TEXT NOT NULL,
+    mentor       TEXT NOT NULL DEFAULT '',
+    tags         TEXT NOT NULL DEFAULT '[]',
+    date         TEXT NOT NULL DEFAULT '',
+    format       TEXT NOT NULL,
+    chunks       INTEGER NOT NULL,
+    size         INTEGER NOT NULL,
+    mtime_ns     INTEGER NOT NULL,
+    ingested_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_hash ON documents (content_hash);
+"""
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    source: str
+    content_hash: str
+    title: str
+    mentor: str
+    tags: tuple[str, ...]
+    date: str
+    format: str
+    chunks: int
+    size: int
+    mtime_ns: int
+    ingested_at: float
+
+
+class Manifest:
+    """Read and write document records. Each write commits at once."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def get(self, source: str) -> DocumentRecord | None:
+        row = self.db.execute("SELECT * FROM documents WHERE source = ?", (source,)).fetchone()
+        return _record(row) if row else None
+
+    def all(self) -> list[DocumentRecord]:
+        rows = self.db.execute("SELECT * FROM documents ORDER BY source").fetchall()
+        return [_record(r) for r in rows]
+
+    def by_hash(self, content_hash: str) -> list[DocumentRecord]:
+        rows = self.db.execute(
+            "SELECT * FROM documents WHERE content_hash = ? ORDER BY source", (content_hash,)
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def put(self, record: DocumentRecord) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    record.source, record.content_hash, record.title, record.mentor,
+                    json.dumps(list(record.tags)), record.date, record.format,
+                    record.chunks, record.size, record.mtime_ns, record.ingested_at,
+                ),
+            )
+
+    def touch(self, source: str, size: int, mtime_ns: int) -> None:
+        """Record a new file stat for a document whose content did not change."""
+        with self.db:
+            self.db.execute(
+                "UPDATE documents SET size = ?, mtime_ns = ? WHERE source = ?", (size, mtime_ns, source)
+            )
+
+    def remove(self, sources: Iterable[str]) -> None:
+        with self.db:
+            self.db.executemany("DELETE FROM documents WHERE source = ?", [(s,) for s in sources])
+
+    def hashes(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT DISTINCT content_hash FROM documents")}
+
+
+def _record(row: tuple) -> DocumentRecord:
+    values = list(row)
+    values[4] = tuple(json.loads(values[4]))
+    return DocumentRecord(*values)
+
+
+def now() -> float:
+    return time.time()

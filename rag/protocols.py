@@ -1,0 +1,38 @@
+"""The small interfaces that backends implement. Settings choose the backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from rag.types import Chunk, ScoredChunk
+
+
+class Embedder(Protocol):
+    """Turns text into unit-length vectors."""
+
+    name: str
+    dimension: int
+    max_tokens: int
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed a batch of passages."""
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model would read for `text` (without special tokens)."""
+
+
+class VectorStore(Protocol):
+    """Stores chunks with their vectors and finds the nearest ones."""
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        """Add or replace chunks by id."""
+
+    def delete(self, content_hashes: Sequence[str]) -> None:
+        """Remove every chunk of the given documents."""
+
+    def query(self, vector: Sequence[float], k: int) -> list[ScoredChunk]:
+        """The k nearest chunks, best first."""
+
+    def count(self) -> int:
+        """Chunks stored."""

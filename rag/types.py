@@ -1,0 +1,81 @@
+"""Plain, frozen values passed between the pipeline's stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Route = Literal["answer", "abstain", "handoff"]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One embedded piece of a document, as stored in the index."""
+
+    chunk_id: str
+    text: str
+    source: str
+    title: str
+    section: str = ""
+    page: int | None = None
+    mentor: str = ""
+    content_hash: str = ""
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """A retrieved chunk with its relevance (cosine similarity, higher is better)."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class Citation:
+    """The `[n]` a sentence of an answer points at."""
+
+    n: int
+    chunk: Chunk
+    snippet: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the assistant says, and everything needed to show why."""
+
+    question: str
+    route: Route
+    text: str
+    citations: tuple[Citation, ...] = ()
+    retrieved: tuple[ScoredChunk, ...] = ()
+    disclaimer: str = ""
+    category: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `mentorkb ask --json` shape."""
+        return {
+            "question": self.question,
+            "route": self.route,
+            "answer": self.text,
+            "category": self.category,
+            "citations": [
+                {
+                    "n": c.n,
+                    "source": c.chunk.source,
+                    "title": c.chunk.title,
+                    "section": c.chunk.section,
+                    "page": c.chunk.page,
+                    "snippet": c.snippet,
+                    "score": round(c.score, 4),
+                }
+                for c in self.citations
+            ],
+            "retrieved": [
+                {"source": r.chunk.source, "chunk_id": r.chunk.chunk_id, "score": round(r.score, 4)}
+                for r in self.retrieved
+            ],
+            "disclaimer": self.disclaimer,
+            "timings_ms": self.timings_ms,
+        }

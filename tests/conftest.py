@@ -1,0 +1,73 @@
+"""Hermetic tests against the real parts: MiniLM, Chroma on disk, SQLite files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No MENTORKB_* setting leaks in from the machine; state goes to tmp_path."""
+    for key in list(os.environ):
+        if key.startswith("MENTORKB_"):
+            monkeypatch.delenv(key)
+    data = tmp_path / "data"
+    monkeypatch.setenv("MENTORKB_DATA_DIR", str(data))
+    return data
+
+
+def gold_questions() -> list[dict]:
+    with (CORPUS / "questions.jsonl").open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from rag.backends.st import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder.minilm()
+
+
+@pytest.fixture(scope="session")
+def corpus_data_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """A data dir with the whole sample corpus ingested once for the session."""
+    from ingest.indexer import Indexer
+    from rag.backends import make_store
+    from rag.manifest import Manifest
+    from rag.settings import load_settings
+
+    data = tmp_path_factory.mktemp("corpus-data")
+    settings = load_settings(data_dir=data)
+    manifest = Manifest(settings.manifest_path)
+    report = Indexer(settings, embedder, make_store(settings, embedder), manifest).sync([CORPUS])
+    manifest.close()
+    assert not report.failed, report.failed
+    return data
+
+
+@pytest.fixture(scope="session")
+def assistant(corpus_data_dir: Path, embedder):
+    from rag.service import Assistant
+    from rag.settings import load_settings
+
+    return Assistant(load_settings(data_dir=corpus_data_dir), embedder=embedder)
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A private copy of the corpus folder, free to change."""
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
