@@ -90,7 +90,9 @@ class ExtractiveAnswerer:
             overlap = sum(w for t, w in weight.items() if t in found) / total
             closeness = pool[rank].score / best  # 1.0 for the best chunk
             lead = 0.05 if pos == 0 else 0.0  # a chunk's first sentence often states its point
-            scored.append(_Candidate(rank, pos, text, 0.55 * overlap + 0.45 * closeness + lead))
+            if overlap == 0 and rank > 0:
+                continue  # shares no word with the question and is not from the best chunk
+            scored.append(_Candidate(rank, pos, text, 0.7 * overlap + 0.3 * closeness + lead))
         scored.sort(key=lambda c: c.score, reverse=True)
         chosen: list[_Candidate] = []
         used = 0

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(24, ge=0, description="Tokens shared by neighbouring chunks.")
     top_k: int = Field(10, ge=1, le=50, description="Chunks retrieved per question.")
     min_relevance: float = Field(
-        0.35,
+        0.32,
         description="Cosine similarity of the best chunk below which the assistant "
         "abstains instead of answering. Calibrated on corpus/questions.jsonl.",
     )

@@ -26,16 +26,33 @@ def read_text(path: Path, source: str) -> str:
         raise LoaderError(source, f"not valid UTF-8 text (byte {e.start})") from e
 
 
+_INLINE = [
+    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images: keep the alt text
+    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # links: keep the words
+    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # bold
+    (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),  # italics
+    (re.compile(r"`([^`\n]+)`"), r"\1"),  # inline code
+    (re.compile(r"^\s{0,3}>\s?", re.M), ""),  # block quotes
+]
+
+
+def plain_inline(text: str) -> str:
+    """Markdown inline markup removed: chunks hold plain text for embedding and display."""
+    for pattern, replacement in _INLINE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def markdown_sections(markdown: str) -> list[Section]:
     """Split Markdown on headings; each section keeps its heading path."""
     splitter = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=True)
     sections = []
     for piece in splitter.split_text(markdown):
-        text = normalize_text(piece.page_content)
+        text = normalize_text(plain_inline(piece.page_content))
         if not text:
             continue
         headings = tuple(
-            normalize_text(piece.metadata[key]) for _, key in _HEADERS if key in piece.metadata
+            normalize_text(plain_inline(piece.metadata[key])) for _, key in _HEADERS if key in piece.metadata
         )
         sections.append(Section(text=text, headings=headings))
     return sections
