@@ -1,146 +1,357 @@
-"""Indexer.sync: bring the index in line with a set of files, touching only what changed."""
+"""Indexer: bring the index in line with files, touching only what changed.
+
+Order of writes, so that a crash at any point loses nothing committed and serves
+nothing half-written: chunks go to the vector store first (ids derive from the
+content hash, so a repeat is harmless), then the manifest row commits, then old
+chunks are dropped. A `dirty` marker left by a killed run makes the next run sweep
+chunks that no manifest row claims.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest import loaders
 from ingest.chunking import embedding_text, split_document, to_chunks
 from ingest.document import LoadedDocument
+from rag import index
+from rag.backends import make_store
 from rag.errors import LoaderError
 from rag.lock import writer_lock
 from rag.manifest import DocumentRecord, Manifest, now
 from rag.protocols import Embedder, VectorStore
 from rag.settings import Settings
+from rag.types import Chunk
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, str, str], None]
+# (documents done, documents in all, source, status, chunks written so far)
+Progress = Callable[[int, int, str, str, int], None]
 
 
 @dataclass
 class IngestReport:
-    """What one sync did; `failed` holds one `(source, reason)` per bad file."""
+    """What one run did; `failed` holds one `(source, reason)` per bad file."""
 
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     chunks_written: int = 0
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.failed)} failed; "
             f"{self.chunks_written} chunks written"
         )
+        if self.removed:
+            text += f"; {len(self.removed)} removed"
+        return text
 
     def as_dict(self) -> dict:
         return {
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "removed": self.removed,
+            "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
             "failed": [{"source": s, "reason": r} for s, r in self.failed],
             "chunks_written": self.chunks_written,
         }
 
 
-def discover(paths: list[Path]) -> Iterator[tuple[Path, str]]:
-    """(file, source id) pairs. A folder's files are named relative to it, a file by its name.
+@dataclass(frozen=True)
+class Found:
+    """A file to ingest, or a problem found while walking (`error` set)."""
 
-    Inside folders, hidden entries and files of unknown type are skipped; a file
-    named directly is always yielded, so an unknown type gets a clear error.
+    path: Path
+    source: str
+    error: str = ""
+
+
+def discover(paths: list[Path]) -> Iterator[Found]:
+    """Files under `paths`. A folder's files are named relative to it, a file by its name.
+
+    Hidden entries are skipped. Symlinked folders are followed once; a link back
+    into a folder already walked is reported as a loop instead of recursed into.
     """
     for root in paths:
-        if root.is_dir():
-            for path in sorted(root.rglob("*")):
-                rel = path.relative_to(root)
-                if any(part.startswith(".") for part in rel.parts):
-                    continue
-                if path.is_file() and loaders.is_supported(path):
-                    yield path, rel.as_posix()
-        else:
-            yield root, root.name
+        if not root.is_dir():
+            yield Found(root, root.name)
+            continue
+        seen = {os.path.realpath(root)}
+        for folder, dirs, files in os.walk(root, followlinks=True):
+            rel_folder = Path(folder).relative_to(root)
+            for name in sorted(dirs):
+                real = os.path.realpath(os.path.join(folder, name))
+                if name.startswith(".") or real in seen:
+                    dirs.remove(name)
+                    if not name.startswith("."):
+                        yield Found(Path(folder, name), (rel_folder / name).as_posix(), "symlink loop; not followed")
+                else:
+                    seen.add(real)
+            dirs.sort()
+            for name in sorted(files):
+                if not name.startswith("."):
+                    yield Found(Path(folder, name), (rel_folder / name).as_posix())
+
+
+@dataclass
+class _Pending:
+    """A loaded document waiting for its chunks to be embedded and stored."""
+
+    path: Path
+    stat: os.stat_result
+    doc: LoadedDocument
+    chunks: list[Chunk]  # empty for a duplicate of text already stored or queued
+    old: DocumentRecord | None
+
+
+@dataclass
+class Target:
+    """One generation's store and manifest, open for writing."""
+
+    generation: Path
+    store: VectorStore
+    manifest: Manifest
 
 
 class Indexer:
-    """Writes documents into the vector store and the manifest, under the writer lock."""
+    """Writes documents into the live index (or a new generation), under the writer lock.
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore, manifest: Manifest) -> None:
+    Args:
+        settings: data dir, chunk sizes, limits.
+        embedder: embeds chunks; the store is bound to it.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.store = store
-        self.manifest = manifest
 
-    def sync(self, paths: list[Path], progress: Progress | None = None) -> IngestReport:
-        """Ingest every file under `paths`. One bad file fails alone; the rest go on."""
+    @contextmanager
+    def _open(self, generation: Path) -> Iterator[Target]:
+        store = make_store(self.settings, self.embedder, generation)
+        manifest = Manifest.of(generation)
+        try:
+            yield Target(generation, store, manifest)
+        finally:
+            manifest.close()
+            store.close()
+
+    def sync(
+        self,
+        paths: list[Path],
+        *,
+        prune: bool = False,
+        overrides: dict[str, object] | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Ingest every file under `paths` into the live index. One bad file fails alone.
+
+        Args:
+            paths: files and folders.
+            prune: also remove documents whose files are gone.
+            overrides: metadata (title, mentor, tags, date) that wins over the files'.
+            progress: called after each document.
+        """
+        data_dir = self.settings.data_dir
         report = IngestReport()
-        files = list(discover(paths))
         with writer_lock(self.settings.lock_path):
-            for i, (path, source) in enumerate(files, 1):
-                try:
-                    status = self._sync_one(path, source, report)
-                except LoaderError as e:
-                    report.failed.append((source, e.reason))
-                    status = "failed"
-                if progress:
-                    progress(i, len(files), source, status)
+            generation = index.current_generation(data_dir)
+            if generation is None:
+                generation = index.new_generation(data_dir)
+            with self._open(generation) as target:
+                self._ingest(target, list(discover(paths)), report, overrides, progress)
+                if prune:
+                    self._prune(target, report)
+            if report.added or report.updated or report.removed or index.current_generation(data_dir) is None:
+                index.activate(data_dir, generation)
         return report
 
-    def _sync_one(self, path: Path, source: str, report: IngestReport) -> str:
+    def rebuild(self, paths: list[Path] = (), progress: Progress | None = None) -> IngestReport:
+        """Re-ingest every known document (and `paths`) into a new generation, then switch.
+
+        The switch happens only if every file loaded; otherwise the new generation is
+        discarded and the old one stays live.
+        """
+        data_dir = self.settings.data_dir
+        report = IngestReport()
+        with writer_lock(self.settings.lock_path):
+            live = index.current_generation(data_dir)
+            known = []
+            if live is not None:
+                with self._open(live) as old:
+                    known = [Found(Path(r.path), r.source) for r in old.manifest.all()]
+            found = {f.source: f for f in known}
+            found.update((f.source, f) for f in discover(list(paths)))
+            generation = index.new_generation(data_dir)
+            try:
+                with self._open(generation) as target:
+                    self._ingest(target, list(found.values()), report, None, progress)
+            except BaseException:
+                index.discard(generation)
+                raise
+            if report.failed:
+                index.discard(generation)
+                return report
+            index.activate(data_dir, generation)
+            index.prune_generations(data_dir)
+        return report
+
+    def remove(self, sources: list[str]) -> list[str]:
+        """Delete documents by source id; returns the ones that were indexed."""
+        data_dir = self.settings.data_dir
+        with writer_lock(self.settings.lock_path):
+            generation = index.current_generation(data_dir)
+            if generation is None:
+                return []
+            with self._open(generation) as target:
+                gone = [s for s in sources if target.manifest.get(s) is not None]
+                self._forget(target, gone)
+            if gone:
+                index.activate(data_dir, generation)
+        return gone
+
+    # -- the work -----------------------------------------------------------
+
+    def _ingest(
+        self,
+        target: Target,
+        files: list[Found],
+        report: IngestReport,
+        overrides: dict[str, object] | None,
+        progress: Progress | None,
+    ) -> None:
+        dirty = target.generation / "dirty"
+        if dirty.exists():  # a previous run died mid-way
+            self._sweep(target)
+        dirty.touch()
+        pending: list[_Pending] = []
+        for i, found in enumerate(files, 1):
+            try:
+                status, item = self._prepare(target, found, report, overrides, pending)
+            except LoaderError as e:
+                report.failed.append((found.source, e.reason))
+                status, item = "failed", None
+            if item is not None:
+                pending.append(item)
+                if sum(len(p.chunks) for p in pending) >= self.settings.embed_batch:
+                    self._flush(target, pending, report)
+            if progress:
+                progress(i, len(files), found.source, status, report.chunks_written)
+        self._flush(target, pending, report)
+        dirty.unlink()
+
+    def _prepare(
+        self,
+        target: Target,
+        found: Found,
+        report: IngestReport,
+        overrides: dict[str, object] | None,
+        pending: list[_Pending],
+    ) -> tuple[str, _Pending | None]:
+        """Load and chunk one file, or settle it at once if nothing changed."""
+        if found.error:
+            raise LoaderError(found.source, found.error)
+        if found.path.is_file() and not loaders.is_supported(found.path):
+            report.skipped.append((found.source, f"unsupported file type {found.path.suffix or '(none)'!r}"))
+            return "skipped", None
         try:
-            stat = path.stat()
+            stat = found.path.stat()
         except FileNotFoundError:
-            raise LoaderError(source, "no such file or directory") from None
-        if not path.is_file():
-            raise LoaderError(source, "not a regular file")
-        old = self.manifest.get(source)
-        if old and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-            report.unchanged.append(source)
-            return "unchanged"
-        doc = loaders.load(path, source)
+            raise LoaderError(found.source, "no such file or directory") from None
+        except OSError as e:
+            raise LoaderError(found.source, f"cannot read file ({e.strerror or e})") from None
+        if not found.path.is_file():
+            raise LoaderError(found.source, "not a regular file")
+        limit = self.settings.max_file_mb
+        if stat.st_size > limit * 1024 * 1024:
+            raise LoaderError(found.source, f"file is {stat.st_size / 2**20:.1f} MB, over the {limit:g} MB limit (MENTORKB_MAX_FILE_MB)")
+        manifest = target.manifest
+        old = manifest.get(found.source)
+        if old and not overrides and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            report.unchanged.append(found.source)
+            return "unchanged", None
+        doc = loaders.load(found.path, found.source)
+        if overrides:
+            doc = dataclasses.replace(doc, **{k: v for k, v in overrides.items() if v})
         digest = doc.content_hash
         if old and old.content_hash == digest:
-            self.manifest.touch(source, stat.st_size, stat.st_mtime_ns)
-            report.unchanged.append(source)
-            return "unchanged"
-        twins = [r for r in self.manifest.by_hash(digest) if r.source != source]
-        if twins:
-            # The same text under another name: stored once, both sources known.
-            chunks = twins[0].chunks
-        else:
-            chunks = self._write(doc)
-            report.chunks_written += chunks
-        self.manifest.put(
-            DocumentRecord(
-                source=source, content_hash=digest, title=doc.title, mentor=doc.mentor,
-                tags=doc.tags, date=doc.date, format=doc.format, chunks=chunks,
-                size=stat.st_size, mtime_ns=stat.st_mtime_ns, ingested_at=now(),
-            )
-        )
-        if old:
-            self._drop_if_unused(old.content_hash)
-            report.updated.append(source)
-            return "updated"
-        report.added.append(source)
-        return "added"
-
-    def _write(self, doc: LoadedDocument) -> int:
+            manifest.touch(found.source, str(found.path.resolve()), stat.st_size, stat.st_mtime_ns)
+            report.unchanged.append(found.source)
+            return "unchanged", None
+        stored = any(r.source != found.source for r in manifest.by_hash(digest))
+        queued = any(p.doc.content_hash == digest for p in pending)
+        if stored or queued:  # the same text under another name: stored once
+            return "duplicate", _Pending(found.path, stat, doc, [], old)
         pieces = split_document(
-            doc,
-            self.embedder.count_tokens,
-            self.settings.chunk_tokens,
-            self.settings.chunk_overlap,
-            self.embedder.max_tokens,
+            doc, self.embedder.count_tokens, self.settings.chunk_tokens,
+            self.settings.chunk_overlap, self.embedder.max_tokens,
         )
-        chunks = to_chunks(doc, pieces)
-        vectors = self.embedder.embed([embedding_text(c) for c in chunks])
-        self.store.upsert(chunks, vectors)
-        return len(chunks)
+        return ("updated" if old else "added"), _Pending(found.path, stat, doc, to_chunks(doc, pieces), old)
 
-    def _drop_if_unused(self, content_hash: str) -> None:
-        if not self.manifest.by_hash(content_hash):
-            self.store.delete([content_hash])
+    def _flush(self, target: Target, pending: list[_Pending], report: IngestReport) -> None:
+        """Embed all pending chunks in one batch, store them, then commit each document."""
+        if not pending:
+            return
+        chunks = [c for p in pending for c in p.chunks]
+        if chunks:
+            vectors = self.embedder.embed([embedding_text(c) for c in chunks])
+            target.store.upsert(chunks, vectors)
+            report.chunks_written += len(chunks)
+        counts = {p.doc.content_hash: len(p.chunks) for p in pending if p.chunks}
+        for p in pending:
+            digest = p.doc.content_hash
+            n = counts.get(digest) or target.manifest.by_hash(digest)[0].chunks
+            target.manifest.put(
+                DocumentRecord(
+                    source=p.doc.source, path=str(p.path.resolve()), content_hash=digest,
+                    title=p.doc.title, mentor=p.doc.mentor, tags=p.doc.tags, date=p.doc.date,
+                    format=p.doc.format, chunks=n, size=p.stat.st_size,
+                    mtime_ns=p.stat.st_mtime_ns, ingested_at=now(),
+                )
+            )
+            if p.old:
+                self._drop_if_unused(target, p.old)
+                report.updated.append(p.doc.source)
+            else:
+                report.added.append(p.doc.source)
+        pending.clear()
+
+    def _prune(self, target: Target, report: IngestReport) -> None:
+        gone = [r.source for r in target.manifest.all() if not Path(r.path).is_file()]
+        self._forget(target, gone)
+        report.removed.extend(gone)
+
+    def _forget(self, target: Target, sources: list[str]) -> None:
+        for source in sources:
+            record = target.manifest.get(source)
+            if record is None:
+                continue
+            target.manifest.remove([source])
+            self._drop_if_unused(target, record)
+
+    def _drop_if_unused(self, target: Target, record: DocumentRecord) -> None:
+        """Delete a document's chunks once no source holds its text, else relabel them."""
+        others = target.manifest.by_hash(record.content_hash)
+        if not others:
+            target.store.delete([record.content_hash])
+        else:
+            target.store.relabel(record.content_hash, others[0].source)
+
+    def _sweep(self, target: Target) -> None:
+        """Delete chunks that no manifest row claims: what a killed run left behind."""
+        orphans = target.store.content_hashes() - target.manifest.hashes()
+        if orphans:
+            log.info("removing chunks of %d unfinished documents", len(orphans))
+            target.store.delete(sorted(orphans))
+

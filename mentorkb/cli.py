@@ -60,42 +60,126 @@ def cli(ctx: click.Context, data_dir: Path | None, verbose: bool) -> None:
 
 def _indexer(settings: Settings):
     from ingest.indexer import Indexer
-    from rag.backends import make_embedder, make_store
-    from rag.manifest import Manifest
+    from rag.backends import make_embedder
 
-    embedder = make_embedder(settings)
-    return Indexer(settings, embedder, make_store(settings, embedder), Manifest(settings.manifest_path))
+    return Indexer(settings, make_embedder(settings))
+
+
+class _Progress:
+    """A progress bar (documents/s, chunks written) on a terminal; plain lines otherwise."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, i: int, n: int, source: str, status: str, chunks: int) -> None:
+        if not self.tty:
+            click.echo(f"[{i}/{n}] {status:9} {source}", err=True)
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=n, unit="doc", file=sys.stderr, dynamic_ncols=True)
+        self.bar.set_postfix(chunks=chunks, refresh=False)
+        self.bar.update(1)
+        if i == n:
+            self.bar.close()
+
+
+def _report(ctx: click.Context, report, as_json: bool) -> None:
+    """Print an IngestReport: errors to stderr, the result to stdout; exit 1 on failures."""
+    for source, reason in report.skipped:
+        click.echo(f"skipped: {source}: {reason}", err=True)
+    for source, reason in report.failed:
+        click.echo(f"error: {source}: {reason}", err=True)
+    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.summary())
+    ctx.exit(1 if report.failed else 0)
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--prune", is_flag=True, help="Also remove indexed documents whose files are gone.")
+@click.option("--title", help="Title for the documents given (overrides the files').")
+@click.option("--mentor", help="Mentor/author for the documents given.")
+@click.option("--tags", help="Comma-separated tags for the documents given.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, title: str | None,
+           mentor: str | None, tags: str | None, as_json: bool) -> None:
     """Add or update documents from files or folders (recursive).
 
     A document's source id is its path relative to the folder given, or its file
-    name when a file is given. Unchanged documents are not re-embedded.
+    name when a file is given. Unchanged documents are not re-embedded; a changed
+    one replaces its chunks. One bad file fails alone (exit 1), the rest go on.
 
     \b
     mentorkb ingest corpus/ extra/notes.md
+    mentorkb ingest --mentor "Ana Ruiz" --tags feedback,growth notes.md
     """
-    settings = _settings(ctx)
-
-    def progress(i: int, n: int, source: str, status: str) -> None:
-        click.echo(f"[{i}/{n}] {status:9} {source}", err=True)
-
+    overrides = {
+        "title": title,
+        "mentor": mentor,
+        "tags": tuple(t.strip() for t in tags.split(",") if t.strip()) if tags else None,
+    }
     try:
-        report = _indexer(settings).sync(list(paths), progress=progress)
+        report = _indexer(_settings(ctx)).sync(
+            list(paths), prune=prune, overrides=overrides if any(overrides.values()) else None,
+            progress=_Progress(),
+        )
     except MentorKBError as e:
         raise _fail(e) from e
-    for source, reason in report.failed:
-        click.echo(f"error: {source}: {reason}", err=True)
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
-    else:
-        click.echo(report.summary())
-    ctx.exit(1 if report.failed else 0)
+    _report(ctx, report, as_json)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--full", is_flag=True, help="Rebuild everything into a new index, switched to when complete.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def reindex(ctx: click.Context, paths: tuple[Path, ...], full: bool, as_json: bool) -> None:
+    """Re-read every indexed document from its file; drop those whose files are gone.
+
+    With --full, everything is re-embedded into a new index generation. A running
+    server keeps answering from the old one and switches when the rebuild is
+    complete. If any file fails, the old index stays live.
+
+    \b
+    mentorkb reindex
+    mentorkb reindex --full
+    """
+    indexer = _indexer(_settings(ctx))
+    try:
+        if full:
+            report = indexer.rebuild(list(paths), progress=_Progress())
+            if report.failed:
+                click.echo("rebuild incomplete: the previous index stays live", err=True)
+        else:
+            from rag.index import current_generation
+            from rag.manifest import Manifest
+
+            live = current_generation(_settings(ctx).data_dir)
+            known = [Path(r.path) for r in Manifest.of(live).all()] if live else []
+            report = indexer.sync(known + list(paths), prune=True, progress=_Progress())
+    except MentorKBError as e:
+        raise _fail(e) from e
+    _report(ctx, report, as_json)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.pass_context
+def remove(ctx: click.Context, sources: tuple[str, ...]) -> None:
+    """Delete documents from the index by source id (as `mentorkb list` shows them)."""
+    try:
+        gone = _indexer(_settings(ctx)).remove(list(sources))
+    except MentorKBError as e:
+        raise _fail(e) from e
+    for source in sources:
+        if source in gone:
+            click.echo(f"removed {source}")
+        else:
+            click.echo(f"error: {source}: not in the index", err=True)
+    ctx.exit(0 if len(gone) == len(sources) else 1)
 
 
 def _questions(batch: Path) -> Iterator[tuple[int, str | None, str | None]]:
@@ -171,15 +255,19 @@ def ask(ctx: click.Context, question: str | None, batch: Path | None, as_json: b
 @click.pass_context
 def list_documents(ctx: click.Context, as_json: bool) -> None:
     """Show indexed documents with their chunk counts and dates."""
+    import datetime as dt
+
+    from rag.index import current_generation
     from rag.manifest import Manifest
 
-    settings = _settings(ctx)
-    records = Manifest(settings.manifest_path).all() if settings.manifest_path.exists() else []
+    live = current_generation(_settings(ctx).data_dir)
+    records = Manifest.of(live).all() if live else []
     if as_json:
         click.echo(json.dumps([r.__dict__ for r in records], indent=2))
         return
     for r in records:
-        click.echo(f"{r.source}\t{r.chunks} chunks\t{r.date or '-'}\t{r.title}")
+        ingested = dt.datetime.fromtimestamp(r.ingested_at).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{r.source}\t{r.chunks} chunks\tdated {r.date or '-'}\tingested {ingested}\t{r.title}")
     click.echo(f"{len(records)} documents", err=True)
 
 

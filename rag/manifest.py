@@ -16,6 +16,7 @@ from pathlib import Path
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     source       TEXT PRIMARY KEY,
+    path         TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     title        TEXT NOT NULL,
     mentor       TEXT NOT NULL DEFAULT '',
@@ -34,6 +35,7 @@ CREATE INDEX IF NOT EXISTS documents_hash ON documents (content_hash);
 @dataclass(frozen=True)
 class DocumentRecord:
     source: str
+    path: str  # absolute path of the file it was read from
     content_hash: str
     title: str
     mentor: str
@@ -48,6 +50,11 @@ class DocumentRecord:
 
 class Manifest:
     """Read and write document records. Each write commits at once."""
+
+    @classmethod
+    def of(cls, generation: Path) -> Manifest:
+        """The manifest of an index generation."""
+        return cls(generation / "manifest.sqlite3")
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,19 +82,20 @@ class Manifest:
     def put(self, record: DocumentRecord) -> None:
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    record.source, record.content_hash, record.title, record.mentor,
+                    record.source, record.path, record.content_hash, record.title, record.mentor,
                     json.dumps(list(record.tags)), record.date, record.format,
                     record.chunks, record.size, record.mtime_ns, record.ingested_at,
                 ),
             )
 
-    def touch(self, source: str, size: int, mtime_ns: int) -> None:
-        """Record a new file stat for a document whose content did not change."""
+    def touch(self, source: str, path: str, size: int, mtime_ns: int) -> None:
+        """Record a new file stat (and place) for a document whose content did not change."""
         with self.db:
             self.db.execute(
-                "UPDATE documents SET size = ?, mtime_ns = ? WHERE source = ?", (size, mtime_ns, source)
+                "UPDATE documents SET path = ?, size = ?, mtime_ns = ? WHERE source = ?",
+                (path, size, mtime_ns, source),
             )
 
     def remove(self, sources: Iterable[str]) -> None:
@@ -100,7 +108,7 @@ class Manifest:
 
 def _record(row: tuple) -> DocumentRecord:
     values = list(row)
-    values[4] = tuple(json.loads(values[4]))
+    values[5] = tuple(json.loads(values[5]))
     return DocumentRecord(*values)
 
 

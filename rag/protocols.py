@@ -22,8 +22,18 @@ class Embedder(Protocol):
         """Word pieces the model would read for `text` (without special tokens)."""
 
 
-class VectorStore(Protocol):
-    """Stores chunks with their vectors and finds the nearest ones."""
+class VectorIndex(Protocol):
+    """Finds the chunks nearest a vector: what retrieval needs."""
+
+    def query(self, vector: Sequence[float], k: int) -> list[ScoredChunk]:
+        """The k nearest chunks, best first."""
+
+    def count(self) -> int:
+        """Chunks stored."""
+
+
+class VectorStore(VectorIndex, Protocol):
+    """A VectorIndex that can also be written: what ingest needs."""
 
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
         """Add or replace chunks by id."""
@@ -31,8 +41,11 @@ class VectorStore(Protocol):
     def delete(self, content_hashes: Sequence[str]) -> None:
         """Remove every chunk of the given documents."""
 
-    def query(self, vector: Sequence[float], k: int) -> list[ScoredChunk]:
-        """The k nearest chunks, best first."""
+    def relabel(self, content_hash: str, source: str) -> None:
+        """Name another source on a document's chunks."""
 
-    def count(self) -> int:
-        """Chunks stored."""
+    def content_hashes(self) -> set[str]:
+        """Every document hash with chunks in the store."""
+
+    def close(self) -> None:
+        """Release resources."""

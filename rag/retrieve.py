@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from rag.protocols import Embedder, VectorStore
+from rag.protocols import Embedder, VectorIndex
 from rag.types import ScoredChunk
 
 
 class DenseRetriever:
     """Embeds the question and asks the store for its k nearest chunks."""
 
-    def __init__(self, embedder: Embedder, store: VectorStore, k: int = 10) -> None:
+    def __init__(self, embedder: Embedder, store: VectorIndex, k: int = 10) -> None:
         self.embedder = embedder
         self.store = store
         self.k = k

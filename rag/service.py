@@ -8,8 +8,9 @@ from typing import Any
 
 from rag import triage as safety
 from rag.answer import ABSTAIN_TEXT, ExtractiveAnswerer
-from rag.backends import make_embedder, make_store
-from rag.protocols import Embedder, VectorStore
+from rag.backends import make_embedder
+from rag.index import LiveStore
+from rag.protocols import Embedder, VectorIndex
 from rag.retrieve import DenseRetriever
 from rag.settings import Settings
 from rag.types import Answer
@@ -25,18 +26,19 @@ class Assistant:
     Args:
         settings: the configuration.
         embedder: the embedding backend; built from settings when None.
-        store: the vector store; built from settings when None.
+        store: the index to search; by default the live index generation, which
+            follows reindexing without a restart.
     """
 
     def __init__(
         self,
         settings: Settings,
         embedder: Embedder | None = None,
-        store: VectorStore | None = None,
+        store: VectorIndex | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
-        self.store = store or make_store(settings, self.embedder)
+        self.store = store or LiveStore(settings, self.embedder)
         self.retriever = DenseRetriever(self.embedder, self.store, settings.top_k)
         self.answerer = ExtractiveAnswerer(settings.min_relevance, settings.max_answer_words)
 

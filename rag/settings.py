@@ -58,16 +58,12 @@ class Settings(BaseSettings):
         2000, ge=100, description="Longer questions are cut to this many characters."
     )
     disclaimer: str = Field(DEFAULT_DISCLAIMER, description="Shown with every reply.")
+    max_file_mb: float = Field(50, gt=0, description="Files larger than this are refused.")
+    embed_batch: int = Field(
+        128, ge=1, description="Chunks embedded and written together during ingest."
+    )
     host: str = Field("127.0.0.1", description="Address `mentorkb serve` binds to.")
     port: int = Field(7860, description="Port `mentorkb serve` listens on.")
-
-    @property
-    def chroma_dir(self) -> Path:
-        return self.data_dir / "chroma"
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.data_dir / "manifest.sqlite3"
 
     @property
     def lock_path(self) -> Path:

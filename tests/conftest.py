@@ -44,15 +44,10 @@ def embedder():
 def corpus_data_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
     """A data dir with the whole sample corpus ingested once for the session."""
     from ingest.indexer import Indexer
-    from rag.backends import make_store
-    from rag.manifest import Manifest
     from rag.settings import load_settings
 
     data = tmp_path_factory.mktemp("corpus-data")
-    settings = load_settings(data_dir=data)
-    manifest = Manifest(settings.manifest_path)
-    report = Indexer(settings, embedder, make_store(settings, embedder), manifest).sync([CORPUS])
-    manifest.close()
+    report = Indexer(load_settings(data_dir=data), embedder).sync([CORPUS])
     assert not report.failed, report.failed
     return data
 

@@ -99,7 +99,6 @@ def test_pdf_keeps_page_numbers(tmp_path: Path) -> None:
     [
         ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "not a readable PDF"),
         ("broken.docx", b"PK\x03\x04 not a zip", "not a readable DOCX"),
-        ("latin1.txt", "caf\xe9 au lait".encode("latin-1"), "not valid UTF-8"),
         ("binary.md", b"\x00\x01\x02binary", "binary file"),
         ("empty.md", b"   \n\n", "no text found"),
         ("sheet.xlsx", b"whatever", "unsupported file type '.xlsx'"),
@@ -113,3 +112,33 @@ def test_bad_files_fail_with_their_name_and_reason(tmp_path: Path, name: str, da
     message = str(info.value)
     assert message.startswith(f"{name}: ") and reason in message
     assert "\n" not in message
+
+
+def test_non_utf8_text_is_decoded_not_refused(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Café notes\n\nA résumé review with my mentor, über useful.".encode("cp1252"))
+    doc = loaders.load(path, "latin1.txt")
+    assert doc.title == "Café notes" and "résumé" in doc.text
+
+
+def test_pdf_without_text_layer_says_ocr_is_unsupported(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.rect(10, 10, 50, 50)  # a drawing, no text
+    pdf.output(str(tmp_path / "scan.pdf"))
+    with pytest.raises(LoaderError, match=r"^scan\.pdf: no extractable text; OCR is not supported$"):
+        loaders.load(tmp_path / "scan.pdf", "scan.pdf")
+
+
+def test_encrypted_pdf_is_refused(tmp_path: Path) -> None:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.encrypt("secret")
+    with (tmp_path / "locked.pdf").open("wb") as f:
+        writer.write(f)
+    with pytest.raises(LoaderError, match=r"^locked\.pdf: PDF is encrypted$"):
+        loaders.load(tmp_path / "locked.pdf", "locked.pdf")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -12,18 +13,30 @@ from langchain_text_splitters import MarkdownHeaderTextSplitter
 from ingest.document import Section, normalize_text
 from rag.errors import LoaderError
 
+log = logging.getLogger(__name__)
+
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
 
 
 def read_text(path: Path, source: str) -> str:
-    """The file's text as UTF-8, or a LoaderError saying why not."""
+    """The file's text: UTF-8, else the encoding charset-normalizer detects.
+
+    A file that is not text at all (NUL bytes) is a LoaderError. Undecodable
+    bytes in a detected encoding become U+FFFD rather than a crash.
+    """
     data = path.read_bytes()
     if b"\x00" in data[:8192]:
         raise LoaderError(source, "looks like a binary file, not text")
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise LoaderError(source, f"not valid UTF-8 text (byte {e.start})") from e
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    encoding = best.encoding if best is not None else "utf-8"
+    log.info("%s: not UTF-8, decoding as %s", source, encoding)
+    return data.decode(encoding, errors="replace")
 
 
 _INLINE = [

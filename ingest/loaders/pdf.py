@@ -33,7 +33,7 @@ def load(path: Path, source: str) -> LoadedDocument:
         if text
     ]
     if pages and not sections:
-        raise LoaderError(source, "PDF has no text layer (scanned image?)")
+        raise LoaderError(source, "no extractable text; OCR is not supported")
     return LoadedDocument(
         source=source,
         title=as_str(title) or title_from_path(path),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import ConfigError
@@ -21,12 +22,12 @@ def make_embedder(settings: Settings) -> Embedder:
     raise ConfigError(f"MENTORKB_EMBEDDER: unknown embedder {settings.embedder!r}")
 
 
-def make_store(settings: Settings, embedder: Embedder) -> ChromaStore:
-    """The vector store named by `settings.vector_store`, bound to `embedder`."""
+def make_store(settings: Settings, embedder: Embedder, generation: Path) -> ChromaStore:
+    """The vector store named by `settings.vector_store` for one index generation."""
     if settings.vector_store == "chroma":
         from rag.backends.chroma import ChromaStore
 
         return ChromaStore.persistent(
-            settings.chroma_dir, settings.collection, embedder.name, embedder.dimension
+            generation / "chroma", settings.collection, embedder.name, embedder.dimension
         )
     raise ConfigError(f"MENTORKB_VECTOR_STORE: unknown store {settings.vector_store!r}")

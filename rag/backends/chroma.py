@@ -124,6 +124,18 @@ class ChromaStore:
             for i, d, m, dist in zip(ids, docs, metas, dists)
         ]
 
+    def close(self) -> None:
+        """Release the client, so a reopened one sees other processes' writes."""
+        self.client.close()
+
+    def relabel(self, content_hash: str, source: str) -> None:
+        """Point a document's chunks at another of its sources (its first one was removed)."""
+        with chroma_errors("relabel chunks"):
+            found = self.collection.get(where={"content_hash": content_hash}, include=["metadatas"])
+            if found["ids"]:
+                metas = [{**m, "source": source} for m in found["metadatas"]]
+                self.collection.update(ids=found["ids"], metadatas=metas)
+
     def count(self) -> int:
         with chroma_errors("count chunks"):
             return int(self.collection.count())

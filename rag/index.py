@@ -1,0 +1,126 @@
+"""Index generations: each full rebuild goes into a new folder, switched to atomically.
+
+Layout under the data dir::
+
+    CURRENT                 "<live generation> <write serial>", replaced atomically
+    index.lock              the single writer's lock (rag.lock)
+    generations/gen-0003/   chroma/ (vectors) and manifest.sqlite3 (documents)
+
+Readers (the web app) look at CURRENT before each question and reopen when it
+changes, so a rebuild goes live without a restart, and a failed rebuild, which
+never touches CURRENT, leaves the old generation serving. Incremental writes bump
+the serial, because Chroma readers in other processes only see new vectors after
+reopening.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.backends import make_store
+from rag.types import ScoredChunk
+
+if TYPE_CHECKING:
+    from rag.backends.chroma import ChromaStore
+    from rag.protocols import Embedder
+    from rag.settings import Settings
+
+CURRENT = "CURRENT"
+GENERATIONS = "generations"
+
+
+def read_current(data_dir: Path) -> str:
+    """CURRENT's content: '' before the first ingest."""
+    try:
+        return (data_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
+def current_generation(data_dir: Path) -> Path | None:
+    """The live generation's folder, or None before the first ingest."""
+    text = read_current(data_dir)
+    return data_dir / GENERATIONS / text.split()[0] if text else None
+
+
+def new_generation(data_dir: Path) -> Path:
+    """A fresh, empty generation folder, numbered after every existing one."""
+    root = data_dir / GENERATIONS
+    root.mkdir(parents=True, exist_ok=True)
+    numbers = [int(p.name.removeprefix("gen-")) for p in root.glob("gen-*") if p.name[4:].isdigit()]
+    path = root / f"gen-{max(numbers, default=0) + 1:04d}"
+    path.mkdir()
+    return path
+
+
+def activate(data_dir: Path, generation: Path) -> None:
+    """Make `generation` live, or tell readers it changed: an atomic rewrite of CURRENT."""
+    parts = read_current(data_dir).split()
+    serial = int(parts[1]) + 1 if len(parts) == 2 and parts[1].isdigit() else 1
+    tmp = data_dir / f".{CURRENT}.tmp"
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(f"{generation.name} {serial}\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, data_dir / CURRENT)
+
+
+def discard(generation: Path) -> None:
+    shutil.rmtree(generation, ignore_errors=True)
+
+
+def prune_generations(data_dir: Path) -> list[Path]:
+    """Delete every generation but the live one and the one before it.
+
+    The one before stays for servers still reading it until their next question.
+    """
+    live = current_generation(data_dir)
+    gens = sorted((data_dir / GENERATIONS).glob("gen-*"))
+    older = [g for g in gens if live is not None and g.name < live.name]
+    keep = {live, older[-1] if older else None}
+    doomed = [g for g in gens if g not in keep]
+    for g in doomed:
+        discard(g)
+    return doomed
+
+
+class LiveStore:
+    """The read side of the index: follows CURRENT, reopening when it changes.
+
+    Args:
+        settings: chooses the store backend and the data dir.
+        embedder: the store is bound to its name and dimension.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._seen = ""
+        self._store: ChromaStore | None = None
+        self._lock = threading.Lock()
+
+    def _current(self) -> ChromaStore | None:
+        text = read_current(self.settings.data_dir)
+        if text != self._seen:
+            with self._lock:
+                if text != self._seen:
+                    old, self._store = self._store, None
+                    if old is not None:
+                        old.close()
+                    gen = current_generation(self.settings.data_dir)
+                    self._store = make_store(self.settings, self.embedder, gen) if gen else None
+                    self._seen = text
+        return self._store
+
+    def query(self, vector: Sequence[float], k: int) -> list[ScoredChunk]:
+        store = self._current()
+        return store.query(vector, k) if store else []
+
+    def count(self) -> int:
+        store = self._current()
+        return store.count() if store else 0
