@@ -125,6 +125,11 @@ class Target:
     manifest: Manifest
 
 
+def _known(target: Target) -> list[Found]:
+    """The documents a generation holds, as files to read again."""
+    return [Found(Path(r.path), r.source) for r in target.manifest.all()]
+
+
 class Indexer:
     """Writes documents into the live index (or a new generation), under the writer lock.
 
@@ -163,25 +168,33 @@ class Indexer:
             overrides: metadata (title, mentor, tags, date) that wins over the files'.
             progress: called after each document.
         """
+        return self._sync(lambda known: list(discover(paths)), prune, overrides, progress)
+
+    def refresh(self, progress: Progress | None = None) -> IngestReport:
+        """Re-read every indexed document from its file; drop those whose files are gone."""
+        return self._sync(lambda known: [f for f in known if f.path.is_file()], True, None, progress)
+
+    def _sync(self, select, prune, overrides, progress) -> IngestReport:
         data_dir = self.settings.data_dir
         report = IngestReport()
         with writer_lock(self.settings.lock_path):
             generation = index.current_generation(data_dir)
-            if generation is None:
+            if generation is None:  # the first ingest: live from the start, so a crash loses nothing
                 generation = index.new_generation(data_dir)
+                index.activate(data_dir, generation)
             with self._open(generation) as target:
-                self._ingest(target, list(discover(paths)), report, overrides, progress)
+                self._ingest(target, select(_known(target)), report, overrides, progress)
                 if prune:
                     self._prune(target, report)
-            if report.added or report.updated or report.removed or index.current_generation(data_dir) is None:
-                index.activate(data_dir, generation)
+            if report.added or report.updated or report.removed:
+                index.activate(data_dir, generation)  # readers reopen to see the new vectors
         return report
 
     def rebuild(self, paths: list[Path] = (), progress: Progress | None = None) -> IngestReport:
         """Re-ingest every known document (and `paths`) into a new generation, then switch.
 
-        The switch happens only if every file loaded; otherwise the new generation is
-        discarded and the old one stays live.
+        Documents whose files are gone are left out. The switch happens only if every
+        file loaded; otherwise the new generation is discarded and the old one stays live.
         """
         data_dir = self.settings.data_dir
         report = IngestReport()
@@ -190,8 +203,9 @@ class Indexer:
             known = []
             if live is not None:
                 with self._open(live) as old:
-                    known = [Found(Path(r.path), r.source) for r in old.manifest.all()]
-            found = {f.source: f for f in known}
+                    known = _known(old)
+            found = {f.source: f for f in known if f.path.is_file()}
+            report.removed = sorted(f.source for f in known if f.source not in found)
             found.update((f.source, f) for f in discover(list(paths)))
             generation = index.new_generation(data_dir)
             try:

@@ -154,12 +154,12 @@ def reindex(ctx: click.Context, paths: tuple[Path, ...], full: bool, as_json: bo
             if report.failed:
                 click.echo("rebuild incomplete: the previous index stays live", err=True)
         else:
-            from rag.index import current_generation
-            from rag.manifest import Manifest
-
-            live = current_generation(_settings(ctx).data_dir)
-            known = [Path(r.path) for r in Manifest.of(live).all()] if live else []
-            report = indexer.sync(known + list(paths), prune=True, progress=_Progress())
+            report = indexer.refresh(progress=_Progress())
+            if paths:
+                more = indexer.sync(list(paths), progress=_Progress())
+                for name in ("added", "updated", "unchanged", "skipped", "failed"):
+                    getattr(report, name).extend(getattr(more, name))
+                report.chunks_written += more.chunks_written
     except MentorKBError as e:
         raise _fail(e) from e
     _report(ctx, report, as_json)

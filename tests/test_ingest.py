@@ -1,0 +1,256 @@
+"""Ingest that mentors and admins can trust: incremental, deduplicated, prunable,
+rebuildable without downtime, single-writer, and crash-safe."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ingest.indexer import Indexer
+from mentorkb.cli import cli
+from rag import index
+from rag.backends import make_store
+from rag.errors import IndexLockedError
+from rag.manifest import Manifest
+from rag.service import Assistant
+from rag.settings import load_settings
+
+TOPICS = ["feedback", "agendas", "goals", "promotion", "remote calls", "networking"]
+
+
+def write_docs(folder: Path, n: int, marker: str = "") -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(n):
+        topic = TOPICS[i % len(TOPICS)]
+        name = f"note-{i:03d}.md"
+        (folder / name).write_text(
+            f"---\ntitle: Note {i} on {topic}\nmentor: Mentor {i % 5}\n---\n# Note {i}\n\n"
+            f"## About {topic}\n\nMentor {i} writes about {topic} {marker}. Keep a journal of {topic} "
+            f"and review it every month with your mentor so progress on {topic} stays visible.\n",
+            encoding="utf-8",
+        )
+        names.append(name)
+    return names
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    return load_settings(data_dir=tmp_path / "data", embed_batch=16)
+
+
+@pytest.fixture
+def indexer(settings, embedder) -> Indexer:
+    return Indexer(settings, embedder)
+
+
+def state(settings, embedder) -> tuple[dict[str, str], set[str], int]:
+    """(source -> content hash from the manifest, hashes in the store, chunks in the store)."""
+    live = index.current_generation(settings.data_dir)
+    manifest = Manifest.of(live)
+    store = make_store(settings, embedder, live)
+    try:
+        return {r.source: r.content_hash for r in manifest.all()}, store.content_hashes(), store.count()
+    finally:
+        manifest.close()
+        store.close()
+
+
+def test_store_and_manifest_agree_after_add_update_and_delete(tmp_path, settings, indexer, embedder) -> None:
+    docs = tmp_path / "docs"
+    names = write_docs(docs, 5)
+    report = indexer.sync([docs])
+    assert sorted(report.added) == names and report.chunks_written >= 5
+    (docs / names[0]).write_text("# Changed\n\nEntirely new advice about pairing sessions.\n", encoding="utf-8")
+    (docs / names[1]).unlink()
+    report = indexer.sync([docs], prune=True)
+    assert report.updated == [names[0]] and report.removed == [names[1]] and len(report.unchanged) == 3
+    by_source, stored, _ = state(settings, embedder)
+    assert sorted(by_source) == sorted(set(names) - {names[1]})
+    assert stored == set(by_source.values())  # no stale chunk of the old version or the deleted file
+
+
+def test_same_text_under_two_names_is_stored_once(tmp_path, settings, indexer, embedder) -> None:
+    docs = tmp_path / "docs"
+    write_docs(docs, 2)
+    (docs / "copy.md").write_bytes((docs / "note-000.md").read_bytes())
+    indexer.sync([docs])
+    by_source, stored, count = state(settings, embedder)
+    assert by_source["copy.md"] == by_source["note-000.md"]
+    assert len(stored) == 2
+    manifest = Manifest.of(index.current_generation(settings.data_dir))
+    assert manifest.get("copy.md").chunks == manifest.get("note-000.md").chunks
+    # Removing one name keeps the text for the other, now cited under its name.
+    assert indexer.remove(["note-000.md"]) == ["note-000.md"]
+    by_source, stored, _ = state(settings, embedder)
+    assert by_source["copy.md"] in stored
+    hits = Assistant(settings, embedder=embedder).retriever.search("journal of feedback reviewed every month")
+    assert "note-000.md" not in {h.chunk.source for h in hits}
+    assert "copy.md" in {h.chunk.source for h in hits}
+    manifest.close()
+
+
+def test_unchanged_tree_reembeds_nothing(tmp_path, settings, indexer) -> None:
+    docs = tmp_path / "docs"
+    write_docs(docs, 4)
+    indexer.sync([docs])
+    before = index.read_current(settings.data_dir)
+    os.utime(docs / "note-001.md")  # touched, not changed: read and hashed, not embedded
+    report = indexer.sync([docs])
+    assert len(report.unchanged) == 4 and report.chunks_written == 0
+    assert index.read_current(settings.data_dir) == before  # readers are not disturbed
+
+
+def test_mentor_metadata_given_at_upload_wins(tmp_path, settings, indexer) -> None:
+    docs = tmp_path / "docs"
+    write_docs(docs, 1)
+    indexer.sync([docs / "note-000.md"], overrides={"mentor": "Dana Upload", "tags": ("pairing",)})
+    record = Manifest.of(index.current_generation(settings.data_dir)).get("note-000.md")
+    assert (record.mentor, record.tags, record.title) == ("Dana Upload", ("pairing",), "Note 0 on feedback")
+
+
+def test_full_rebuild_serves_old_index_until_switch_and_keeps_it_on_failure(tmp_path, settings, indexer, embedder) -> None:
+    docs = tmp_path / "docs"
+    write_docs(docs, 3, marker="with the old zebra rule")
+    indexer.sync([docs])
+    assistant = Assistant(settings, embedder=embedder)
+    old_gen = index.current_generation(settings.data_dir)
+    write_docs(docs, 3, marker="with the new giraffe rule")
+    seen_during = []
+
+    def ask_midway(i, n, source, status, chunks) -> None:
+        hits = assistant.retriever.search("what is the zebra rule")
+        seen_during.append(any("zebra" in h.chunk.text for h in hits))
+
+    report = indexer.rebuild(progress=ask_midway)
+    assert not report.failed and seen_during and all(seen_during)  # old index live throughout
+    new_gen = index.current_generation(settings.data_dir)
+    assert new_gen != old_gen
+    hits = assistant.retriever.search("what is the giraffe rule")  # same Assistant, no restart
+    assert any("giraffe" in h.chunk.text for h in hits)
+    assert not any("zebra" in h.chunk.text for h in hits)
+
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    report = indexer.rebuild([docs])
+    assert [s for s, _ in report.failed] == ["broken.pdf"]
+    assert index.current_generation(settings.data_dir) == new_gen  # the old index stays live
+    assert sorted(p.name for p in (settings.data_dir / "generations").iterdir()) == [old_gen.name, new_gen.name]
+
+
+def test_reindex_drops_documents_whose_files_are_gone(tmp_path, settings) -> None:
+    docs = tmp_path / "docs"
+    names = write_docs(docs, 3)
+    data = str(settings.data_dir)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--data-dir", data, "ingest", str(docs)]).exit_code == 0
+    (docs / names[2]).unlink()
+    result = runner.invoke(cli, ["--data-dir", data, "reindex", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["removed"] == [names[2]]
+    listed = runner.invoke(cli, ["--data-dir", data, "list"])
+    assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == names[:2]
+    removed = runner.invoke(cli, ["--data-dir", data, "remove", names[0], "nope.md"])
+    assert removed.exit_code == 1 and f"removed {names[0]}" in removed.stdout
+    assert "error: nope.md: not in the index" in removed.stderr
+
+
+def test_bad_inputs_fail_alone_with_one_line_each(tmp_path, settings) -> None:
+    from fpdf import FPDF
+    from pypdf import PdfWriter
+
+    docs = tmp_path / "docs"
+    write_docs(docs, 1)
+    (docs / "empty.md").write_text("", encoding="utf-8")
+    (docs / "binary.md").write_bytes(bytes(range(256)) * 4)
+    (docs / "corrupt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj garbage")
+    writer = PdfWriter()
+    writer.add_blank_page(100, 100)
+    writer.encrypt("pw")
+    with (docs / "encrypted.pdf").open("wb") as f:
+        writer.write(f)
+    scan = FPDF()
+    scan.add_page()
+    scan.rect(10, 10, 40, 40)
+    scan.output(str(docs / "scan.pdf"))
+    (docs / "latin1.txt").write_bytes("Notes on feedback\n\nCafé chats with my mentor helped.".encode("cp1252"))
+    (docs / "huge.md").write_bytes(b"# Big\n\n" + b"word " * (300 * 1024))
+    (docs / "sheet.xlsx").write_bytes(b"PK")
+    (docs / "loop").symlink_to(docs, target_is_directory=True)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--data-dir", str(settings.data_dir), "ingest", "--json", str(docs)],
+                           env={"MENTORKB_MAX_FILE_MB": "1"})
+    assert result.exit_code == 1
+    errors = dict(re.findall(r"^error: (\S+): (.+)$", result.stderr, re.M))
+    assert errors.pop("corrupt.pdf").startswith("not a readable PDF")
+    assert errors == {
+        "binary.md": "looks like a binary file, not text",
+        "empty.md": "no text found in document",
+        "encrypted.pdf": "PDF is encrypted",
+        "huge.md": "file is 1.5 MB, over the 1 MB limit (MENTORKB_MAX_FILE_MB)",
+        "loop": "symlink loop; not followed",
+        "scan.pdf": "no extractable text; OCR is not supported",
+    }
+    assert "skipped: sheet.xlsx: unsupported file type '.xlsx'" in result.stderr
+    report = json.loads(result.stdout)
+    assert sorted(report["added"]) == ["latin1.txt", "note-000.md"]
+
+
+def test_second_writer_gets_a_clear_error_not_a_hang(tmp_path, settings, indexer) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from rag.lock import writer_lock\n"
+         "with writer_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)",
+         str(settings.lock_path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        docs = tmp_path / "docs"
+        write_docs(docs, 1)
+        with pytest.raises(IndexLockedError, match=rf"another process is writing the index \(pid {holder.pid}\)"):
+            indexer.sync([docs])
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert indexer.sync([docs]).added == ["note-000.md"]  # the lock died with its holder
+
+
+def test_kill_9_mid_ingest_loses_nothing_and_the_next_run_finishes(tmp_path, settings, embedder) -> None:
+    docs = tmp_path / "docs"
+    names = write_docs(docs, 40)
+    exe = Path(sys.executable).with_name("mentorkb")
+    env = {**os.environ, "MENTORKB_EMBED_BATCH": "4", "HF_HUB_OFFLINE": "1"}
+    for kill_after in (6, 23):
+        proc = subprocess.Popen([str(exe), "--data-dir", str(settings.data_dir), "ingest", str(docs)],
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+        done = 0
+        for line in proc.stderr:
+            if line.startswith("["):
+                done += 1
+            if done >= kill_after:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        proc.wait()
+        proc.stderr.close()
+        assert proc.returncode == -signal.SIGKILL
+        by_source, stored, _ = state(settings, embedder)
+        assert set(by_source) <= set(names)
+        assert set(by_source.values()) <= stored  # every committed document has its chunks
+    result = subprocess.run([str(exe), "--data-dir", str(settings.data_dir), "ingest", str(docs)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    by_source, stored, count = state(settings, embedder)
+    assert sorted(by_source) == names
+    assert stored == set(by_source.values())  # and no orphan chunk left by the killed runs
+    live = index.current_generation(settings.data_dir)
+    assert not (live / "dirty").exists()
+    assert count == sum(r.chunks for r in Manifest.of(live).all())
