@@ -290,6 +290,30 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     app.launch(server_name=host or settings.host, server_port=port or settings.port, quiet=True)
 
 
+@cli.command()
+@click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("corpus"), show_default=True, help="Text to replicate for the ingest run.")
+@click.option("--copies", type=int, default=3, show_default=True, help="Variants of each corpus document.")
+@click.option("--noop-docs", type=int, default=1000, show_default=True, help="Documents in the no-op re-ingest.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench(corpus: Path, copies: int, noop_docs: int, as_json: bool) -> None:
+    """Measure ingest speed against pure encode() in the same run, and a no-op re-ingest.
+
+    \b
+    mentorkb bench --json
+    """
+    from mentorkb import bench as benchmarks
+
+    result = benchmarks.run(None, corpus, copies, noop_docs)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    ing, noop = result["ingest"], result["noop_reingest"]
+    click.echo(f"ingest: {ing['chunks']} chunks, pipeline {ing['pipeline_chunks_per_s']}/s vs "
+               f"encode() {ing['encode_only_chunks_per_s']}/s = {ing['ratio_to_encode']}x")
+    click.echo(f"no-op re-ingest of {noop['documents']} documents: {noop['seconds']} s")
+
+
 def main() -> None:
     cli(prog_name="mentorkb")
 
