@@ -38,10 +38,26 @@ class Settings(BaseSettings):
     )
     vector_store: Literal["chroma"] = Field("chroma", description="Vector store backend.")
     collection: str = Field("mentorkb", description="Chroma collection name.")
-    answerer: Literal["extractive"] = Field(
+    answerer: Literal["extractive", "ollama", "openai", "llamacpp"] = Field(
         "extractive",
         description="Answer backend. 'extractive' composes answers from cited "
-        "sentences of the retrieved documents and needs no generative model.",
+        "sentences of the retrieved documents and needs no generative model; "
+        "'ollama' talks to an Ollama server, 'openai' to any OpenAI-compatible "
+        "server (vLLM, llama.cpp server, OpenAI), 'llamacpp' runs a local GGUF file.",
+    )
+    llm_model: str = Field("", description="Model name for 'ollama' or 'openai' (e.g. llama3.1:8b).")
+    llm_base_url: str = Field(
+        "", description="Server URL for 'ollama' (http://localhost:11434) or 'openai' (http://host/v1)."
+    )
+    llm_api_key: str = Field("", description="API key for 'openai'; never logged.")
+    llm_model_path: Path | None = Field(None, description="GGUF file for 'llamacpp'.")
+    llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
+    llm_max_tokens: int = Field(400, ge=16, description="Most tokens a generated answer may use.")
+    llm_timeout_s: float = Field(60, gt=0, description="Seconds to wait for the LLM server.")
+    citation_min_support: float = Field(
+        0.45,
+        description="Cosine similarity between a generated sentence and the chunk it "
+        "cites below which the sentence is dropped as unsupported.",
     )
     chunk_tokens: int = Field(
         180, ge=32, le=230, description="Token budget of a chunk's text (model limit 256)."
