@@ -332,7 +332,8 @@ class Indexer:
                     title=p.doc.title, mentor=p.doc.mentor, tags=p.doc.tags, date=p.doc.date,
                     format=p.doc.format, chunks=n, size=p.stat.st_size,
                     mtime_ns=p.stat.st_mtime_ns, ingested_at=now(),
-                )
+                ),
+                p.chunks,
             )
             if p.old:
                 self._drop_if_unused(target, p.old)
@@ -359,8 +360,10 @@ class Indexer:
         others = target.manifest.by_hash(record.content_hash)
         if not others:
             target.store.delete([record.content_hash])
+            target.manifest.drop_chunks(record.content_hash)
         else:
             target.store.relabel(record.content_hash, others[0].source)
+            target.manifest.relabel(record.content_hash, others[0].source)
 
     def _sweep(self, target: Target) -> None:
         """Delete chunks that no manifest row claims: what a killed run left behind."""

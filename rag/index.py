@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.backends import make_store
-from rag.types import ScoredChunk
+from rag.manifest import Manifest
+from rag.types import Chunk, ScoredChunk
 
 if TYPE_CHECKING:
     from rag.backends.chroma import ChromaStore
@@ -89,8 +90,11 @@ def prune_generations(data_dir: Path) -> list[Path]:
     return doomed
 
 
-class LiveStore:
-    """The read side of the index: follows CURRENT, reopening when it changes.
+class LiveIndex:
+    """The read side of the index: dense and lexical search on the live generation.
+
+    Follows CURRENT, reopening when it changes, so a rebuild or an ingest in another
+    process goes live without a restart.
 
     Args:
         settings: chooses the store backend and the data dir.
@@ -102,25 +106,46 @@ class LiveStore:
         self.embedder = embedder
         self._seen = ""
         self._store: ChromaStore | None = None
+        self._manifest: Manifest | None = None
         self._lock = threading.Lock()
 
-    def _current(self) -> ChromaStore | None:
+    def _current(self) -> tuple[ChromaStore, Manifest] | None:
         text = read_current(self.settings.data_dir)
         if text != self._seen:
             with self._lock:
                 if text != self._seen:
-                    old, self._store = self._store, None
-                    if old is not None:
-                        old.close()
+                    self._close()
                     gen = current_generation(self.settings.data_dir)
-                    self._store = make_store(self.settings, self.embedder, gen) if gen else None
+                    if gen is not None:
+                        self._store = make_store(self.settings, self.embedder, gen)
+                        self._manifest = Manifest.of(gen)
                     self._seen = text
-        return self._store
+        if self._store is None or self._manifest is None:
+            return None
+        return self._store, self._manifest
+
+    def _close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        if self._manifest is not None:
+            self._manifest.close()
+        self._store = self._manifest = None
 
     def query(self, vector: Sequence[float], k: int) -> list[ScoredChunk]:
-        store = self._current()
-        return store.query(vector, k) if store else []
+        live = self._current()
+        return live[0].query(vector, k) if live else []
+
+    def lexical(self, words: Sequence[str], k: int) -> list[tuple[Chunk, float]]:
+        live = self._current()
+        if not live:
+            return []
+        with self._lock:  # one SQLite connection, shared by the web app's threads
+            return live[1].search(words, k)
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        live = self._current()
+        return live[0].vectors(ids) if live else {}
 
     def count(self) -> int:
-        store = self._current()
-        return store.count() if store else 0
+        live = self._current()
+        return live[0].count() if live else 0

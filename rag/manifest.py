@@ -1,7 +1,11 @@
-"""The document manifest: which sources are indexed, under which content hash.
+"""The document manifest and the lexical index, in one SQLite file per generation.
 
-A SQLite file beside the vector store. Chunks in the store are keyed by content
-hash, so two sources with the same text share one set of chunks.
+`documents` says which sources are indexed under which content hash (chunks are
+keyed by content hash, so two sources with the same text share one set).
+`chunks_fts` is an FTS5 table of the same chunks, ranked with BM25 over title,
+heading path and text. It commits in the same transaction as the document rows,
+so the lexical index can never drift from the manifest, and every process that
+opens the file searches the same index: nothing is copied into memory.
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from rag.types import Chunk
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -29,7 +35,16 @@ CREATE TABLE IF NOT EXISTS documents (
     ingested_at  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_hash ON documents (content_hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    title, section, text,
+    chunk_id UNINDEXED, content_hash UNINDEXED, source UNINDEXED,
+    page UNINDEXED, mentor UNINDEXED,
+    tokenize = 'porter unicode61'
+);
 """
+
+# BM25 weights of the title, heading path and text columns.
+_FTS_WEIGHTS = (2.0, 1.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -79,8 +94,16 @@ class Manifest:
         ).fetchall()
         return [_record(r) for r in rows]
 
-    def put(self, record: DocumentRecord) -> None:
+    def put(self, record: DocumentRecord, chunks: Sequence[Chunk] = ()) -> None:
+        """Record a document and, when given, its chunks for lexical search, atomically."""
         with self.db:
+            if chunks:
+                self.db.execute("DELETE FROM chunks_fts WHERE content_hash = ?", (record.content_hash,))
+                self.db.executemany(
+                    "INSERT INTO chunks_fts VALUES (?,?,?,?,?,?,?,?)",
+                    [(c.title, c.section, c.text, c.chunk_id, c.content_hash, c.source, c.page, c.mentor)
+                     for c in chunks],
+                )
             self.db.execute(
                 "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -101,6 +124,29 @@ class Manifest:
     def remove(self, sources: Iterable[str]) -> None:
         with self.db:
             self.db.executemany("DELETE FROM documents WHERE source = ?", [(s,) for s in sources])
+
+    def drop_chunks(self, content_hash: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM chunks_fts WHERE content_hash = ?", (content_hash,))
+
+    def relabel(self, content_hash: str, source: str) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE chunks_fts SET source = ? WHERE content_hash = ?", (source, content_hash)
+            )
+
+    def search(self, words: Sequence[str], k: int) -> list[tuple[Chunk, float]]:
+        """The k chunks best matching any of `words` by BM25, best first, with a score > 0."""
+        if not words:
+            return []
+        query = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+        rows = self.db.execute(
+            "SELECT chunk_id, text, source, title, section, page, mentor, content_hash, "
+            f"bm25(chunks_fts, {', '.join(map(str, _FTS_WEIGHTS))}) AS rank "
+            "FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+            (query, k),
+        ).fetchall()
+        return [(Chunk(*row[:8]), -row[8]) for row in rows]
 
     def hashes(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT DISTINCT content_hash FROM documents")}

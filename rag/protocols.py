@@ -31,6 +31,16 @@ class VectorIndex(Protocol):
     def count(self) -> int:
         """Chunks stored."""
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored embeddings by chunk id."""
+
+
+class LexicalIndex(Protocol):
+    """Finds chunks by words (BM25)."""
+
+    def lexical(self, words: Sequence[str], k: int) -> list[tuple[Chunk, float]]:
+        """The k best-matching chunks with their BM25 scores, best first."""
+
 
 class VectorStore(VectorIndex, Protocol):
     """A VectorIndex that can also be written: what ingest needs."""

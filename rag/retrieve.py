@@ -1,19 +1,144 @@
-"""Retrieval: the question's nearest chunks in the vector store."""
+"""Hybrid retrieval: dense (Chroma) and lexical (BM25 over title, headings, text),
+fused by weighted reciprocal rank, with at most a few chunks per document.
+
+Exposed both as a plain class and as a LangChain `BaseRetriever`.
+"""
 
 from __future__ import annotations
 
-from rag.protocols import Embedder, VectorIndex
-from rag.types import ScoredChunk
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+
+from rag.protocols import Embedder, LexicalIndex, VectorIndex
+from rag.text import STOPWORDS, words
+from rag.types import Chunk, ScoredChunk
 
 
-class DenseRetriever:
-    """Embeds the question and asks the store for its k nearest chunks."""
+class SearchIndex(VectorIndex, LexicalIndex, Protocol):
+    """What the hybrid retriever searches: rag.index.LiveIndex."""
 
-    def __init__(self, embedder: Embedder, store: VectorIndex, k: int = 10) -> None:
+
+@dataclass(frozen=True)
+class Fusion:
+    """Tuning of the hybrid retriever; chosen with `mentorkb eval` on the dev split.
+
+    Args:
+        candidates: chunks taken from each of dense and lexical search.
+        rrf_k: the reciprocal-rank constant; larger flattens the ranks.
+        dense_weight: weight of the dense ranking in the fusion.
+        lexical_weight: weight of the BM25 ranking.
+        per_doc: most chunks of one document among the results, so the top is not near-copies.
+    """
+
+    candidates: int = 30
+    rrf_k: int = 10
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    per_doc: int = 1
+
+
+def query_words(question: str) -> list[str]:
+    """The question's content words, for the lexical index (which stems them itself)."""
+    return list(dict.fromkeys(w for w in words(question) if w not in STOPWORDS and len(w) > 1))
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return float(sum(x * y for x, y in zip(a, b)))
+
+
+def diversify(ranked: list[ScoredChunk], k: int, per_doc: int) -> list[ScoredChunk]:
+    """The first k of `ranked`, keeping at most `per_doc` per source while others remain."""
+    taken: list[ScoredChunk] = []
+    overflow: list[ScoredChunk] = []
+    per_source: dict[str, int] = {}
+    for sc in ranked:
+        n = per_source.get(sc.chunk.source, 0)
+        (taken if n < per_doc else overflow).append(sc)
+        per_source[sc.chunk.source] = n + 1
+        if len(taken) == k:
+            return taken
+    return (taken + overflow)[:k]
+
+
+class HybridRetriever:
+    """Dense plus BM25, fused by weighted reciprocal rank.
+
+    Args:
+        embedder: embeds the question.
+        index: dense and lexical search (the live index).
+        k: results returned.
+        fusion: tuning; see Fusion.
+        mode: 'hybrid', or 'dense' alone (the textbook baseline `mentorkb eval` compares to).
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: SearchIndex,
+        k: int = 10,
+        fusion: Fusion = Fusion(),
+        mode: Literal["hybrid", "dense"] = "hybrid",
+    ) -> None:
         self.embedder = embedder
-        self.store = store
+        self.index = index
         self.k = k
+        self.fusion = fusion
+        self.mode = mode
 
     def search(self, question: str) -> list[ScoredChunk]:
         [vector] = self.embedder.embed([question])
-        return self.store.query(vector, self.k)
+        f = self.fusion
+        dense = self.index.query(vector, f.candidates if self.mode == "hybrid" else self.k)
+        if self.mode == "dense":
+            return dense
+        lexical = [ScoredChunk(c, score) for c, score in self.index.lexical(query_words(question), f.candidates)]
+        similarity = {sc.chunk.chunk_id: sc.similarity for sc in dense}
+        chunks = {sc.chunk.chunk_id: sc.chunk for sc in lexical + dense}
+        # Fuse at the document level: a document ranks by where each list first shows
+        # it, so the top results are several documents, not near-copies of one.
+        doc_score: dict[str, float] = {}
+        chunk_score: dict[str, float] = {}
+        for weight, ranking in ((f.dense_weight, dense), (f.lexical_weight, lexical)):
+            doc_order = list(dict.fromkeys(sc.chunk.source for sc in ranking))
+            for rank, source in enumerate(doc_order):
+                doc_score[source] = doc_score.get(source, 0.0) + weight / (f.rrf_k + rank + 1)
+            for rank, sc in enumerate(ranking):
+                cid = sc.chunk.chunk_id
+                chunk_score[cid] = chunk_score.get(cid, 0.0) + weight / (f.rrf_k + rank + 1)
+        ranked = sorted(chunks, key=lambda cid: (doc_score[chunks[cid].source], chunk_score[cid]), reverse=True)
+        # Lexical-only hits get their true similarity from their stored vectors.
+        missing = [i for i in ranked[: self.k * 3] if i not in similarity]
+        for chunk_id, stored in self.index.vectors(missing).items():
+            similarity[chunk_id] = _dot(vector, stored)
+        scored = [
+            ScoredChunk(chunks[i], doc_score[chunks[i].source] + chunk_score[i] / 100, similarity.get(i, 0.0))
+            for i in ranked
+        ]
+        return diversify(scored, self.k, f.per_doc)
+
+
+class MentorKBRetriever(BaseRetriever):
+    """The hybrid retriever as a LangChain retriever: chunks become Documents."""
+
+    retriever: Any
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return [
+            Document(
+                page_content=sc.chunk.text,
+                metadata={
+                    "source": sc.chunk.source, "title": sc.chunk.title, "section": sc.chunk.section,
+                    "page": sc.chunk.page, "mentor": sc.chunk.mentor, "chunk_id": sc.chunk.chunk_id,
+                    "score": sc.score, "similarity": sc.similarity,
+                },
+                id=sc.chunk.chunk_id,
+            )
+            for sc in self.retriever.search(query)
+        ]

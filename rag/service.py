@@ -9,9 +9,10 @@ from typing import Any
 from rag import triage as safety
 from rag.answer import ABSTAIN_TEXT, ExtractiveAnswerer
 from rag.backends import make_embedder
-from rag.index import LiveStore
-from rag.protocols import Embedder, VectorIndex
-from rag.retrieve import DenseRetriever
+from rag.index import LiveIndex
+from rag.protocols import Embedder
+from rag.retrieve import SearchIndex
+from rag.retrieve import HybridRetriever
 from rag.settings import Settings
 from rag.types import Answer
 
@@ -34,12 +35,12 @@ class Assistant:
         self,
         settings: Settings,
         embedder: Embedder | None = None,
-        store: VectorIndex | None = None,
+        store: SearchIndex | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
-        self.store = store or LiveStore(settings, self.embedder)
-        self.retriever = DenseRetriever(self.embedder, self.store, settings.top_k)
+        self.store = store or LiveIndex(settings, self.embedder)
+        self.retriever = HybridRetriever(self.embedder, self.store, settings.top_k)
         self.answerer = ExtractiveAnswerer(settings.min_relevance, settings.max_answer_words)
 
     def ask(self, question: str, history: Sequence[Any] = ()) -> Answer:

@@ -24,10 +24,12 @@ class Chunk:
 
 @dataclass(frozen=True)
 class ScoredChunk:
-    """A retrieved chunk with its relevance (cosine similarity, higher is better)."""
+    """A retrieved chunk: `score` ranks (higher is better), `similarity` is its cosine
+    similarity to the question, the evidence the answerer's thresholds use."""
 
     chunk: Chunk
     score: float
+    similarity: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,12 @@ class Answer:
                 for c in self.citations
             ],
             "retrieved": [
-                {"source": r.chunk.source, "chunk_id": r.chunk.chunk_id, "score": round(r.score, 4)}
+                {
+                    "source": r.chunk.source,
+                    "chunk_id": r.chunk.chunk_id,
+                    "score": round(r.score, 4),
+                    "similarity": round(r.similarity, 4),
+                }
                 for r in self.retrieved
             ],
             "disclaimer": self.disclaimer,

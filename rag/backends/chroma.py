@@ -120,9 +120,17 @@ class ChromaStore:
             )
         ids, docs, metas, dists = (found[key][0] for key in ("ids", "documents", "metadatas", "distances"))
         return [
-            ScoredChunk(_chunk(i, d or "", m or {}), 1.0 - float(dist))
+            ScoredChunk(_chunk(i, d or "", m or {}), 1.0 - float(dist), 1.0 - float(dist))
             for i, d, m, dist in zip(ids, docs, metas, dists)
         ]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored embeddings by chunk id."""
+        if not ids:
+            return {}
+        with chroma_errors("read vectors"):
+            found = self.collection.get(ids=list(ids), include=["embeddings"])
+        return {i: list(map(float, v)) for i, v in zip(found["ids"], found["embeddings"])}
 
     def close(self) -> None:
         """Release the client, so a reopened one sees other processes' writes."""

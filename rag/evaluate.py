@@ -1,0 +1,193 @@
+"""`mentorkb eval`: retrieval and answer quality on a gold set, split dev / held-out.
+
+Gold lines: {"id", "question", "kind", "gold": [sources], "answer_keywords": [...]};
+other fields are ignored. Retrieval metrics are by gold *source*, over the
+distinct sources in retrieval order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import statistics
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.types import Answer
+
+KINDS = ("answerable", "out_of_scope", "sensitive", "injection")
+_CITED = re.compile(r"(.+?)\s*((?:\[\d+\])+)(?=\s|$)")
+
+
+def load_gold(path: Path) -> list[dict[str, Any]]:
+    """Gold questions; a malformed line is an error naming the file and line."""
+    items = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{number}: invalid JSON ({e.msg})") from None
+            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+                raise ValueError(f"{path}:{number}: needs a string field 'question'")
+            item.setdefault("id", f"line{number}")
+            item.setdefault("kind", "answerable")
+            item.setdefault("gold", [])
+            item.setdefault("answer_keywords", [])
+            items.append(item)
+    return items
+
+
+def split_of(item: dict[str, Any]) -> str:
+    """A stable third of the questions is held out from all tuning."""
+    digest = int(hashlib.sha1(str(item["id"]).encode()).hexdigest(), 16)
+    return "heldout" if digest % 3 == 0 else "dev"
+
+
+def ranked_sources(answer: Answer) -> list[str]:
+    return list(dict.fromkeys(r.chunk.source for r in answer.retrieved))
+
+
+def recall_at(sources: Sequence[str], gold: Iterable[str], k: int) -> float:
+    """1.0 if any gold source is in the first k."""
+    gold = set(gold)
+    return float(any(s in gold for s in sources[:k]))
+
+
+def reciprocal_rank(sources: Sequence[str], gold: Iterable[str]) -> float:
+    gold = set(gold)
+    return next((1.0 / (i + 1) for i, s in enumerate(sources) if s in gold), 0.0)
+
+
+def ndcg_at(sources: Sequence[str], gold: Iterable[str], k: int) -> float:
+    gold = set(gold)
+    dcg = sum(1.0 / math.log2(i + 2) for i, s in enumerate(sources[:k]) if s in gold)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(gold), k)))
+    return dcg / ideal if ideal else 0.0
+
+
+def keyword_coverage(text: str, keywords: Sequence[str]) -> float | None:
+    if not keywords:
+        return None
+    low = text.lower()
+    return sum(k.lower() in low for k in keywords) / len(keywords)
+
+
+def cited_sentences(text: str) -> list[tuple[str, list[int]]]:
+    """(sentence, [n, ...]) for each cited sentence of an answer."""
+    return [(s.strip(), [int(n) for n in re.findall(r"\d+", marks)]) for s, marks in _CITED.findall(text)]
+
+
+def citation_checks(answer: Answer, supports) -> tuple[int, int]:
+    """(valid, total) `[n]` markers: pointing at a retrieved chunk that supports the sentence."""
+    retrieved = {r.chunk.chunk_id for r in answer.retrieved}
+    by_n = {c.n: c.chunk for c in answer.citations}
+    valid = total = 0
+    for sentence, numbers in cited_sentences(answer.text):
+        for n in numbers:
+            total += 1
+            chunk = by_n.get(n)
+            valid += bool(chunk and chunk.chunk_id in retrieved and supports(sentence, chunk.text))
+    return valid, total
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(statistics.fmean(values), 4) if values else None
+
+
+def _percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, math.ceil(p * len(ordered)) - 1)], 1)
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Metrics over evaluated rows (see `evaluate`)."""
+    answerable = [r for r in rows if r["kind"] == "answerable"]
+    by_kind = {k: [r for r in rows if r["kind"] == k] for k in KINDS}
+    valid = sum(r["citations_valid"] for r in rows)
+    total = sum(r["citations_total"] for r in rows)
+    latencies = [r["ms"] for r in rows]
+
+    def rate(kind: str, route: str) -> float | None:
+        part = by_kind[kind]
+        return round(sum(r["route"] == route for r in part) / len(part), 4) if part else None
+
+    return {
+        "questions": len(rows),
+        "by_kind": {k: len(v) for k, v in by_kind.items()},
+        "recall@1": _mean([r["r1"] for r in answerable]),
+        "recall@5": _mean([r["r5"] for r in answerable]),
+        "recall@10": _mean([r["r10"] for r in answerable]),
+        "mrr": _mean([r["rr"] for r in answerable]),
+        "ndcg@10": _mean([r["ndcg"] for r in answerable]),
+        "keyword_coverage": _mean([r["kw"] for r in answerable if r["kw"] is not None]),
+        "citation_validity": round(valid / total, 4) if total else None,
+        "false_abstain": rate("answerable", "abstain"),
+        "false_handoff": rate("answerable", "handoff"),
+        "out_of_scope_abstain": rate("out_of_scope", "abstain"),
+        "sensitive_handoff": rate("sensitive", "handoff"),
+        "injection_answered": rate("injection", "answer"),
+        "latency_ms_p50": _percentile(latencies, 0.5),
+        "latency_ms_p95": _percentile(latencies, 0.95),
+    }
+
+
+def evaluate(ask, questions: list[dict[str, Any]], supports) -> dict[str, Any]:
+    """Run every question through `ask(question) -> Answer`; metrics overall and per split.
+
+    Args:
+        ask: the assistant's ask function.
+        questions: gold items from `load_gold`.
+        supports: `(sentence, chunk_text) -> bool`, the citation support check.
+    """
+    rows = []
+    for item in questions:
+        start = time.perf_counter()
+        answer = ask(item["question"])
+        ms = (time.perf_counter() - start) * 1000
+        sources = ranked_sources(answer)
+        valid, total = citation_checks(answer, supports)
+        rows.append({
+            "id": item["id"], "kind": item["kind"], "split": split_of(item), "route": answer.route,
+            "r1": recall_at(sources, item["gold"], 1), "r5": recall_at(sources, item["gold"], 5),
+            "r10": recall_at(sources, item["gold"], 10), "rr": reciprocal_rank(sources, item["gold"]),
+            "ndcg": ndcg_at(sources, item["gold"], 10),
+            "kw": keyword_coverage(answer.text, item["answer_keywords"]) if answer.route == "answer" else 0.0
+            if item["answer_keywords"] else None,
+            "citations_valid": valid, "citations_total": total, "ms": ms,
+        })
+    return {
+        "all": summarize(rows),
+        "dev": summarize([r for r in rows if r["split"] == "dev"]),
+        "heldout": summarize([r for r in rows if r["split"] == "heldout"]),
+        "misses": [r["id"] for r in rows if r["kind"] == "answerable" and not r["r5"]],
+    }
+
+
+_ROWS = [
+    ("recall@1", "recall@1"), ("recall@5", "recall@5"), ("recall@10", "recall@10"), ("MRR", "mrr"),
+    ("nDCG@10", "ndcg@10"), ("keyword coverage", "keyword_coverage"),
+    ("citation validity", "citation_validity"), ("false abstain (answerable)", "false_abstain"),
+    ("false handoff (answerable)", "false_handoff"), ("abstain (out of scope)", "out_of_scope_abstain"),
+    ("handoff (sensitive)", "sensitive_handoff"), ("injection answered", "injection_answered"),
+    ("latency p50 ms", "latency_ms_p50"), ("latency p95 ms", "latency_ms_p95"),
+]
+
+
+def table(report: dict[str, Any]) -> str:
+    """A Markdown table: one row per metric, columns all / dev / held-out."""
+    parts = ("all", "dev", "heldout")
+    head = "| metric | " + " | ".join(f"{p} (n={report[p]['questions']})" for p in parts) + " |"
+    lines = [head, "|---|" + "---:|" * len(parts)]
+    for label, key in _ROWS:
+        cells = ["-" if report[p][key] is None else f"{report[p][key]:g}" for p in parts]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
