@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag import citations, prompts
+from rag import citations, followup, prompts
 from rag.backends.llm import client_errors, make_chat_model
 from rag.errors import AnswererError
 from rag.text import sentences, terms, words
@@ -73,8 +73,18 @@ class ExtractiveAnswerer:
         self.max_chunks = max_chunks
         self.relevance_window = relevance_window
 
-    def answer(self, question: str, retrieved: list[ScoredChunk]) -> tuple[str, list[Citation]]:
-        """(text, citations); empty text means abstain."""
+    def rewrite(self, question: str, history: Sequence[tuple[str, str]]) -> str:
+        """A follow-up made standalone by rule (see rag.followup)."""
+        return followup.standalone(question, history)
+
+    def answer(
+        self,
+        question: str,
+        retrieved: Sequence[ScoredChunk],
+        history: Sequence[tuple[str, str]] = (),
+    ) -> tuple[str, list[Citation]]:
+        """(text, citations); empty text means abstain. Every sentence is quoted
+        verbatim from the chunk it cites, so its citation holds by construction."""
         best = max((sc.similarity for sc in retrieved), default=0.0)
         if best < self.min_relevance:
             return "", []

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
     llm_max_tokens: int = Field(400, ge=16, description="Most tokens a generated answer may use.")
     llm_timeout_s: float = Field(60, gt=0, description="Seconds to wait for the LLM server.")
+    stream: bool = Field(True, description="Stream generative answers into the web chat.")
     citation_min_support: float = Field(
         0.45,
         description="Cosine similarity between a generated sentence and the chunk it "

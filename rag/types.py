@@ -54,6 +54,7 @@ class Answer:
     disclaimer: str = ""
     category: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    final: bool = True  # False for a streamed draft whose citations are not yet checked
 
     def as_dict(self) -> dict[str, Any]:
         """The `mentorkb ask --json` shape."""

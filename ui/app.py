@@ -20,16 +20,21 @@ INTRO = (
 def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
     """The mentee chat. Nothing is built until this is called."""
 
-    def respond(message: str, history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    def respond(message: str, chat: list[dict[str, Any]], turns: list[tuple[str, str]]):
+        """Stream the reply into the chat; `turns` keeps the raw conversation for follow-ups."""
         message = (message or "").strip()
         if not message:
-            return history, ""
-        answer = assistant.ask(message, history)
-        history = history + [
-            {"role": "user", "content": escape(message)},
-            {"role": "assistant", "content": answer_markdown(answer)},
-        ]
-        return history, ""
+            yield chat, "", turns
+            return
+        shown = chat + [{"role": "user", "content": escape(message)}]
+        answer = None
+        for answer in assistant.ask_stream(message, turns):
+            yield shown + [{"role": "assistant", "content": answer_markdown(answer)}], "", turns
+        yield (
+            shown + [{"role": "assistant", "content": answer_markdown(answer)}],
+            "",
+            turns + [("user", message), ("assistant", answer.text)],
+        )
 
     def ask(question: str) -> dict:
         """Answer one question; returns the same object as `mentorkb ask --json`."""
@@ -45,7 +50,8 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             )
             send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
         gr.Markdown(f"<small>{escape(settings.disclaimer)}</small>", elem_id="disclaimer")
-        box.submit(respond, [box, chat], [chat, box], api_visibility="private")
-        send.click(respond, [box, chat], [chat, box], api_visibility="private")
+        turns = gr.State([])
+        box.submit(respond, [box, chat, turns], [chat, box, turns], api_visibility="private")
+        send.click(respond, [box, chat, turns], [chat, box, turns], api_visibility="private")
         gr.api(ask, api_name="ask")
     return app

@@ -1,0 +1,132 @@
+"""Hybrid retrieval, the BM25 side index kept in step, follow-ups, and the service's
+streaming and failure paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from ingest.indexer import Indexer
+from mentorkb.cli import cli
+from rag import evaluate as ev
+from rag.answer import GenerativeAnswerer
+from rag.errors import AnswererError
+from rag.followup import is_follow_up, standalone
+from rag.index import LiveIndex
+from rag.retrieve import MentorKBRetriever, query_words
+from rag.service import Assistant
+from rag.settings import load_settings
+from tests.conftest import gold_questions
+
+
+def recall_at_5(assistant: Assistant, mode: str) -> float:
+    assistant.retriever.mode = mode
+    try:
+        qs = [q for q in gold_questions() if q["kind"] == "answerable"]
+        hits = [ev.recall_at(list(dict.fromkeys(r.chunk.source for r in assistant.retriever.search(q["question"]))),
+                             q["gold"], 5) for q in qs]
+    finally:
+        assistant.retriever.mode = "hybrid"
+    return sum(hits) / len(hits)
+
+
+def test_hybrid_retrieval_beats_dense_alone(assistant) -> None:
+    hybrid, dense = recall_at_5(assistant, "hybrid"), recall_at_5(assistant, "dense")
+    assert hybrid >= 0.85 and hybrid > dense
+
+
+def test_top_results_are_distinct_documents(assistant) -> None:
+    results = assistant.retriever.search("how should I give feedback to my mentee?")
+    sources = [r.chunk.source for r in results]
+    assert len(results) == 10 and len(set(sources[:5])) == 5
+    assert all(-1.0 <= r.similarity <= 1.0 for r in results) and results[0].similarity > 0.3
+
+
+def test_langchain_retriever_returns_documents(assistant) -> None:
+    docs = MentorKBRetriever(retriever=assistant.retriever).invoke("what goes into a mentoring agreement?")
+    assert docs and docs[0].metadata["source"] and docs[0].page_content
+    assert "mentoring-agreement.txt" in [d.metadata["source"] for d in docs[:5]]
+
+
+def test_lexical_index_follows_updates_and_deletes(tmp_path: Path, embedder) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    note = docs / "note.md"
+    note.write_text("# Rituals\n\nWe open every session with a quokka check-in.\n", encoding="utf-8")
+    settings = load_settings(data_dir=tmp_path / "data")
+    indexer = Indexer(settings, embedder)
+    indexer.sync([docs])
+    live = LiveIndex(settings, embedder)
+    assert [c.source for c, _ in live.lexical(["quokka"], 5)] == ["note.md"]
+    note.write_text("# Rituals\n\nWe open every session with a wombat check-in.\n", encoding="utf-8")
+    indexer.sync([docs])
+    assert live.lexical(["quokka"], 5) == [] and len(live.lexical(["wombat"], 5)) == 1
+    indexer.remove(["note.md"])
+    assert live.lexical(["wombat"], 5) == []
+
+
+def test_query_words_drop_stopwords() -> None:
+    assert query_words("How do I give feedback to my mentor?") == ["give", "feedback", "mentor"]
+
+
+def test_follow_ups_are_made_standalone() -> None:
+    history = [("user", "What should we cover in our first meeting?"), ("assistant", "…")]
+    assert is_follow_up("and how often should we meet after that?")
+    assert not is_follow_up("How do I write a mentoring agreement with clear goals?")
+    assert standalone("and how often?", history) == "What should we cover in our first meeting? and how often?"
+    assert standalone("How do I ask for a promotion?", history) == "How do I ask for a promotion?"
+
+
+def test_follow_up_question_is_answered_in_context(assistant) -> None:
+    history = [("user", "How do I write a mentoring agreement?"), ("assistant", "…")]
+    answer = assistant.ask("what about the review date?", history)
+    assert answer.route == "answer"
+    assert "mentoring-agreement.txt" in {c.chunk.source for c in answer.citations}
+
+
+def test_generative_backend_streams_drafts_then_a_validated_answer(assistant, embedder) -> None:
+    reply = ("Agree on a term and a review date in the agreement [1]. "
+             "Bananas are an excellent source of potassium [1].")
+    model = GenericFakeChatModel(messages=iter([AIMessage(reply)]))
+    generative = Assistant(assistant.settings, embedder=embedder, store=assistant.store,
+                           answerer=GenerativeAnswerer(model, embedder, 0.45, assistant.settings.min_relevance))
+    answers = list(generative.ask_stream("what goes into a mentoring agreement?"))
+    drafts, final = answers[:-1], answers[-1]
+    assert len(drafts) > 1 and not any(d.final for d in drafts)
+    assert final.final and final.route == "answer"
+    assert "Bananas" not in final.text and "[1]" in final.text  # the unsupported claim was dropped
+
+
+def test_backend_failure_becomes_an_honest_abstain(assistant, embedder) -> None:
+    class Down(GenerativeAnswerer):
+        def stream(self, *args, **kwargs):
+            raise AnswererError("the LLM backend is unavailable (connection refused)")
+            yield ""
+
+    broken = Assistant(assistant.settings, embedder=embedder, store=assistant.store,
+                       answerer=Down(GenericFakeChatModel(messages=iter([])), embedder, 0.45, 0.3))
+    answer = broken.ask("what goes into a mentoring agreement?")
+    assert answer.route == "abstain" and answer.category == "unavailable"
+    assert "human mentor" in answer.text
+
+
+def test_eval_command_reports_every_metric(corpus_data_dir: Path, tmp_path: Path) -> None:
+    gold = [q for q in gold_questions()]
+    subset = [q for q in gold if q["kind"] == "answerable"][:6] + [q for q in gold if q["kind"] != "answerable"][:4]
+    path = tmp_path / "gold.jsonl"
+    path.write_text("\n".join(json.dumps(q) for q in subset) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--data-dir", str(corpus_data_dir), "eval", str(path),
+                                      "--corpus", str(Path(__file__).parent.parent / "corpus"), "--json"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    overall = report["all"]
+    assert overall["questions"] == 10
+    for key in ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "keyword_coverage", "citation_validity"):
+        assert 0.0 <= overall[key] <= 1.0, key
+    assert overall["citation_validity"] == 1.0
+    assert overall["latency_ms_p95"] >= overall["latency_ms_p50"] > 0
+    assert report["dev"]["questions"] + report["heldout"]["questions"] == 10
