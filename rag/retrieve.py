@@ -52,7 +52,10 @@ def _dot(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def diversify(ranked: list[ScoredChunk], k: int, per_doc: int) -> list[ScoredChunk]:
-    """The first k of `ranked`, keeping at most `per_doc` per source while others remain."""
+    """The first k of `ranked`, keeping at most `per_doc` per source while others remain.
+
+    Scores are capped to stay non-increasing down the list, so they read as a ranking.
+    """
     taken: list[ScoredChunk] = []
     overflow: list[ScoredChunk] = []
     per_source: dict[str, int] = {}
@@ -60,9 +63,12 @@ def diversify(ranked: list[ScoredChunk], k: int, per_doc: int) -> list[ScoredChu
         n = per_source.get(sc.chunk.source, 0)
         (taken if n < per_doc else overflow).append(sc)
         per_source[sc.chunk.source] = n + 1
-        if len(taken) == k:
-            return taken
-    return (taken + overflow)[:k]
+    out: list[ScoredChunk] = []
+    for sc in (taken + overflow)[:k]:
+        if out and sc.score > out[-1].score:
+            sc = ScoredChunk(sc.chunk, out[-1].score, sc.similarity)
+        out.append(sc)
+    return out
 
 
 class HybridRetriever:
@@ -96,30 +102,29 @@ class HybridRetriever:
         dense = self.index.query(vector, f.candidates if self.mode == "hybrid" else self.k)
         if self.mode == "dense":
             return dense
-        lexical = [ScoredChunk(c, score) for c, score in self.index.lexical(query_words(question), f.candidates)]
+        lexical = [c for c, _ in self.index.lexical(query_words(question), f.candidates)]
         similarity = {sc.chunk.chunk_id: sc.similarity for sc in dense}
-        chunks = {sc.chunk.chunk_id: sc.chunk for sc in lexical + dense}
         # Fuse at the document level: a document ranks by where each list first shows
         # it, so the top results are several documents, not near-copies of one.
         doc_score: dict[str, float] = {}
-        chunk_score: dict[str, float] = {}
-        for weight, ranking in ((f.dense_weight, dense), (f.lexical_weight, lexical)):
-            doc_order = list(dict.fromkeys(sc.chunk.source for sc in ranking))
-            for rank, source in enumerate(doc_order):
+        candidates: dict[str, dict[str, Chunk]] = {}
+        for weight, ranking in ((f.dense_weight, [sc.chunk for sc in dense]), (f.lexical_weight, lexical)):
+            for rank, source in enumerate(dict.fromkeys(c.source for c in ranking)):
                 doc_score[source] = doc_score.get(source, 0.0) + weight / (f.rrf_k + rank + 1)
-            for rank, sc in enumerate(ranking):
-                cid = sc.chunk.chunk_id
-                chunk_score[cid] = chunk_score.get(cid, 0.0) + weight / (f.rrf_k + rank + 1)
-        ranked = sorted(chunks, key=lambda cid: (doc_score[chunks[cid].source], chunk_score[cid]), reverse=True)
-        # Lexical-only hits get their true similarity from their stored vectors.
-        missing = [i for i in ranked[: self.k * 3] if i not in similarity]
+            for chunk in ranking:
+                candidates.setdefault(chunk.source, {})[chunk.chunk_id] = chunk
+        top_docs = sorted(doc_score, key=doc_score.__getitem__, reverse=True)[: self.k]
+        # Within a document, the chunk closest in meaning answers best; a chunk found
+        # only by BM25 gets its similarity from its stored vector.
+        missing = [cid for doc in top_docs for cid in candidates[doc] if cid not in similarity]
         for chunk_id, stored in self.index.vectors(missing).items():
             similarity[chunk_id] = _dot(vector, stored)
-        scored = [
-            ScoredChunk(chunks[i], doc_score[chunks[i].source] + chunk_score[i] / 100, similarity.get(i, 0.0))
-            for i in ranked
+        ranked = [
+            ScoredChunk(chunk, doc_score[doc], similarity.get(chunk.chunk_id, 0.0))
+            for doc in top_docs
+            for chunk in sorted(candidates[doc].values(), key=lambda c: similarity.get(c.chunk_id, 0.0), reverse=True)
         ]
-        return diversify(scored, self.k, f.per_doc)
+        return diversify(ranked, self.k, f.per_doc)
 
 
 class MentorKBRetriever(BaseRetriever):
