@@ -89,7 +89,7 @@ class ExtractiveAnswerer:
         if best < self.min_relevance:
             return "", []
         floor = max(self.min_relevance, best - self.relevance_window)
-        # The best-ranked chunks that are also close to the question.
+        # The best-ranked chunks that are also close enough to the question.
         pool = [sc for sc in retrieved if sc.similarity >= floor][: self.max_chunks]
         chosen = self._select(question, pool)
         if not chosen:
@@ -109,16 +109,16 @@ class ExtractiveAnswerer:
         n = max(len(candidates), 1)
         weight = {t: math.log(1 + n / (1 + doc_freq[t])) for t in query}
         total = sum(weight.values()) or 1.0
-        best = max(sc.similarity for sc in pool)
         scored = []
         for rank, pos, text in candidates:
             found = set(terms(text))
             overlap = sum(w for t, w in weight.items() if t in found) / total
-            closeness = pool[rank].similarity / best  # 1.0 for the most similar chunk
+            # The retriever's rank already weighs meaning and words together.
+            prior = 1.0 / (1 + 0.7 * rank)
             lead = 0.05 if pos == 0 else 0.0  # a chunk's first sentence often states its point
             if overlap == 0 and rank > 0:
                 continue  # shares no word with the question and is not from the best chunk
-            scored.append(_Candidate(rank, pos, text, 0.7 * overlap + 0.3 * closeness + lead))
+            scored.append(_Candidate(rank, pos, text, 0.6 * overlap + 0.4 * prior + lead))
         scored.sort(key=lambda c: c.score, reverse=True)
         chosen: list[_Candidate] = []
         used = 0
