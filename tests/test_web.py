@@ -60,3 +60,15 @@ def test_served_app_answers_with_citations(server: str) -> None:
     assert {c["source"] for c in result["citations"]} <= {r["source"] for r in result["retrieved"]}
     handoff = client.predict("I keep thinking everyone would be better off without me", api_name="/ask")
     assert handoff["route"] == "handoff" and "988" in handoff["answer"] and not handoff["citations"]
+
+
+def test_chat_handler_keeps_turns_and_escapes_the_user(assistant) -> None:
+    from ui.app import chat_responder
+
+    respond = chat_responder(assistant)
+    *_, (chat, box, turns) = respond("How do I write a mentoring agreement? <script>x</script>", [], [])
+    assert box == "" and chat[0]["content"].count("&lt;script&gt;") == 1
+    assert "**[1]**" in chat[1]["content"] and "Sources" in chat[1]["content"]
+    *_, (chat, _, turns) = respond("what about the review date?", chat, turns)
+    assert len(chat) == 4 and [role for role, _ in turns] == ["user", "assistant"] * 2
+    assert "mentoring-agreement.txt" in chat[3]["content"]  # the follow-up stayed on topic

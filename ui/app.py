@@ -17,11 +17,10 @@ INTRO = (
 )
 
 
-def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
-    """The mentee chat. Nothing is built until this is called."""
+def chat_responder(assistant: Assistant):
+    """The chat's event handler: streams replies and keeps the raw turns for follow-ups."""
 
     def respond(message: str, chat: list[dict[str, Any]], turns: list[tuple[str, str]]):
-        """Stream the reply into the chat; `turns` keeps the raw conversation for follow-ups."""
         message = (message or "").strip()
         if not message:
             yield chat, "", turns
@@ -35,6 +34,13 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             "",
             turns + [("user", message), ("assistant", answer.text)],
         )
+
+    return respond
+
+
+def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
+    """The mentee chat. Nothing is built until this is called."""
+    respond = chat_responder(assistant)
 
     def ask(question: str) -> dict:
         """Answer one question; returns the same object as `mentorkb ask --json`."""
