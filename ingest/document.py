@@ -6,6 +6,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,11 @@ class LoadedDocument:
     date: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def text(self) -> str:
         return "\n\n".join(s.text for s in self.sections)
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         """sha256 of the normalized text and title: the document's identity in the index."""
         return content_hash(self.title + "\n" + self.text)

@@ -304,7 +304,7 @@ class Indexer:
             report.unchanged.append(found.source)
             return "unchanged", None
         stored = any(r.source != found.source for r in manifest.by_hash(digest))
-        queued = any(p.doc.content_hash == digest for p in pending)
+        queued = digest in {p.doc.content_hash for p in pending}
         if stored or queued:  # the same text under another name: stored once
             return "duplicate", _Pending(found.path, stat, doc, [], old)
         pieces = split_document(
