@@ -20,7 +20,8 @@ from typing import Any
 from rag.types import Answer
 
 KINDS = ("answerable", "out_of_scope", "sensitive", "injection")
-_CITED = re.compile(r"(.+?)\s*((?:\[\d+\])+)(?=\s|$)")
+# "Sentence. [1]" (extractive) and "Sentence [1][2]." (generative) both count.
+_CITED = re.compile(r"(.+?)\s*((?:\[\d+\])+)[.!?]?(?=\s|$)")
 
 
 def load_gold(path: Path) -> list[dict[str, Any]]:
@@ -160,8 +161,8 @@ def evaluate(ask, questions: list[dict[str, Any]], supports) -> dict[str, Any]:
             "r1": recall_at(sources, item["gold"], 1), "r5": recall_at(sources, item["gold"], 5),
             "r10": recall_at(sources, item["gold"], 10), "rr": reciprocal_rank(sources, item["gold"]),
             "ndcg": ndcg_at(sources, item["gold"], 10),
-            "kw": keyword_coverage(answer.text, item["answer_keywords"]) if answer.route == "answer" else 0.0
-            if item["answer_keywords"] else None,
+            # An abstention or handoff covers none of an answerable question's keywords.
+            "kw": keyword_coverage(answer.text if answer.route == "answer" else "", item["answer_keywords"]),
             "citations_valid": valid, "citations_total": total, "ms": ms,
         })
     return {

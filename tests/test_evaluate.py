@@ -1,0 +1,40 @@
+"""The eval metrics are pure functions; check them on hand-made rankings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rag import evaluate as ev
+
+
+def test_ranking_metrics() -> None:
+    ranked = ["a.md", "b.md", "gold.md", "c.md"]
+    assert ev.recall_at(ranked, ["gold.md"], 2) == 0.0 and ev.recall_at(ranked, ["gold.md"], 3) == 1.0
+    assert ev.reciprocal_rank(ranked, ["gold.md"]) == pytest.approx(1 / 3)
+    assert ev.reciprocal_rank(ranked, ["missing.md"]) == 0.0
+    assert ev.ndcg_at(ranked, ["gold.md"], 10) == pytest.approx(1 / math.log2(4))
+    assert ev.ndcg_at(["gold.md", "x", "two.md"], ["gold.md", "two.md"], 10) == pytest.approx(
+        (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3)))
+
+
+def test_keyword_coverage_and_cited_sentences() -> None:
+    assert ev.keyword_coverage("Meet every Two weeks.", ["two weeks", "agenda"]) == 0.5
+    assert ev.keyword_coverage("anything", []) is None
+    assert ev.cited_sentences("Meet often. [1] Share an agenda [2][3]. Plain.") == [
+        ("Meet often.", [1]), ("Share an agenda", [2, 3])]
+
+
+def test_split_is_stable_and_roughly_a_third() -> None:
+    items = [{"id": f"q{i:03d}"} for i in range(300)]
+    held = [ev.split_of(i) for i in items].count("heldout")
+    assert 70 < held < 130
+    assert [ev.split_of(i) for i in items] == [ev.split_of(i) for i in items]
+
+
+def test_bad_gold_line_names_file_and_line(tmp_path) -> None:
+    path = tmp_path / "gold.jsonl"
+    path.write_text('{"question": "ok"}\n{oops\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"gold\.jsonl:2: invalid JSON"):
+        ev.load_gold(path)
