@@ -125,9 +125,20 @@ class Target:
     manifest: Manifest
 
 
-def _known(target: Target) -> list[Found]:
+def _take_batch(pending: list[_Pending], size: int) -> list[_Pending]:
+    """Remove and return the oldest pending documents holding at least `size` chunks."""
+    taken, count = 0, 0
+    while taken < len(pending) and count < size:
+        count += len(pending[taken].chunks)
+        taken += 1
+    batch = pending[:taken]
+    del pending[:taken]
+    return batch
+
+
+def _known(manifest: Manifest) -> list[Found]:
     """The documents a generation holds, as files to read again."""
-    return [Found(Path(r.path), r.source) for r in target.manifest.all()]
+    return [Found(Path(r.path), r.source) for r in manifest.all()]
 
 
 class Indexer:
@@ -183,7 +194,7 @@ class Indexer:
                 generation = index.new_generation(data_dir)
                 index.activate(data_dir, generation)
             with self._open(generation) as target:
-                self._ingest(target, select(_known(target)), report, overrides, progress)
+                self._ingest(target, select(_known(target.manifest)), report, overrides, progress)
                 if prune:
                     self._prune(target, report)
             if report.added or report.updated or report.removed:
@@ -202,8 +213,9 @@ class Indexer:
             live = index.current_generation(data_dir)
             known = []
             if live is not None:
-                with self._open(live) as old:
-                    known = _known(old)
+                manifest = Manifest.of(live)
+                known = _known(manifest)
+                manifest.close()
             found = {f.source: f for f in known if f.path.is_file()}
             report.removed = sorted(f.source for f in known if f.source not in found)
             found.update((f.source, f) for f in discover(list(paths)))
@@ -258,8 +270,10 @@ class Indexer:
                 status, item = "failed", None
             if item is not None:
                 pending.append(item)
-                if sum(len(p.chunks) for p in pending) >= self.settings.embed_batch:
-                    self._flush(target, pending, report)
+                # Flush a full batch only once half the next one is waiting, so the
+                # last batch is never a small, badly padded remainder.
+                if sum(len(p.chunks) for p in pending) >= 1.5 * self.settings.embed_batch:
+                    self._flush(target, _take_batch(pending, self.settings.embed_batch), report)
             if progress:
                 progress(i, len(files), found.source, status, report.chunks_written)
         self._flush(target, pending, report)
