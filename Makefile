@@ -31,7 +31,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 index: install
-	@if [ ! -f "$(DATA_DIR)/manifest.sqlite3" ]; then \
+	@if [ ! -f "$(DATA_DIR)/CURRENT" ]; then \
 		$(BIN)/mentorkb --data-dir "$(DATA_DIR)" ingest corpus/ \
 		|| echo "Some documents failed to ingest (see above); serving the rest." >&2; \
 	fi
