@@ -375,6 +375,16 @@ def bench(corpus: Path, copies: int, noop_docs: int, as_json: bool) -> None:
     click.echo(f"no-op re-ingest of {noop['documents']} documents: {noop['seconds']} s")
 
 
+def _register() -> None:
+    from mentorkb.people import handoffs, users
+
+    cli.add_command(handoffs)
+    cli.add_command(users)
+
+
+_register()
+
+
 def main() -> None:
     cli(prog_name="mentorkb")
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from rag import citations, followup, prompts
 from rag.backends.llm import client_errors, make_chat_model
 from rag.errors import AnswererError
+from rag.guard import is_instruction
 from rag.text import sentences, terms, words
 from rag.types import Citation, ScoredChunk
 
@@ -102,7 +103,7 @@ class ExtractiveAnswerer:
             (rank, pos, text)
             for rank, sc in enumerate(pool)
             for pos, text in enumerate(sentences(sc.chunk.text))
-            if 4 <= len(text.split()) <= 80
+            if 4 <= len(text.split()) <= 80 and not is_instruction(text)
         ]
         # Weigh query terms by how rare they are among the candidate sentences.
         doc_freq = Counter(t for _, _, text in candidates for t in set(terms(text)))

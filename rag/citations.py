@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.guard import is_instruction
 from rag.protocols import Embedder
 from rag.text import sentences
 from rag.types import Chunk, Citation, ScoredChunk
@@ -66,7 +67,7 @@ def _snippet(passages: Sequence[str], chunk: Chunk) -> str:
 def validate(
     text: str, sources: Sequence[ScoredChunk], embedder: Embedder, min_support: float
 ) -> tuple[str, list[Citation]]:
-    """Drop uncited and unsupported sentences, then renumber the citations 1..m.
+    """Drop uncited, unsupported and instruction-like sentences, then renumber the citations 1..m.
 
     A sentence survives when it cites at least one of `sources` by its 1-based
     number and the best-matching sentence of some cited chunk has cosine similarity
@@ -85,7 +86,8 @@ def validate(
         and whose score is the chunk's similarity to the question.
         ("", []) when no sentence survives: the caller abstains.
     """
-    claims = _claims(text, len(sources))
+    # Instructions lifted from a source (or obeyed by the model) never reach the mentee.
+    claims = [claim for claim in _claims(text, len(sources)) if not is_instruction(claim.text)]
     if not claims:
         return "", []
     cited = sorted({i for claim in claims for i in claim.cited})

@@ -9,7 +9,12 @@ The tree::
     ├── StoreError                the vector store failed or is unreachable
     │   └── EmbedderMismatchError the index was built with another embedder
     ├── EmbedderError             the embedding model could not be loaded or run
-    └── AnswererError             the answer backend (e.g. a remote LLM) failed
+    ├── AnswererError             the answer backend (e.g. a remote LLM) failed
+    ├── DatabaseError             the application database (handoffs, accounts) failed
+    ├── NotFoundError             no handoff, user or document by that name
+    ├── ConflictError             the action does not fit the record's state
+    │                             (claiming a resolved handoff, adding an existing user)
+    └── AccessDenied              the caller may not do this (wrong role, not the owner)
 """
 
 from __future__ import annotations
@@ -50,3 +55,19 @@ class EmbedderError(MentorKBError):
 
 class AnswererError(MentorKBError):
     """The answer backend failed."""
+
+
+class DatabaseError(MentorKBError):
+    """The application database failed; the foreign error is chained as __cause__."""
+
+
+class NotFoundError(MentorKBError):
+    """No record by that name or reference."""
+
+
+class ConflictError(MentorKBError):
+    """The action does not fit the record's current state."""
+
+
+class AccessDenied(MentorKBError):
+    """The caller's role or ownership does not allow this action."""

@@ -1,8 +1,10 @@
 """Assistant.ask: the one facade the CLI and the web app share.
 
 Every message is triaged first; a sensitive one never reaches retrieval or the
-answerer. Then a follow-up is made standalone, the hybrid retriever finds the
-evidence, and the answerer composes a cited answer or abstains.
+answerer, and becomes a handoff record a human mentor picks up. Requests about the
+assistant itself (jailbreaks, "are you human?") get a fixed honest reply. Then a
+follow-up is made standalone, the hybrid retriever finds the evidence, and the
+answerer composes a cited answer or abstains. Every final answer is logged.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 
+from rag import guard
 from rag import triage as safety
 from rag.answer import ABSTAIN_TEXT, GenerativeAnswerer, make_answerer
-from rag.backends import make_embedder
-from rag.errors import AnswererError, StoreError
+from rag.backends import make_activity_log, make_embedder, make_handoff_store
+from rag.errors import AnswererError, DatabaseError, StoreError
+from rag.handoffs import Handoff
 from rag.index import LiveIndex
 from rag.protocols import Embedder
 from rag.retrieve import HybridRetriever, SearchIndex
@@ -46,6 +50,8 @@ class Assistant:
         store: the index to search; by default the live index generation, which
             follows reindexing without a restart.
         answerer: extractive or generative; chosen by `settings.answerer` when None.
+        handoffs: where handoffs are stored; the application database when None.
+        activity: the question log; the application database when None.
     """
 
     def __init__(
@@ -54,28 +60,60 @@ class Assistant:
         embedder: Embedder | None = None,
         store: SearchIndex | None = None,
         answerer=None,
+        handoffs=None,
+        activity=None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
         self.store = store or LiveIndex(settings, self.embedder)
         self.retriever = HybridRetriever(self.embedder, self.store, settings.top_k)
         self.answerer = answerer or make_answerer(settings, self.embedder)
+        self.handoffs = handoffs or make_handoff_store(settings)
+        self.activity = activity or make_activity_log(settings)
 
-    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[Turn] = (), *, session: str | None = None) -> Answer:
         """Answer one question, given the conversation so far as (role, text) turns."""
         answer = None
-        for answer in self.ask_stream(question, history):
+        for answer in self.ask_stream(question, history, session=session):
             pass
         return answer
 
-    def ask_stream(self, question: str, history: Sequence[Turn] = ()) -> Iterator[Answer]:
+    def ask_stream(
+        self, question: str, history: Sequence[Turn] = (), *, session: str | None = None
+    ) -> Iterator[Answer]:
         """Like `ask`, yielding drafts while a generative backend streams; the last is final."""
+        answer = None
+        for answer in self._respond(clean(question, self.settings.max_question_chars), history, session):
+            yield answer
+        if answer is not None:
+            try:
+                self.activity.record_answer(answer, session)
+            except DatabaseError as e:
+                log.warning("question log: %s", e)
+
+    def request_human(
+        self, history: Sequence[Turn], *, contact: str | None = None, session: str | None = None
+    ) -> Handoff:
+        """The mentee asked for a person: a handoff with the conversation so far.
+
+        Within one session, a handoff not yet resolved is reused (and gets the contact)
+        rather than duplicated. Raises DatabaseError when it cannot be stored.
+        """
+        existing = self.handoffs.open_for(session) if session else None
+        if existing:
+            return self.handoffs.update(existing.ref, contact=contact, transcript=history)
+        return self.handoffs.create("requested", history, requested_by="mentee", contact=contact,
+                                    session=session)
+
+    def _respond(self, question: str, history: Sequence[Turn], session: str | None) -> Iterator[Answer]:
         start = time.perf_counter()
-        question = " ".join(question.split())[: self.settings.max_question_chars]
         found = safety.triage(question)
         if found:
-            yield self._answer(question, "handoff", safety.handoff_text(found.category), start, start,
-                               category=found.category)
+            yield self._handoff(question, history, found.category, session, start)
+            return
+        meta = guard.meta_request(question)
+        if meta:
+            yield self._answer(question, "refuse", guard.meta_reply(meta), start, start, category=meta)
             return
         retrieved: list[ScoredChunk] = []
         try:
@@ -103,8 +141,23 @@ class Assistant:
         yield self._answer(question, "answer", text, start, retrieved_at, retrieved=retrieved,
                            citations=citations)
 
+    def _handoff(self, question: str, history: Sequence[Turn], category: str, session: str | None,
+                 start: float) -> Answer:
+        """Store the handoff, then say so; if it can't be stored, never claim it was."""
+        text = safety.handoff_text(category)
+        try:
+            handoff = self.handoffs.create(category, [*history, ("user", question)], session=session)
+        except DatabaseError as e:
+            log.error("could not store a %s handoff: %s", category, e)
+            text += ("\n\nI couldn't pass this on to a mentor automatically just now, so please "
+                     "contact a human mentor or your programme lead directly.")
+            return self._answer(question, "handoff", text, start, start, category=category)
+        text += (f"\n\nA human mentor has been asked to reach out to you. Your reference is "
+                 f"**{handoff.ref}**; you can add a way to contact you with “Talk to a human mentor”.")
+        return self._answer(question, "handoff", text, start, start, category=category, handoff_ref=handoff.ref)
+
     def _answer(self, question, route, text, start, retrieved_at, *, retrieved=(), citations=(),
-                category=None, final=True) -> Answer:
+                category=None, final=True, handoff_ref=None) -> Answer:
         now = time.perf_counter()
         timings = {
             "retrieve": round((retrieved_at - start) * 1000, 2),
@@ -112,4 +165,10 @@ class Assistant:
             "total": round((now - start) * 1000, 2),
         }
         return Answer(question, route, text, tuple(citations), tuple(retrieved), self.settings.disclaimer,
-                      category=category, timings_ms=timings, final=final)
+                      category=category, timings_ms=timings, final=final, handoff_ref=handoff_ref)
+
+
+def clean(question: str, max_chars: int) -> str:
+    """One line of printable text, cut to `max_chars`."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in question)
+    return " ".join(printable.split())[:max_chars]

@@ -83,6 +83,27 @@ class Settings(BaseSettings):
         "pad less (encode() sorts each batch by length), so they run closer to the model's "
         "own speed; a crash loses at most one batch of work, never committed documents.",
     )
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL of the application database (handoffs, accounts, "
+        "feedback). Empty: SQLite at DATA_DIR/mentorkb.sqlite3. For several web workers, "
+        "e.g. postgresql+psycopg://user:pass@host/mentorkb (pip install 'mentorkb[postgres]').",
+    )
+    handoff_webhook: str = Field(
+        "",
+        description="URL that receives a Slack-compatible JSON message for each new "
+        "handoff. Failures are retried and logged; the handoff is stored either way.",
+    )
+    handoff_webhook_transcript: bool = Field(
+        False,
+        description="Include the handoff's summary and transcript in the webhook message. "
+        "Off by default: the message then carries only the reference, category and time.",
+    )
+    log_questions: bool = Field(
+        True,
+        description="Store question text in the question log admins see. Off: only the "
+        "route, category and latency are kept.",
+    )
     host: str = Field("127.0.0.1", description="Address `mentorkb serve` binds to.")
     port: int = Field(7860, description="Port `mentorkb serve` listens on.")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Route = Literal["answer", "abstain", "handoff"]
+Route = Literal["answer", "abstain", "handoff", "refuse"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class Answer:
     category: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     final: bool = True  # False for a streamed draft whose citations are not yet checked
+    handoff_ref: str | None = None  # the reference code when a human mentor was asked in
 
     def as_dict(self) -> dict[str, Any]:
         """The `mentorkb ask --json` shape."""
@@ -63,6 +64,7 @@ class Answer:
             "route": self.route,
             "answer": self.text,
             "category": self.category,
+            "handoff_ref": self.handoff_ref,
             "citations": [
                 {
                     "n": c.n,

@@ -51,6 +51,12 @@ def from_markdown(path: Path, source: str, text: str, fmt: str, meta: dict) -> L
     )
 
 
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+
+
 def load(path: Path, source: str) -> LoadedDocument:
     meta, body = split_front_matter(read_text(path, source), source)
+    # A reader never sees an HTML comment, so neither does the index (hidden
+    # instructions are a classic injection vector).
+    body = _COMMENT.sub("", body)
     return from_markdown(path, source, body, "markdown", meta)

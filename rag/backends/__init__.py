@@ -10,7 +10,10 @@ from rag.errors import ConfigError
 if TYPE_CHECKING:
     from rag.protocols import Embedder
     from rag.settings import Settings
+    from rag.accounts import UserStore
+    from rag.activity import ActivityLog
     from rag.backends.chroma import ChromaStore
+    from rag.handoffs import HandoffStore
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -31,3 +34,30 @@ def make_store(settings: Settings, embedder: Embedder, generation: Path) -> Chro
             generation / "chroma", settings.collection, embedder.name, embedder.dimension
         )
     raise ConfigError(f"MENTORKB_VECTOR_STORE: unknown store {settings.vector_store!r}")
+
+
+def make_handoff_store(settings: Settings) -> HandoffStore:
+    """Handoffs in the application database, with the webhook when one is set."""
+    from rag.db import open_database
+    from rag.handoffs import HandoffStore, WebhookNotifier
+
+    notifier = (
+        WebhookNotifier(settings.handoff_webhook, include_transcript=settings.handoff_webhook_transcript)
+        if settings.handoff_webhook
+        else None
+    )
+    return HandoffStore(open_database(settings), notifier)
+
+
+def make_user_store(settings: Settings) -> UserStore:
+    from rag.accounts import UserStore
+    from rag.db import open_database
+
+    return UserStore(open_database(settings))
+
+
+def make_activity_log(settings: Settings) -> ActivityLog:
+    from rag.activity import ActivityLog
+    from rag.db import open_database
+
+    return ActivityLog(open_database(settings), log_questions=settings.log_questions)

@@ -1,0 +1,171 @@
+"""`mentorkb handoffs ...` and `mentorkb users ...`: the human side, from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from rag.errors import MentorKBError
+
+
+def _stores(ctx: click.Context):
+    from rag.backends import make_handoff_store, make_user_store
+
+    settings = ctx.obj["settings"]
+    return make_handoff_store(settings), make_user_store(settings)
+
+
+def _run(action):
+    """Call `action()`, turning expected errors into one-line exits (1)."""
+    try:
+        return action()
+    except (MentorKBError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+
+
+def _stamp(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+
+
+def _as_dict(h) -> dict:
+    return {
+        "ref": h.ref, "category": h.category, "requested_by": h.requested_by, "status": h.status,
+        "summary": h.summary, "contact": h.contact, "created_at": _stamp(h.created_at),
+        "claimed_by": h.claimed_by, "claimed_at": _stamp(h.claimed_at), "resolved_at": _stamp(h.resolved_at),
+        "resolution_note": h.resolution_note, "notified": h.notified,
+        "transcript": [{"role": r, "text": t} for r, t in h.transcript],
+    }
+
+
+def _show(h) -> None:
+    click.echo(f"{h.ref}  {h.status}  {h.label}")
+    click.echo(f"  created {_stamp(h.created_at)}, requested by {h.requested_by}")
+    if h.claimed_by:
+        click.echo(f"  claimed by {h.claimed_by} at {_stamp(h.claimed_at)}")
+    if h.resolved_at:
+        click.echo(f"  resolved {_stamp(h.resolved_at)}: {h.resolution_note}")
+    click.echo(f"  contact: {h.contact or '(none given)'}")
+    click.echo("  transcript:")
+    for role, text in h.transcript:
+        click.echo(f"    {'mentee' if role == 'user' else 'assistant'}: {text}")
+
+
+def _mentor(ctx: click.Context, name: str) -> str:
+    """The acting mentor must have an account."""
+    _, accounts = _stores(ctx)
+    return _run(lambda: accounts.get(name)).name
+
+
+@click.group()
+def handoffs() -> None:
+    """Questions handed to human mentors: list, show, claim, resolve.
+
+    \b
+    mentorkb handoffs list --status open
+    mentorkb handoffs claim MKB-7K2QXA --as alice
+    mentorkb handoffs resolve MKB-7K2QXA --as alice --note "Called, follow-up Friday"
+    """
+
+
+@handoffs.command("list")
+@click.option("--status", type=click.Choice(["open", "claimed", "resolved", "all"]), default="open",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
+@click.pass_context
+def list_handoffs(ctx: click.Context, status: str, as_json: bool) -> None:
+    """Handoffs, newest first."""
+    store, _ = _stores(ctx)
+    found = _run(lambda: store.list(None if status == "all" else status))
+    for h in found:
+        if as_json:
+            click.echo(json.dumps(_as_dict(h), ensure_ascii=False))
+        else:
+            who = f" ({h.claimed_by})" if h.claimed_by else ""
+            click.echo(f"{h.ref}  {_stamp(h.created_at)}  {h.status:8}{who}  {h.summary}")
+    if not found and not as_json:
+        click.echo(f"No {status if status != 'all' else ''} handoffs.".replace("  ", " "), err=True)
+
+
+@handoffs.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show_handoff(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """One handoff with its transcript."""
+    store, _ = _stores(ctx)
+    h = _run(lambda: store.get(ref))
+    click.echo(json.dumps(_as_dict(h), ensure_ascii=False)) if as_json else _show(h)
+
+
+@handoffs.command("claim")
+@click.argument("ref")
+@click.option("--as", "mentor", required=True, help="The claiming mentor's account name.")
+@click.pass_context
+def claim_handoff(ctx: click.Context, ref: str, mentor: str) -> None:
+    """Take an open handoff."""
+    store, _ = _stores(ctx)
+    h = _run(lambda: store.claim(ref, _mentor(ctx, mentor)))
+    click.echo(f"{h.ref} claimed by {h.claimed_by}")
+
+
+@handoffs.command("resolve")
+@click.argument("ref")
+@click.option("--as", "mentor", required=True, help="The resolving mentor's account name.")
+@click.option("--note", required=True, help="How it was resolved.")
+@click.pass_context
+def resolve_handoff(ctx: click.Context, ref: str, mentor: str, note: str) -> None:
+    """Close a handoff with a note."""
+    store, _ = _stores(ctx)
+    h = _run(lambda: store.resolve(ref, _mentor(ctx, mentor), note))
+    click.echo(f"{h.ref} resolved by {h.claimed_by}")
+
+
+@click.group()
+def users() -> None:
+    """Mentor and admin accounts for the web workspace.
+
+    \b
+    mentorkb users add alice --role mentor      (prompts for the password)
+    mentorkb users list
+    """
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["mentor", "admin"]), required=True)
+@click.password_option(envvar="MENTORKB_NEW_PASSWORD", help="Prompted for when not given.")
+@click.pass_context
+def add_user(ctx: click.Context, name: str, role: str, password: str) -> None:
+    """Create an account; the password is stored only as an Argon2 hash."""
+    _, accounts = _stores(ctx)
+    user = _run(lambda: accounts.add(name, role, password))
+    click.echo(f"added {user.role} {user.name}")
+
+
+@users.command("list")
+@click.pass_context
+def list_users(ctx: click.Context) -> None:
+    _, accounts = _stores(ctx)
+    for user in _run(accounts.list):
+        click.echo(f"{user.name}\t{user.role}\t{_stamp(user.created_at)}")
+
+
+@users.command("remove")
+@click.argument("name")
+@click.pass_context
+def remove_user(ctx: click.Context, name: str) -> None:
+    _, accounts = _stores(ctx)
+    _run(lambda: accounts.remove(name))
+    click.echo(f"removed {name}")
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.password_option(envvar="MENTORKB_NEW_PASSWORD")
+@click.pass_context
+def set_password(ctx: click.Context, name: str, password: str) -> None:
+    """Set a new password."""
+    _, accounts = _stores(ctx)
+    _run(lambda: accounts.set_password(name, password))
+    click.echo(f"password changed for {name}")

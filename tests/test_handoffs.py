@@ -1,0 +1,217 @@
+"""Human handoff: the record in a real SQLite file, its lifecycle, the webhook, the CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from mentorkb.cli import cli
+from rag.accounts import UserStore
+from rag.activity import ActivityLog
+from rag.backends import make_handoff_store
+from rag.db import metadata, open_database
+from rag.errors import ConflictError, DatabaseError, NotFoundError
+from rag.handoffs import HandoffStore, WebhookNotifier
+from rag.service import Assistant
+from rag.settings import load_settings
+
+TRANSCRIPT = [("user", "How do I prepare for a first meeting?"), ("assistant", "Send a short note first. [1]")]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> HandoffStore:
+    return HandoffStore(open_database(load_settings(data_dir=tmp_path / "db")))
+
+
+def test_lifecycle_open_claim_resolve(store: HandoffStore, tmp_path: Path) -> None:
+    created = store.create("legal", [*TRANSCRIPT, ("user", "my old employer is suing me")])
+    assert created.status == "open" and created.ref.startswith("MKB-") and len(created.ref) == 10
+    assert created.summary == "Legal: “my old employer is suing me”"
+    assert created.transcript[-1] == ("user", "my old employer is suing me")
+
+    assert [h.ref for h in store.list("open")] == [created.ref]
+    claimed = store.claim(created.ref.lower(), "alice")
+    assert (claimed.status, claimed.claimed_by) == ("claimed", "alice") and claimed.claimed_at
+    assert store.claim(created.ref, "alice").status == "claimed"  # idempotent for the claimer
+    with pytest.raises(ConflictError, match="already claimed by alice"):
+        store.claim(created.ref, "bob")
+    with pytest.raises(ConflictError, match="claimed by alice, not bob"):
+        store.resolve(created.ref, "bob", "done")
+    with pytest.raises(ValueError, match="note"):
+        store.resolve(created.ref, "alice", "  ")
+
+    resolved = store.resolve(created.ref, "alice", "Talked it through; referred to legal aid.")
+    assert resolved.status == "resolved" and resolved.resolved_at >= resolved.claimed_at
+    with pytest.raises(ConflictError, match="already resolved"):
+        store.resolve(created.ref, "alice", "again")
+    assert store.list("open") == [] and [h.ref for h in store.list("resolved")] == [created.ref]
+
+    # It is a real row in the SQLite file under the data dir.
+    with sqlite3.connect(tmp_path / "db" / "mentorkb.sqlite3") as conn:
+        row = conn.execute("SELECT status, claimed_by, resolution_note FROM handoffs").fetchone()
+    assert row == ("resolved", "alice", "Talked it through; referred to legal aid.")
+
+
+def test_unknown_reference_is_a_clear_error(store: HandoffStore) -> None:
+    with pytest.raises(NotFoundError, match="handoff MKB-NOPE: no such handoff"):
+        store.get("MKB-NOPE")
+
+
+def test_newest_first_and_contact_added_later(store: HandoffStore) -> None:
+    first = store.create("requested", TRANSCRIPT, requested_by="mentee")
+    second = store.create("medical", [("user", "I keep getting panic attacks")])
+    assert [h.ref for h in store.list()] == [second.ref, first.ref]
+    updated = store.update(first.ref, contact="sam@example.org", transcript=[*TRANSCRIPT, ("user", "thanks")])
+    assert updated.contact == "sam@example.org" and len(updated.transcript) == 3
+
+
+def test_crisis_creates_a_handoff_and_says_so_after_the_resources(assistant) -> None:
+    history = [("user", "how often should we meet?"), ("assistant", "Every two weeks. [1]")]
+    answer = assistant.ask("honestly I don't want to be alive anymore", history, session="s-crisis")
+    assert answer.route == "handoff" and answer.category == "crisis" and answer.handoff_ref
+    assert answer.text.index("988") < answer.text.index("A human mentor has been asked to reach out")
+    assert answer.handoff_ref in answer.text and not answer.retrieved
+    record = assistant.handoffs.get(answer.handoff_ref)
+    assert record.category == "crisis" and record.requested_by == "triage" and record.status == "open"
+    assert record.transcript == (*history, ("user", "honestly I don't want to be alive anymore"))
+
+
+def test_mentee_can_always_ask_for_a_human_and_is_not_duplicated(assistant) -> None:
+    first = assistant.request_human(TRANSCRIPT, session="s-request")
+    again = assistant.request_human([*TRANSCRIPT, ("user", "please call me")], contact="@sam on chat",
+                                    session="s-request")
+    assert again.ref == first.ref and again.contact == "@sam on chat" and len(again.transcript) == 3
+    assert first.category == "requested" and first.requested_by == "mentee"
+    other = assistant.request_human(TRANSCRIPT, session="s-other")
+    assert other.ref != first.ref
+
+
+def test_a_broken_database_never_claims_a_mentor_was_told(corpus_data_dir: Path, embedder, tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'broken.sqlite3'}")
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE handoffs"))
+    broken = HandoffStore(engine)
+    with pytest.raises(DatabaseError, match="no such table: handoffs"):
+        broken.create("legal", TRANSCRIPT)
+    settings = load_settings(data_dir=corpus_data_dir)
+    assistant = Assistant(settings, embedder=embedder, handoffs=broken,
+                          activity=ActivityLog(engine))
+    answer = assistant.ask("I think my manager is harassing me")
+    assert answer.route == "handoff" and answer.handoff_ref is None
+    assert "has been asked" not in answer.text and "contact a human mentor" in answer.text
+
+
+class _Hook(BaseHTTPRequestHandler):
+    failures = 0
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).received.append(body)
+        status = 500 if len(type(self).received) <= type(self).failures else 200
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"ok" if status == 200 else b"boom")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook():
+    handler = type("Hook", (_Hook,), {"failures": 0, "received": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield handler, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_is_retried_and_carries_no_transcript_by_default(webhook, tmp_path: Path) -> None:
+    handler, url = webhook
+    handler.failures = 2
+    notifier = WebhookNotifier(url, backoff_s=0.01)
+    store = HandoffStore(open_database(load_settings(data_dir=tmp_path)), notifier)
+    created = store.create("crisis", [("user", "I can't go on")])
+    notifier.flush()
+    assert len(handler.received) == 3  # two failures, then delivered
+    body = handler.received[-1]
+    assert body["ref"] == created.ref and body["category"] == "crisis" and created.ref in body["text"]
+    assert "transcript" not in body and "can't go on" not in json.dumps(body)
+    assert store.get(created.ref).notified == "sent"
+
+
+def test_webhook_that_never_answers_loses_nothing(webhook, tmp_path: Path, caplog) -> None:
+    handler, url = webhook
+    handler.failures = 99
+    settings = load_settings(data_dir=tmp_path, handoff_webhook=url, handoff_webhook_transcript=True)
+    store = make_handoff_store(settings)
+    store.notifier.backoff_s = 0.01
+    created = store.create("legal", TRANSCRIPT)
+    store.notifier.flush()
+    assert len(handler.received) == store.notifier.attempts
+    assert handler.received[0]["transcript"][0]["text"] == TRANSCRIPT[0][1]
+    kept = store.get(created.ref)
+    assert kept.status == "open" and kept.notified == "failed"
+    assert "gave up" in caplog.text and url not in caplog.text  # webhook URLs are secrets
+
+
+def test_cli_users_and_handoff_commands(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    run = CliRunner().invoke
+    added = run(cli, ["--data-dir", str(data), "users", "add", "alice", "--role", "mentor"],
+                input="a long enough password\na long enough password\n")
+    assert added.exit_code == 0, added.output
+    assert "added mentor alice" in added.output
+    duplicate = run(cli, ["--data-dir", str(data), "users", "add", "alice", "--role", "mentor",
+                          "--password", "another long password"])
+    assert duplicate.exit_code == 1 and "user alice: already exists" in duplicate.output
+
+    ref = HandoffStore(open_database(load_settings(data_dir=data))).create("medical", TRANSCRIPT).ref
+    listed = run(cli, ["--data-dir", str(data), "handoffs", "list"])
+    assert listed.exit_code == 0 and ref in listed.output and "Health or medical" in listed.output
+    shown = run(cli, ["--data-dir", str(data), "handoffs", "show", ref, "--json"])
+    assert json.loads(shown.output)["transcript"][0]["text"] == TRANSCRIPT[0][1]
+    nobody = run(cli, ["--data-dir", str(data), "handoffs", "claim", ref, "--as", "mallory"])
+    assert nobody.exit_code == 1 and "user mallory: no such user" in nobody.output
+    assert run(cli, ["--data-dir", str(data), "handoffs", "claim", ref, "--as", "alice"]).exit_code == 0
+    resolved = run(cli, ["--data-dir", str(data), "handoffs", "resolve", ref, "--as", "alice", "--note", "called"])
+    assert resolved.exit_code == 0 and f"{ref} resolved by alice" in resolved.output
+    assert ref not in run(cli, ["--data-dir", str(data), "handoffs", "list"]).output
+    assert ref in run(cli, ["--data-dir", str(data), "handoffs", "list", "--status", "resolved"]).output
+
+
+def test_passwords_are_hashed_and_checked(tmp_path: Path) -> None:
+    accounts = UserStore(open_database(load_settings(data_dir=tmp_path)))
+    accounts.add("alice", "admin", "correct horse battery")
+    assert accounts.authenticate("alice", "correct horse battery").is_admin
+    assert accounts.authenticate("alice", "wrong horse battery") is None
+    assert accounts.authenticate("nobody", "correct horse battery") is None
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("mentorkb.sqlite3*"))  # WAL included
+    assert b"correct horse battery" not in raw and b"$argon2id$" in raw
+    with pytest.raises(ValueError, match="name:"):
+        accounts.add("../etc", "mentor", "correct horse battery")
+    with pytest.raises(ValueError, match="role:"):
+        accounts.add("bob", "root", "correct horse battery")
+
+
+def test_question_log_respects_the_privacy_setting(corpus_data_dir: Path, embedder, tmp_path: Path) -> None:
+    engine = open_database(load_settings(data_dir=tmp_path))
+    quiet = Assistant(load_settings(data_dir=corpus_data_dir), embedder=embedder,
+                      handoffs=HandoffStore(engine), activity=ActivityLog(engine, log_questions=False))
+    quiet.ask("How often should a mentor and mentee meet?")
+    quiet.ask("are you a real person?")
+    logged = quiet.activity.recent()
+    assert [q.route for q in logged] == ["refuse", "answer"] and all(q.question is None for q in logged)
+    stats = quiet.activity.stats()
+    assert stats["questions"] == 2 and stats["by_route"] == {"answer": 1, "refuse": 1}
