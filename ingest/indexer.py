@@ -181,6 +181,17 @@ class Indexer:
         """
         return self._sync(lambda known: list(discover(paths)), prune, overrides, progress)
 
+    def add(
+        self,
+        files: list[tuple[Path, str]],
+        *,
+        overrides: dict[str, object] | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Ingest files under explicit source ids (uploads: `uploads/<mentor>/<name>`)."""
+        return self._sync(lambda known: [Found(path, source) for path, source in files], False, overrides,
+                          progress)
+
     def refresh(self, progress: Progress | None = None) -> IngestReport:
         """Re-read every indexed document from its file; drop those whose files are gone."""
         return self._sync(lambda known: [f for f in known if f.path.is_file()], True, None, progress)

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     )
     disclaimer: str = Field(DEFAULT_DISCLAIMER, description="Shown with every reply.")
     max_file_mb: float = Field(50, gt=0, description="Files larger than this are refused.")
+    max_upload_files: int = Field(20, ge=1, description="Most files one web upload may carry.")
     embed_batch: int = Field(
         1024,
         ge=1,

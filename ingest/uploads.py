@@ -1,0 +1,134 @@
+"""Mentor uploads: untrusted files become documents under `DATA_DIR/uploads/<mentor>/`.
+
+Every upload is checked before it can replace anything: a safe file name (the
+client's path, `../`, NUL bytes and over-long names are refused or reduced to a
+plain base name), a supported extension, the size limit, content that matches the
+extension (see `ingest.loaders.check_content`, which also refuses zip bombs), and a
+trial load. Only then is the file moved into place, atomically, so a bad new
+version never replaces a good old one.
+
+Source ids are `uploads/<mentor>/<name>`: ownership is in the id, so a mentor's
+documents are exactly those under their prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest import loaders
+from rag.errors import AccessDenied, LoaderError
+from rag.settings import Settings
+
+MAX_NAME_CHARS = 120
+UPLOADS = "uploads"
+
+
+@dataclass
+class Staged:
+    """An accepted upload, in place under the data dir, ready to index."""
+
+    path: Path
+    source: str
+
+
+@dataclass
+class UploadReport:
+    staged: list[Staged] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line each: "NAME: reason"
+
+
+def uploads_dir(settings: Settings, owner: str) -> Path:
+    return settings.data_dir / UPLOADS / owner
+
+
+def source_id(owner: str, name: str) -> str:
+    return f"{UPLOADS}/{owner}/{name}"
+
+
+def owner_of(source: str) -> str | None:
+    """The mentor who uploaded `source`, or None for documents ingested from the CLI."""
+    parts = source.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == UPLOADS else None
+
+
+def check_owner(source: str, user: str, is_admin: bool) -> None:
+    """A mentor may change only their own uploads; an admin may change any document."""
+    if not is_admin and owner_of(source) != user:
+        raise AccessDenied(f"{source}: you can only change documents you uploaded")
+
+
+def safe_name(name: str) -> str:
+    """The base name of a client-supplied file name; raises ValueError if none is safe."""
+    if "\x00" in name:
+        raise ValueError("file name contains a NUL byte")
+    base = re.split(r"[\\/]", name)[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    if not base or base in (".", "..") or base.startswith("."):
+        raise ValueError("not a usable file name")
+    if len(base) > MAX_NAME_CHARS:
+        raise ValueError(f"file name is {len(base)} characters, over the limit of {MAX_NAME_CHARS}")
+    return base
+
+
+def stage(files: Sequence[tuple[str, Path]], owner: str, settings: Settings) -> UploadReport:
+    """Check each (client name, temp path) and move the good ones into the owner's folder.
+
+    A bad file is reported on one line and skipped; the others go on. More than
+    `settings.max_upload_files` at once refuses the whole batch.
+    """
+    report = UploadReport()
+    if len(files) > settings.max_upload_files:
+        report.errors.append(
+            f"{len(files)} files at once: the limit is {settings.max_upload_files} (MENTORKB_MAX_UPLOAD_FILES)"
+        )
+        return report
+    target_dir = uploads_dir(settings, owner)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
+    for client_name, temp_path in files:
+        shown = "".join(ch for ch in str(client_name) if ch.isprintable())[:MAX_NAME_CHARS] or "(no name)"
+        try:
+            name = safe_name(str(client_name))
+            if name in seen:
+                raise ValueError("the same name twice in one upload")
+            seen.add(name)
+            _check(Path(temp_path), name, settings)
+            report.staged.append(Staged(_place(Path(temp_path), target_dir, name), source_id(owner, name)))
+        except (ValueError, LoaderError, OSError) as e:
+            reason = e.reason if isinstance(e, LoaderError) else (getattr(e, "strerror", None) or str(e))
+            report.errors.append(f"{shown}: {reason}")
+    return report
+
+
+def _check(temp_path: Path, name: str, settings: Settings) -> None:
+    if not loaders.is_supported(Path(name)):
+        known = ", ".join(sorted(loaders.LOADERS))
+        raise ValueError(f"unsupported file type {Path(name).suffix or '(none)'!r} (known: {known})")
+    size = temp_path.stat().st_size
+    if size > settings.max_file_mb * 2**20:
+        raise ValueError(f"file is {size / 2**20:.1f} MB, over the {settings.max_file_mb:g} MB limit")
+    # Load a copy under the real name, so the loader is picked by the name's extension.
+    with tempfile.TemporaryDirectory() as scratch:
+        trial = Path(scratch) / name
+        shutil.copyfile(temp_path, trial)
+        loaders.load(trial, name)
+
+
+def _place(temp_path: Path, target_dir: Path, name: str) -> Path:
+    """Copy into the target folder under a temporary name, then rename over any old version."""
+    final = target_dir / name
+    fd, partial = tempfile.mkstemp(dir=target_dir, prefix=".upload-")
+    os.close(fd)
+    try:
+        shutil.copyfile(temp_path, partial)
+        os.replace(partial, final)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return final
