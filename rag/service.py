@@ -20,6 +20,7 @@ from rag.backends import make_activity_log, make_embedder, make_handoff_store
 from rag.errors import AnswererError, DatabaseError, StoreError
 from rag.handoffs import Handoff
 from rag.index import LiveIndex
+from rag.limits import RateLimiter
 from rag.protocols import Embedder
 from rag.retrieve import HybridRetriever, SearchIndex
 from rag.settings import Settings
@@ -39,6 +40,14 @@ UNAVAILABLE_TEXT = {
         "Please try again shortly, or ask a human mentor."
     ),
 }
+
+
+RATE_LIMITED_TEXT = (
+    "You're asking faster than I can keep up with. Please wait about {seconds} seconds and "
+    "ask again. If something is urgent, use “Talk to a human mentor”."
+)
+MAX_HISTORY_TURNS = 12
+MAX_TURN_CHARS = 4000
 
 
 class Assistant:
@@ -70,6 +79,7 @@ class Assistant:
         self.answerer = answerer or make_answerer(settings, self.embedder)
         self.handoffs = handoffs or make_handoff_store(settings)
         self.activity = activity or make_activity_log(settings)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, 60.0)
 
     def ask(self, question: str, history: Sequence[Turn] = (), *, session: str | None = None) -> Answer:
         """Answer one question, given the conversation so far as (role, text) turns."""
@@ -99,6 +109,7 @@ class Assistant:
         Within one session, a handoff not yet resolved is reused (and gets the contact)
         rather than duplicated. Raises DatabaseError when it cannot be stored.
         """
+        history = bounded(history)
         existing = self.handoffs.open_for(session) if session else None
         if existing:
             return self.handoffs.update(existing.ref, contact=contact, transcript=history)
@@ -107,9 +118,15 @@ class Assistant:
 
     def _respond(self, question: str, history: Sequence[Turn], session: str | None) -> Iterator[Answer]:
         start = time.perf_counter()
+        history = bounded(history)
         found = safety.triage(question)
-        if found:
+        if found:  # before the rate limit: help resources are never withheld
             yield self._handoff(question, history, found.category, session, start)
+            return
+        if session and not self.limiter.allow(session):
+            wait = max(1, round(self.limiter.retry_after(session)))
+            yield self._answer(question, "refuse", RATE_LIMITED_TEXT.format(seconds=wait), start, start,
+                               category="rate_limited")
             return
         meta = guard.meta_request(question)
         if meta:
@@ -145,8 +162,11 @@ class Assistant:
                  start: float) -> Answer:
         """Store the handoff, then say so; if it can't be stored, never claim it was."""
         text = safety.handoff_text(category)
+        transcript = [*history, ("user", question)]
         try:
-            handoff = self.handoffs.create(category, [*history, ("user", question)], session=session)
+            existing = self.handoffs.open_for(session) if session else None
+            handoff = (self.handoffs.update(existing.ref, transcript=transcript, category=category) if existing
+                       else self.handoffs.create(category, transcript, session=session))
         except DatabaseError as e:
             log.error("could not store a %s handoff: %s", category, e)
             text += ("\n\nI couldn't pass this on to a mentor automatically just now, so please "
@@ -166,6 +186,11 @@ class Assistant:
         }
         return Answer(question, route, text, tuple(citations), tuple(retrieved), self.settings.disclaimer,
                       category=category, timings_ms=timings, final=final, handoff_ref=handoff_ref)
+
+
+def bounded(history: Sequence[Turn]) -> list[Turn]:
+    """The last turns, each cut to a fixed length: bounded work, whatever the client sends."""
+    return [(role, text[:MAX_TURN_CHARS]) for role, text in list(history)[-MAX_HISTORY_TURNS:]]
 
 
 def clean(question: str, max_chars: int) -> str:

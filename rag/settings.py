@@ -71,6 +71,9 @@ class Settings(BaseSettings):
         "abstains instead of answering. Calibrated on corpus/questions.jsonl.",
     )
     max_answer_words: int = Field(120, ge=20, description="Soft cap on an answer's length.")
+    rate_limit_per_minute: int = Field(
+        20, ge=1, description="Questions one chat session may ask per minute; more get a polite wait."
+    )
     max_question_chars: int = Field(
         2000, ge=100, description="Longer questions are cut to this many characters."
     )
