@@ -376,10 +376,11 @@ def bench(corpus: Path, copies: int, noop_docs: int, as_json: bool) -> None:
 
 
 def _register() -> None:
-    from mentorkb.people import handoffs, users
+    from mentorkb.people import handoffs, purge, users
 
     cli.add_command(handoffs)
     cli.add_command(users)
+    cli.add_command(purge)
 
 
 _register()

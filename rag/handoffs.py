@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -237,6 +237,14 @@ class HandoffStore:
                 )
             )
         return self.get(ref)
+
+    @translated
+    def purge_resolved(self, before: datetime) -> int:
+        """Delete handoffs resolved before `before`. Open and claimed ones are never touched."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                delete(handoffs).where(handoffs.c.status == "resolved", handoffs.c.resolved_at < before)
+            ).rowcount
 
     def _mark_notified(self, handoff: Handoff, outcome: str) -> None:
         try:

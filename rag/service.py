@@ -18,7 +18,8 @@ from rag import triage as safety
 from rag.answer import ABSTAIN_TEXT, GenerativeAnswerer, make_answerer
 from rag.backends import make_activity_log, make_embedder, make_handoff_store
 from rag.errors import AnswererError, DatabaseError, StoreError
-from rag.handoffs import Handoff
+from rag.activity import ActivityLog
+from rag.handoffs import Handoff, HandoffStore
 from rag.index import LiveIndex
 from rag.limits import RateLimiter
 from rag.protocols import Embedder
@@ -77,9 +78,24 @@ class Assistant:
         self.store = store or LiveIndex(settings, self.embedder)
         self.retriever = HybridRetriever(self.embedder, self.store, settings.top_k)
         self.answerer = answerer or make_answerer(settings, self.embedder)
-        self.handoffs = handoffs or make_handoff_store(settings)
-        self.activity = activity or make_activity_log(settings)
+        # The application database is opened on first use, and retried until it opens:
+        # answering never depends on it (a full disk still gets answers and help text).
+        self._handoffs = handoffs
+        self._activity = activity
         self.limiter = RateLimiter(settings.rate_limit_per_minute, 60.0)
+
+    @property
+    def handoffs(self) -> HandoffStore:
+        """Raises DatabaseError while the database cannot be opened."""
+        if self._handoffs is None:
+            self._handoffs = make_handoff_store(self.settings)
+        return self._handoffs
+
+    @property
+    def activity(self) -> ActivityLog:
+        if self._activity is None:
+            self._activity = make_activity_log(self.settings)
+        return self._activity
 
     def ask(self, question: str, history: Sequence[Turn] = (), *, session: str | None = None) -> Answer:
         """Answer one question, given the conversation so far as (role, text) turns."""

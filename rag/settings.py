@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     )
     disclaimer: str = Field(DEFAULT_DISCLAIMER, description="Shown with every reply.")
     max_file_mb: float = Field(50, gt=0, description="Files larger than this are refused.")
+    loader_timeout_s: float = Field(
+        60, gt=0, description="Seconds one file may take to parse before it is skipped as unreadable."
+    )
     max_upload_files: int = Field(20, ge=1, description="Most files one web upload may carry.")
     embed_batch: int = Field(
         1024,
@@ -107,6 +110,12 @@ class Settings(BaseSettings):
         True,
         description="Store question text in the question log admins see. Off: only the "
         "route, category and latency are kept.",
+    )
+    chat_log_days: int = Field(
+        90, ge=1, description="Days the question log and feedback are kept; `mentorkb purge` deletes older."
+    )
+    handoff_retention_days: int = Field(
+        365, ge=1, description="Days a resolved handoff is kept after resolution; open ones are never purged."
     )
     host: str = Field("127.0.0.1", description="Address `mentorkb serve` binds to.")
     port: int = Field(7860, description="Port `mentorkb serve` listens on.")
