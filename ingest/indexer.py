@@ -221,6 +221,9 @@ class Indexer:
         data_dir = self.settings.data_dir
         report = IngestReport()
         with writer_lock(self.settings.lock_path):
+            # Holding the lock, any generation newer than the live one is a rebuild that
+            # was killed: clean it up.
+            index.prune_generations(data_dir)
             generation = index.current_generation(data_dir)
             if generation is None:  # the first ingest: live from the start, so a crash loses nothing
                 generation = index.new_generation(data_dir)
@@ -243,6 +246,7 @@ class Indexer:
         data_dir = self.settings.data_dir
         report = IngestReport()
         with writer_lock(self.settings.lock_path):
+            index.prune_generations(data_dir)  # a killed rebuild's leftovers
             live = index.current_generation(data_dir)
             known = []
             if live is not None:
