@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import ConfigError
@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     llm_base_url: str = Field(
         "", description="Server URL for 'ollama' (http://localhost:11434) or 'openai' (http://host/v1)."
     )
-    llm_api_key: str = Field("", description="API key for 'openai'; never logged.")
+    llm_api_key: SecretStr = Field(SecretStr(""), description="API key for 'openai'; never logged.")
     llm_model_path: Path | None = Field(None, description="GGUF file for 'llamacpp'.")
     llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
     llm_max_tokens: int = Field(400, ge=16, description="Most tokens a generated answer may use.")
@@ -90,14 +90,14 @@ class Settings(BaseSettings):
         "pad less (encode() sorts each batch by length), so they run closer to the model's "
         "own speed; a crash loses at most one batch of work, never committed documents.",
     )
-    database_url: str = Field(
-        "",
+    database_url: SecretStr = Field(
+        SecretStr(""),
         description="SQLAlchemy URL of the application database (handoffs, accounts, "
         "feedback). Empty: SQLite at DATA_DIR/mentorkb.sqlite3. For several web workers, "
         "e.g. postgresql+psycopg://user:pass@host/mentorkb (pip install 'mentorkb[postgres]').",
     )
-    handoff_webhook: str = Field(
-        "",
+    handoff_webhook: SecretStr = Field(
+        SecretStr(""),
         description="URL that receives a Slack-compatible JSON message for each new "
         "handoff. Failures are retried and logged; the handoff is stored either way.",
     )
@@ -133,4 +133,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as e:
         first = e.errors()[0]
         field = "MENTORKB_" + "_".join(str(p) for p in first["loc"]).upper()
-        raise ConfigError(f"{field}: {first['msg']} (got {first.get('input')!r})") from None
+        got = "(hidden)" if first["loc"] and first["loc"][0] in SECRETS else repr(first.get("input"))
+        raise ConfigError(f"{field}: {first['msg']} (got {got})") from None
+
+
+SECRETS = {name for name, f in Settings.model_fields.items() if f.annotation is SecretStr}

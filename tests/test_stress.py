@@ -17,7 +17,7 @@ from rag import index
 from rag.manifest import Manifest
 from tests.test_ingest import settings, state, write_docs  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.stress
+pytestmark = [pytest.mark.stress, pytest.mark.timeout(3600)]
 RUNS = int(os.environ.get("MENTORKB_STRESS_RUNS", "20"))
 EXE = Path(sys.executable).with_name("mentorkb")
 
