@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 
-from rag import triage as safety
 from rag.answer import ABSTAIN_TEXT, GenerativeAnswerer, make_answerer
 from rag.backends import make_embedder
 from rag.errors import AnswererError, StoreError
@@ -19,6 +18,7 @@ from rag.index import LiveIndex
 from rag.protocols import Embedder
 from rag.retrieve import HybridRetriever, SearchIndex
 from rag.settings import Settings
+from rag.triage import Triager
 from rag.types import Answer, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class Assistant:
         self.store = store or LiveIndex(settings, self.embedder)
         self.retriever = HybridRetriever(self.embedder, self.store, settings.top_k)
         self.answerer = answerer or make_answerer(settings, self.embedder)
+        self.triager = Triager(settings, self.embedder)
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         """Answer one question, given the conversation so far as (role, text) turns."""
@@ -72,9 +73,9 @@ class Assistant:
         """Like `ask`, yielding drafts while a generative backend streams; the last is final."""
         start = time.perf_counter()
         question = " ".join(question.split())[: self.settings.max_question_chars]
-        found = safety.triage(question)
+        found = self.triager.classify(question)
         if found:
-            yield self._answer(question, "handoff", safety.handoff_text(found.category), start, start,
+            yield self._answer(question, "handoff", self.triager.handoff_text(found.category), start, start,
                                category=found.category)
             return
         retrieved: list[ScoredChunk] = []
