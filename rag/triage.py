@@ -178,10 +178,18 @@ class Triage:
 @dataclass(frozen=True)
 class Rule:
     """A category fires on similarity >= `threshold` to its nearest exemplar, when that
-    is at least `margin` above the similarity to the nearest everyday exemplar."""
+    is at least `margin` above the similarity to the nearest everyday exemplar; or, with
+    a `wide_margin` above it, on similarity >= `low_threshold` (a weak match that is still
+    clearly nearer the category than anything everyday)."""
 
     threshold: float
     margin: float
+    low_threshold: float = 1.0
+    wide_margin: float = 1.0
+
+    def fires(self, score: float, everyday: float) -> bool:
+        return (score >= self.threshold and score - everyday >= self.margin) or (
+            score >= self.low_threshold and score - everyday >= self.wide_margin)
 
 
 # Tuned on evals/triage/dev.jsonl for recall: each is the setting with the best
@@ -189,7 +197,7 @@ class Rule:
 # and none among the gold set's answerable questions. Crisis accepts a message
 # slightly nearer an everyday exemplar than a crisis one.
 RULES = {
-    "crisis": Rule(0.35, -0.025),
+    "crisis": Rule(0.35, -0.025, low_threshold=0.28, wide_margin=0.08),
     "abuse_harassment": Rule(0.325, 0.025),
     "medical": Rule(0.35, -0.1),
     "legal": Rule(0.375, 0.0),
@@ -291,7 +299,7 @@ class Triager:
             own = np.flatnonzero(known.labels == category)
             best = own[similarity[own].argmax()]
             score, rule = float(similarity[best]), RULES[category]
-            if score >= rule.threshold and score - everyday >= rule.margin:
+            if rule.fires(score, everyday):
                 fired.append(Triage(category, f"~ {known.texts[best]}", round(score, 4)))
         best = max(fired, key=lambda t: t.score, default=None)
         if best and best.category == "crisis":
