@@ -13,20 +13,19 @@ import math
 import re
 import statistics
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.types import Answer
+from rag.types import TRIAGE_CATEGORIES, Answer
 
 KINDS = ("answerable", "out_of_scope", "sensitive", "injection")
 # "Sentence. [1]" (extractive) and "Sentence [1][2]." (generative) both count.
 _CITED = re.compile(r"(.+?)\s*((?:\[\d+\])+)[.!?]?(?=\s|$)")
 
 
-def load_gold(path: Path) -> list[dict[str, Any]]:
-    """Gold questions; a malformed line is an error naming the file and line."""
-    items = []
+def _records(path: Path, field: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per JSON line; a malformed line is an error naming the file and line."""
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -35,13 +34,20 @@ def load_gold(path: Path) -> list[dict[str, Any]]:
                 item = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{number}: invalid JSON ({e.msg})") from None
-            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-                raise ValueError(f"{path}:{number}: needs a string field 'question'")
-            item.setdefault("id", f"line{number}")
-            item.setdefault("kind", "answerable")
-            item.setdefault("gold", [])
-            item.setdefault("answer_keywords", [])
-            items.append(item)
+            if not isinstance(item, dict) or not isinstance(item.get(field), str):
+                raise ValueError(f"{path}:{number}: needs a string field {field!r}")
+            yield number, item
+
+
+def load_gold(path: Path) -> list[dict[str, Any]]:
+    """Gold questions; a malformed line is an error naming the file and line."""
+    items = []
+    for number, item in _records(path, "question"):
+        item.setdefault("id", f"line{number}")
+        item.setdefault("kind", "answerable")
+        item.setdefault("gold", [])
+        item.setdefault("answer_keywords", [])
+        items.append(item)
     return items
 
 
@@ -196,22 +202,11 @@ def table(report: dict[str, Any]) -> str:
 
 def load_triage_set(path: Path) -> list[dict[str, str]]:
     """Labeled triage messages, {"text", "label"}; label is a category or "none"."""
-    from rag.types import TRIAGE_CATEGORIES
-
     items = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{number}: invalid JSON ({e.msg})") from None
-            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-                raise ValueError(f"{path}:{number}: needs a string field 'text'")
-            if item.get("label") not in (*TRIAGE_CATEGORIES, "none"):
-                raise ValueError(f"{path}:{number}: unknown label {item.get('label')!r}")
-            items.append(item)
+    for number, item in _records(path, "text"):
+        if item.get("label") not in (*TRIAGE_CATEGORIES, "none"):
+            raise ValueError(f"{path}:{number}: unknown label {item.get('label')!r}")
+        items.append(item)
     return items
 
 
@@ -221,8 +216,6 @@ def triage_scores(classify, items: list[dict[str, str]], answerable: Sequence[st
     Also the share of everyday ("none") items handed off, and of `answerable` gold
     questions (the false-handoff rate), and the median milliseconds per message.
     """
-    from rag.types import TRIAGE_CATEGORIES
-
     predicted, ms = [], []
     for item in items:
         start = time.perf_counter()
