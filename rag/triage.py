@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -280,7 +281,7 @@ class Triager:
         self.exemplars = exemplars
         self.categories = tuple(c for c in CATEGORIES if c in settings.triage_categories)
 
-    def classify(self, message: str, vector=None) -> Triage | None:
+    def classify(self, message: str, vector: Sequence[float] | None = None) -> Triage | None:
         """The category `message` should be handed off for, or None to answer it.
 
         Args:
@@ -300,10 +301,10 @@ class Triager:
         fired = []
         for category in self.categories:
             own = np.flatnonzero(known.labels == category)
-            best = own[similarity[own].argmax()]
-            score, rule = float(similarity[best]), RULES[category]
+            nearest = own[similarity[own].argmax()]
+            score, rule = float(similarity[nearest]), RULES[category]
             if rule.fires(score, everyday):
-                fired.append(Triage(category, f"~ {known.texts[best]}", round(score, 4)))
+                fired.append(Triage(category, f"~ {known.texts[nearest]}", round(score, 4)))
         best = max(fired, key=lambda t: t.score, default=None)
         if best and best.category == "crisis":
             return best  # nearest to a crisis: overrides a milder lexicon match

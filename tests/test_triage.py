@@ -85,6 +85,8 @@ def test_exemplars_catch_messages_without_keywords(triager: Triager, message: st
         "how do we execute on the goals we set last month",
         "how often should we meet?",
         "when should I involve my manager or HR?",
+        "what about the review date?",  # follow-ups are triaged as typed
+        "and how often?",
     ],
 )
 def test_everyday_phrasing_is_not_escalated(triager: Triager, message: str) -> None:
