@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator, Sequence
 
 from rag import guard
-from rag import triage as safety
 from rag.answer import ABSTAIN_TEXT, GenerativeAnswerer, make_answerer
 from rag.backends import make_activity_log, make_embedder, make_handoff_store
 from rag.errors import AnswererError, DatabaseError, StoreError
@@ -25,6 +24,7 @@ from rag.limits import RateLimiter
 from rag.protocols import Embedder
 from rag.retrieve import HybridRetriever, SearchIndex
 from rag.settings import Settings
+from rag.triage import Triager
 from rag.types import Answer, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ class Assistant:
         self.store = store or LiveIndex(settings, self.embedder)
         self.retriever = HybridRetriever(self.embedder, self.store, settings.top_k)
         self.answerer = answerer or make_answerer(settings, self.embedder)
+        self.triager = Triager(settings, self.embedder)
         # The application database is opened on first use, and retried until it opens:
         # answering never depends on it (a full disk still gets answers and help text).
         self._handoffs = handoffs
@@ -135,7 +136,7 @@ class Assistant:
     def _respond(self, question: str, history: Sequence[Turn], session: str | None) -> Iterator[Answer]:
         start = time.perf_counter()
         history = bounded(history)
-        found = safety.triage(question)
+        found = self.triager.classify(question)
         if found:  # before the rate limit: help resources are never withheld
             yield self._handoff(question, history, found.category, session, start)
             return
@@ -177,7 +178,7 @@ class Assistant:
     def _handoff(self, question: str, history: Sequence[Turn], category: str, session: str | None,
                  start: float) -> Answer:
         """Store the handoff, then say so; if it can't be stored, never claim it was."""
-        text = safety.handoff_text(category)
+        text = self.triager.handoff_text(category)
         transcript = [*history, ("user", question)]
         try:
             existing = self.handoffs.open_for(session) if session else None

@@ -8,13 +8,15 @@ and pass the result down.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rag.errors import ConfigError
+from rag.types import TRIAGE_CATEGORIES
 
 DEFAULT_DISCLAIMER = (
     "MentorKB is an AI assistant that draws only on documents shared by mentors. "
@@ -117,8 +119,58 @@ class Settings(BaseSettings):
     handoff_retention_days: int = Field(
         365, ge=1, description="Days a resolved handoff is kept after resolution; open ones are never purged."
     )
+    triage_categories: Annotated[tuple[str, ...], NoDecode] = Field(
+        TRIAGE_CATEGORIES,
+        description="Sensitive categories handed to a human, comma-separated (or a JSON list): "
+        "crisis, abuse_harassment, medical, legal, hr_confidential. 'crisis' cannot be "
+        "switched off: advising someone who needs a person is the worst failure.",
+    )
+    triage_messages: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description='Handoff text per category as JSON, e.g. {"legal": "Please ask ..."}; '
+        "categories not named keep the built-in text.",
+    )
+    crisis_resources: str | None = Field(
+        None,
+        min_length=1,
+        description="Help resources shown first in every crisis reply (local hotlines); "
+        "unset keeps the built-in text (emergency numbers and 988).",
+    )
     host: str = Field("127.0.0.1", description="Address `mentorkb serve` binds to.")
     port: int = Field(7860, description="Port `mentorkb serve` listens on.")
+
+    @field_validator("triage_categories", mode="before")
+    @classmethod
+    def _parse_categories(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [p for p in text.split(",") if p.strip()]
+        if not isinstance(value, (list, tuple)):
+            return value
+        names = tuple(dict.fromkeys(str(v).strip() for v in value))
+        unknown = [n for n in names if n not in TRIAGE_CATEGORIES]
+        if unknown:
+            raise ValueError(f"unknown triage category {unknown[0]!r} (known: {', '.join(TRIAGE_CATEGORIES)})")
+        if "crisis" not in names:
+            raise ValueError("'crisis' triage cannot be switched off")
+        return names
+
+    @field_validator("triage_messages", mode="before")
+    @classmethod
+    def _parse_messages(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as e:
+                raise ValueError(f"not valid JSON ({e.msg})") from None
+        if isinstance(value, dict):
+            unknown = [k for k in value if k not in TRIAGE_CATEGORIES]
+            if unknown:
+                raise ValueError(
+                    f"unknown triage category {unknown[0]!r} (known: {', '.join(TRIAGE_CATEGORIES)})")
+            if any(not isinstance(v, str) or not v.strip() for v in value.values()):
+                raise ValueError("each message must be non-empty text")
+        return value
 
     @property
     def lock_path(self) -> Path:
