@@ -137,10 +137,11 @@ def test_messages_and_crisis_resources_are_configurable(monkeypatch: pytest.Monk
     monkeypatch.setenv("MENTORKB_TRIAGE_CATEGORIES", '["crisis", "legal"]')
     assistant = Assistant(load_settings(data_dir=corpus_data_dir), embedder=embedder)
     legal = assistant.ask("my landlord is taking me to court next month, do I need a lawyer")
-    assert legal.route == "handoff" and legal.text == "Please call Legal on extension 4410."
+    assert legal.route == "handoff" and legal.text.startswith("Please call Legal on extension 4410.\n\n")
+    assert legal.handoff_ref and "A human mentor has been asked to reach out" in legal.text
     crisis = assistant.ask("I keep thinking everyone would be better off without me")
     assert crisis.text.startswith("Call the Samaritans on 116 123") and "988" not in crisis.text
-    assert crisis.text.endswith(handoff_text("crisis").split("\n\n")[1])
+    assert handoff_text("crisis").split("\n\n")[1] in crisis.text
     medical = assistant.ask("I get panic attacks before every standup, how do I prepare for standups?")
     assert medical.route != "handoff"  # medical switched off
 
