@@ -37,7 +37,10 @@ class Fusion:
         lexical_weight: weight of the BM25 evidence.
         lexical_power: below 1, a partial word match still counts for much.
         second_chunk: weight of a document's second-best chunk (several relevant passages).
-        per_doc: most chunks of one document among the results.
+        per_doc: most chunks of one document among the first k results.
+        passage_docs: the leading documents whose further chunks follow the k results,
+            so an answer can quote more than one passage of them.
+        passages_per_doc: most chunks of each of those documents in all.
     """
 
     candidates: int = 100
@@ -45,6 +48,8 @@ class Fusion:
     lexical_power: float = 0.5
     second_chunk: float = 0.2
     per_doc: int = 1
+    passage_docs: int = 3
+    passages_per_doc: int = 3
 
 
 def query_words(question: str) -> list[str]:
@@ -56,8 +61,12 @@ def _dot(a: Sequence[float], b: Sequence[float]) -> float:
     return float(sum(x * y for x, y in zip(a, b)))
 
 
-def diversify(ranked: list[ScoredChunk], k: int, per_doc: int) -> list[ScoredChunk]:
-    """The first k of `ranked`, keeping at most `per_doc` per source while others remain.
+def diversify(
+    ranked: list[ScoredChunk], k: int, per_doc: int, passage_docs: int = 0, passages_per_doc: int = 1
+) -> list[ScoredChunk]:
+    """The first k of `ranked`, keeping at most `per_doc` per source while others remain;
+    then the further chunks of the first `passage_docs` sources, up to `passages_per_doc`
+    of each in all, in `ranked` order.
 
     Scores are capped to stay non-increasing down the list, so they read as a ranking.
     """
@@ -68,8 +77,18 @@ def diversify(ranked: list[ScoredChunk], k: int, per_doc: int) -> list[ScoredChu
         n = per_source.get(sc.chunk.source, 0)
         (taken if n < per_doc else overflow).append(sc)
         per_source[sc.chunk.source] = n + 1
+    head = (taken + overflow)[:k]
+    leading = list(dict.fromkeys(sc.chunk.source for sc in head))[:passage_docs]
+    count = {source: sum(sc.chunk.source == source for sc in head) for source in leading}
+    ids = {sc.chunk.chunk_id for sc in head}
+    tail = []
+    for sc in ranked:
+        source = sc.chunk.source
+        if source in count and count[source] < passages_per_doc and sc.chunk.chunk_id not in ids:
+            tail.append(sc)
+            count[source] += 1
     out: list[ScoredChunk] = []
-    for sc in (taken + overflow)[:k]:
+    for sc in head + tail:
         if out and sc.score > out[-1].score:
             sc = ScoredChunk(sc.chunk, out[-1].score, sc.similarity)
         out.append(sc)
@@ -136,7 +155,7 @@ class HybridRetriever:
             for doc in top_docs
             for chunk in sorted(candidates[doc].values(), key=lambda c: similarity.get(c.chunk_id, 0.0), reverse=True)
         ]
-        return diversify(ranked, self.k, f.per_doc)
+        return diversify(ranked, self.k, f.per_doc, f.passage_docs, f.passages_per_doc)
 
 
 class MentorKBRetriever(BaseRetriever):

@@ -7,6 +7,9 @@ import re
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # Sentence ends, or a line break (list items and headings end a sentence too).
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+# A line break before a lowercase letter only wraps a sentence (PDF text is wrapped
+# line by line): it is a space, not a sentence end.
+_SOFT_WRAP = re.compile(r"[ \t]*\n[ \t]*(?=[a-z])")
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been
@@ -42,7 +45,7 @@ def terms(text: str) -> list[str]:
 def sentences(text: str) -> list[str]:
     """Split text into sentences and list items, stripped of list markers."""
     out = []
-    for piece in _SENTENCE_END.split(text):
+    for piece in _SENTENCE_END.split(_SOFT_WRAP.sub(" ", text)):
         piece = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", piece).strip()
         if piece:
             out.append(piece)
