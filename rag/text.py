@@ -25,6 +25,17 @@ STOPWORDS = frozenset(
 )
 
 
+# Function words only, for the lexical index's queries: BM25's IDF already discounts
+# frequent words, and content words such as "want", "not" or "really" can carry the
+# question ("what they don't want"), so STOPWORDS above is too eager for BM25.
+FUNCTION_WORDS = frozenset(
+    """a an the and or but if of to in on at by for with from as is are was were be been
+    being am do does did i me my we our you your he she it its they them their this that
+    these those what which who whom how when where why there here so than then too very
+    can could would should will shall may might must just""".split()
+)
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
@@ -17,7 +18,7 @@ from rag.answer import GenerativeAnswerer
 from rag.errors import AnswererError
 from rag.followup import is_follow_up, standalone
 from rag.index import LiveIndex
-from rag.retrieve import MentorKBRetriever, diversify, query_words
+from rag.retrieve import MentorKBRetriever, diversify, lexical_evidence, query_words
 from rag.service import Assistant
 from rag.settings import load_settings
 from rag.types import Chunk, ScoredChunk
@@ -73,8 +74,18 @@ def test_lexical_index_follows_updates_and_deletes(tmp_path: Path, embedder) -> 
     assert live.lexical(["wombat"], 5) == []
 
 
-def test_query_words_drop_stopwords() -> None:
+def test_query_words_drop_only_function_words() -> None:
     assert query_words("How do I give feedback to my mentor?") == ["give", "feedback", "mentor"]
+    # Content words that a broader stoplist drops carry this question.
+    assert query_words("Is it weird to ask what they don't want?") == ["weird", "ask", "don't", "want"]
+
+
+def test_lexical_evidence_follows_bm25_order_not_its_scale() -> None:
+    small = lexical_evidence({"a.md": 2.0, "b.md": 1.0, "c.md": 0.5}, 0.4, 0.5)
+    large = lexical_evidence({"a.md": 40.0, "b.md": 20.0, "c.md": 10.0}, 0.4, 0.5)
+    assert small == large
+    assert small["a.md"] == 0.4 and small["b.md"] == pytest.approx(0.4 / 2**0.5)
+    assert small["a.md"] > small["b.md"] > small["c.md"]
 
 
 def _scored(source: str, n: int, score: float, similarity: float) -> ScoredChunk:
