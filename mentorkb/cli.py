@@ -362,12 +362,13 @@ def _triage_report(settings: Settings, embedder, labeled: list[dict], gold: list
 
 
 def _supports(embedder, settings: Settings):
-    """A sentence is supported by a chunk it quotes, or one semantically close enough to it."""
+    """A sentence is supported by a chunk it quotes (line breaks aside), or one
+    semantically close enough to it."""
     cache: dict[str, list[float]] = {}
 
     def supports(sentence: str, text: str) -> bool:
-        if sentence.rstrip(".") in text:
-            return True
+        if " ".join(sentence.rstrip(".").split()) in " ".join(text.split()):
+            return True  # quoted, up to line breaks
         if text not in cache:
             [cache[text]] = embedder.embed([text])
         [vector] = embedder.embed([sentence])

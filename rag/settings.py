@@ -66,7 +66,11 @@ class Settings(BaseSettings):
         180, ge=32, le=230, description="Token budget of a chunk's text (model limit 256)."
     )
     chunk_overlap: int = Field(24, ge=0, description="Tokens shared by neighbouring chunks.")
-    top_k: int = Field(10, ge=1, le=50, description="Chunks retrieved per question.")
+    top_k: int = Field(
+        10, ge=1, le=50,
+        description="Distinct documents retrieved per question (their best chunks, then further passages "
+        "of the first three).",
+    )
     min_relevance: float = Field(
         0.32,
         description="Cosine similarity of the best chunk below which the assistant "
