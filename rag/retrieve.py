@@ -135,8 +135,10 @@ class HybridRetriever:
         self.fusion = fusion
         self.mode = mode
 
-    def search(self, question: str) -> list[ScoredChunk]:
-        [vector] = self.embedder.embed([question])
+    def search(self, question: str, vector: Sequence[float] | None = None) -> list[ScoredChunk]:
+        """The best chunks for `question`; pass its embedding if already computed."""
+        if vector is None:
+            [vector] = self.embedder.embed([question])
         f = self.fusion
         dense = self.index.query(vector, f.candidates if self.mode == "hybrid" else self.k)
         if self.mode == "dense":

@@ -136,7 +136,9 @@ class Assistant:
     def _respond(self, question: str, history: Sequence[Turn], session: str | None) -> Iterator[Answer]:
         start = time.perf_counter()
         history = bounded(history)
-        found = self.triager.classify(question)
+        # One encode serves triage and retrieval.
+        [vector] = self.embedder.embed([question]) if question else [None]
+        found = self.triager.classify(question, vector)
         if found:  # before the rate limit: help resources are never withheld
             yield self._handoff(question, history, found.category, session, start)
             return
@@ -152,7 +154,7 @@ class Assistant:
         retrieved: list[ScoredChunk] = []
         try:
             query = self.answerer.rewrite(question, history) if history else question
-            retrieved = self.retriever.search(query) if query else []
+            retrieved = self.retriever.search(query, vector if query == question else None) if query else []
             retrieved_at = time.perf_counter()
             if isinstance(self.answerer, GenerativeAnswerer) and self.settings.stream:
                 draft = ""
