@@ -224,13 +224,13 @@ class Indexer:
                 with self._open(generation) as target:
                     self._ingest(target, list(found.values()), report, None, progress)
             except BaseException:
-                index.discard(generation)
+                index.discard(generation, self.settings)
                 raise
             if report.failed:
-                index.discard(generation)
+                index.discard(generation, self.settings)
                 return report
             index.activate(data_dir, generation)
-            index.prune_generations(data_dir)
+            index.prune_generations(data_dir, self.settings)
         return report
 
     def remove(self, sources: list[str]) -> list[str]:
