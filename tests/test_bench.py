@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 
 from mentorkb.bench import SyntheticIndex, percentiles
 from mentorkb.cli import cli
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, gold_questions
 
 pytestmark = pytest.mark.slow
 
@@ -47,9 +48,23 @@ def test_synthetic_copies_are_searchable_densely_and_by_bm25(tmp_path: Path, emb
         live.close()
 
 
-def test_bench_prints_every_figure_with_its_floor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def guides_corpus(tmp_path: Path) -> Path:
+    """The four guides and the gold questions about them only: quick to embed."""
+    target = tmp_path / "small-corpus"
+    shutil.copytree(CORPUS / "guides", target / "guides")
+    with (target / "questions.jsonl").open("w", encoding="utf-8") as f:
+        for q in gold_questions():
+            if q["kind"] == "answerable" and all(g.startswith("guides/") for g in q["gold"]):
+                f.write(json.dumps(q) + "\n")
+    return target
+
+
+def test_bench_prints_every_figure_with_its_floor(
+    guides_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    args = ["bench", "--json", "--corpus", str(CORPUS), "--chunks", "300", "--serve-at", "300",
+    args = ["bench", "--json", "--corpus", str(guides_corpus), "--chunks", "300", "--serve-at", "300",
             "--queries", "24", "--clients", "4", "--rounds", "1", "--copies", "0"]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
