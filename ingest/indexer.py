@@ -223,7 +223,7 @@ class Indexer:
         with writer_lock(self.settings.lock_path):
             # Holding the lock, any generation newer than the live one is a rebuild that
             # was killed: clean it up.
-            index.prune_generations(data_dir)
+            index.prune_generations(data_dir, self.settings)
             generation = index.current_generation(data_dir)
             if generation is None:  # the first ingest: live from the start, so a crash loses nothing
                 generation = index.new_generation(data_dir)
@@ -246,7 +246,7 @@ class Indexer:
         data_dir = self.settings.data_dir
         report = IngestReport()
         with writer_lock(self.settings.lock_path):
-            index.prune_generations(data_dir)  # a killed rebuild's leftovers
+            index.prune_generations(data_dir, self.settings)  # a killed rebuild's leftovers
             live = index.current_generation(data_dir)
             known = []
             if live is not None:
@@ -261,13 +261,13 @@ class Indexer:
                 with self._open(generation) as target:
                     self._ingest(target, list(found.values()), report, None, progress)
             except BaseException:
-                index.discard(generation)
+                index.discard(generation, self.settings)
                 raise
             if report.failed:
-                index.discard(generation)
+                index.discard(generation, self.settings)
                 return report
             index.activate(data_dir, generation)
-            index.prune_generations(data_dir)
+            index.prune_generations(data_dir, self.settings)
         return report
 
     @_storage_errors

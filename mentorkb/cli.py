@@ -377,28 +377,58 @@ def _supports(embedder, settings: Settings):
     return supports
 
 
+def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v.replace("_", "")) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated chunk counts, got {value!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter(f"expected positive chunk counts, got {value!r}")
+    return sizes
+
+
 @cli.command()
+@click.option("--chunks", default="1000,10000,100000", show_default=True, callback=_sizes,
+              help="Index sizes to measure the query path at (synthetic beyond the corpus).")
+@click.option("--serve-at", type=int, default=10_000, show_default=True,
+              help="Index size to run `mentorkb serve` at (cold start, memory, concurrent clients); 0 skips.")
+@click.option("--queries", type=int, default=1000, show_default=True, help="Queries sent to the server.")
+@click.option("--clients", type=int, default=20, show_default=True, help="Simultaneous clients.")
+@click.option("--rounds", type=int, default=3, show_default=True, help="Passes over the questions per size.")
 @click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=Path("corpus"), show_default=True, help="Text to replicate for the ingest run.")
-@click.option("--copies", type=int, default=3, show_default=True, help="Variants of each corpus document.")
+              default=Path("corpus"), show_default=True, help="Documents (and questions.jsonl) to build from.")
+@click.option("--copies", type=int, default=3, show_default=True,
+              help="Variants of each corpus document in the ingest run; 0 skips it.")
 @click.option("--noop-docs", type=int, default=1000, show_default=True, help="Documents in the no-op re-ingest.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench(corpus: Path, copies: int, noop_docs: int, as_json: bool) -> None:
-    """Measure ingest speed against pure encode() in the same run, and a no-op re-ingest.
+def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: int, rounds: int,
+          corpus: Path, copies: int, noop_docs: int, as_json: bool) -> None:
+    """Measure speed against floors taken in the same run: ask latency against one
+    encode plus one raw Chroma query, ingest against pure encode(), a no-op
+    re-ingest, and `mentorkb serve` (cold start, memory, concurrent clients).
+
+    Indexes beyond the corpus's own chunks are synthetic (real vectors, perturbed).
+    Progress goes to stderr; figures to stdout.
 
     \b
     mentorkb bench --json
+    mentorkb bench --chunks 1000 --serve-at 1000 --queries 100
     """
     from mentorkb import bench as benchmarks
 
-    result = benchmarks.run(None, corpus, copies, noop_docs)
+    if clients < 1 or queries < 1 or rounds < 1:
+        raise click.UsageError("--clients, --queries and --rounds must be at least 1")
+    try:
+        result = benchmarks.run(
+            corpus, copies, noop_docs, chunks, serve_at or None, queries, clients, rounds,
+            progress=lambda message: click.echo(message, err=True),
+        )
+    except MentorKBError as e:
+        raise _fail(e) from e
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    ing, noop = result["ingest"], result["noop_reingest"]
-    click.echo(f"ingest: {ing['chunks']} chunks, pipeline {ing['pipeline_chunks_per_s']}/s vs "
-               f"encode() {ing['encode_only_chunks_per_s']}/s = {ing['ratio_to_encode']}x")
-    click.echo(f"no-op re-ingest of {noop['documents']} documents: {noop['seconds']} s")
+    click.echo(benchmarks.table(result))
 
 
 def _register() -> None:

@@ -6,6 +6,10 @@ Layout under the data dir::
     index.lock              the single writer's lock (rag.lock)
     generations/gen-0003/   chroma/ (vectors) and manifest.sqlite3 (documents)
 
+With a Chroma server (MENTORKB_CHROMA_URL) a generation's vectors are the server's
+collection `<collection>-gen-0003` instead of its chroma/ folder; dropping the
+generation drops the collection.
+
 Readers (the web app) look at CURRENT before each question and reopen when it
 changes, so a rebuild goes live without a restart, and a failed rebuild, which
 never touches CURRENT, leaves the old generation serving. Incremental writes bump
@@ -15,6 +19,7 @@ reopening.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -22,7 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.backends import make_store
+from rag.backends import drop_store, make_store
+from rag.errors import StoreError
 from rag.manifest import Manifest
 from rag.types import Chunk, ScoredChunk
 
@@ -30,6 +36,8 @@ if TYPE_CHECKING:
     from rag.backends.chroma import ChromaStore
     from rag.protocols import Embedder
     from rag.settings import Settings
+
+log = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
 GENERATIONS = "generations"
@@ -71,11 +79,17 @@ def activate(data_dir: Path, generation: Path) -> None:
     os.replace(tmp, data_dir / CURRENT)
 
 
-def discard(generation: Path) -> None:
+def discard(generation: Path, settings: Settings | None = None) -> None:
+    """Delete a generation's folder and, given the settings, its collection on a Chroma server."""
+    if settings is not None:
+        try:
+            drop_store(settings, generation)
+        except StoreError as e:  # an unreachable server must not hide why we discard
+            log.warning("could not drop %s's collection: %s", generation.name, e)
     shutil.rmtree(generation, ignore_errors=True)
 
 
-def prune_generations(data_dir: Path) -> list[Path]:
+def prune_generations(data_dir: Path, settings: Settings | None = None) -> list[Path]:
     """Delete every generation but the live one and the one before it.
 
     The one before stays for servers still reading it until their next question.
@@ -86,7 +100,7 @@ def prune_generations(data_dir: Path) -> list[Path]:
     keep = {live, older[-1] if older else None}
     doomed = [g for g in gens if g not in keep]
     for g in doomed:
-        discard(g)
+        discard(g, settings)
     return doomed
 
 
@@ -123,6 +137,12 @@ class LiveIndex:
         if self._store is None or self._manifest is None:
             return None
         return self._store, self._manifest
+
+    def close(self) -> None:
+        """Release the live generation's store and manifest; the next question reopens them."""
+        with self._lock:
+            self._close()
+            self._seen = ""
 
     def _close(self) -> None:
         if self._store is not None:

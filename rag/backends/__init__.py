@@ -25,11 +25,25 @@ def make_embedder(settings: Settings) -> Embedder:
     raise ConfigError(f"MENTORKB_EMBEDDER: unknown embedder {settings.embedder!r}")
 
 
+def server_collection(settings: Settings, generation: Path) -> str:
+    """A generation's collection on a Chroma server: one per generation, so a rebuild
+    fills a new collection while the old one keeps serving."""
+    return f"{settings.collection}-{generation.name}"
+
+
 def make_store(settings: Settings, embedder: Embedder, generation: Path) -> ChromaStore:
-    """The vector store named by `settings.vector_store` for one index generation."""
+    """The vector store named by `settings.vector_store` for one index generation.
+
+    On a Chroma server (`settings.chroma_url`) the generation is a collection there;
+    otherwise it is a folder inside the generation's directory.
+    """
     if settings.vector_store == "chroma":
         from rag.backends.chroma import ChromaStore
 
+        if settings.chroma_url:
+            return ChromaStore.http(
+                settings.chroma_url, server_collection(settings, generation), embedder.name, embedder.dimension
+            )
         return ChromaStore.persistent(
             generation / "chroma", settings.collection, embedder.name, embedder.dimension
         )
@@ -58,3 +72,11 @@ def make_activity_log(settings: Settings) -> ActivityLog:
     from rag.db import open_database
 
     return ActivityLog(open_database(settings), log_questions=settings.log_questions)
+
+
+def drop_store(settings: Settings, generation: Path) -> None:
+    """Delete what a generation keeps outside its folder: its collection on a Chroma server."""
+    if settings.vector_store == "chroma" and settings.chroma_url:
+        from rag.backends.chroma import drop_collection
+
+        drop_collection(settings.chroma_url, server_collection(settings, generation))

@@ -1,5 +1,10 @@
 """Chroma vector store. We always pass our own embeddings: Chroma's default
-embedding function downloads a model, which cannot work offline."""
+embedding function downloads a model, which cannot work offline.
+
+Two ways to reach Chroma: a persistent folder inside each index generation
+(one machine), or a Chroma server (`MENTORKB_CHROMA_URL`), where each generation
+is its own collection, so several web workers on several hosts read the same one.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from rag.errors import EmbedderMismatchError, StoreError
+from rag.errors import ConfigError, EmbedderMismatchError, StoreError
 from rag.types import Chunk, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -18,11 +24,12 @@ log = logging.getLogger(__name__)
 @contextmanager
 def chroma_errors(action: str) -> Iterator[None]:
     """Translate Chroma's exceptions into StoreError at this border."""
+    import httpx
     from chromadb.errors import ChromaError
 
     try:
         yield
-    except (ChromaError, OSError, RuntimeError, ValueError) as e:
+    except (ChromaError, httpx.HTTPError, OSError, RuntimeError, ValueError) as e:
         raise StoreError(f"vector store failed to {action}: {e}") from e
 
 
@@ -51,6 +58,51 @@ def _chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
         mentor=str(meta.get("mentor", "")),
         content_hash=str(meta.get("content_hash", "")),
     )
+
+
+def http_client(url: str) -> Any:
+    """A chromadb.HttpClient for `url`; raises ConfigError for a malformed URL."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+        raise ConfigError(f"MENTORKB_CHROMA_URL: expected http(s)://host:port, got {url!r}")
+    ssl = parts.scheme == "https"
+    return chromadb.HttpClient(
+        host=parts.hostname,
+        port=parts.port or (443 if ssl else 8000),
+        ssl=ssl,
+        settings=ChromaSettings(anonymized_telemetry=False),
+    )
+
+
+def close_client(client: Any) -> None:
+    """Close a Chroma client and the HTTP sessions of a server client.
+
+    chromadb stops an HttpClient's systems (its own and its admin client's) on
+    close() but leaves their httpx sessions open, leaking sockets.
+    """
+    servers = [getattr(c, "_server", None) for c in (client, getattr(client, "_admin_client", None))]
+    client.close()
+    for server in servers:
+        session = getattr(server, "_session", None)
+        if session is not None and not getattr(server, "_running", True):
+            session.close()
+
+
+def drop_collection(url: str, collection: str) -> None:
+    """Delete a collection from the Chroma server, if it is there."""
+    from chromadb.errors import NotFoundError
+
+    with chroma_errors(f"delete collection {collection!r}"):
+        client = http_client(url)
+        try:
+            client.delete_collection(collection)
+        except NotFoundError:
+            pass
+        finally:
+            close_client(client)
 
 
 class ChromaStore:
@@ -87,6 +139,17 @@ class ChromaStore:
             cause = e.__context__ if isinstance(e, AttributeError) and e.__context__ else e
             raise StoreError(f"vector store failed to open {path}: {cause}") from e
         return cls(client, collection, embedder_name, dimension)
+
+    @classmethod
+    def http(cls, url: str, collection: str, embedder_name: str, dimension: int) -> ChromaStore:
+        """A collection on the Chroma server at `url` (http://host:port)."""
+        with chroma_errors(f"reach the Chroma server at {url}"):
+            client = http_client(url)
+        try:
+            return cls(client, collection, embedder_name, dimension)
+        except BaseException:
+            close_client(client)
+            raise
 
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
         if len(chunks) != len(vectors):
@@ -137,7 +200,7 @@ class ChromaStore:
 
     def close(self) -> None:
         """Release the client, so a reopened one sees other processes' writes."""
-        self.client.close()
+        close_client(self.client)
 
     def relabel(self, content_hash: str, source: str) -> None:
         """Point a document's chunks at another of its sources (its first one was removed)."""

@@ -1,0 +1,87 @@
+"""`mentorkb bench`: the synthetic index it measures on, and a small real run end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mentorkb.bench import SyntheticIndex, percentiles
+from mentorkb.cli import cli
+from tests.conftest import CORPUS, gold_questions
+
+pytestmark = pytest.mark.slow
+
+
+def test_percentiles_are_nearest_rank_in_ms() -> None:
+    samples = [i / 1000 for i in range(1, 101)]  # 1..100 ms
+    assert percentiles(samples) == {"p50_ms": 50.0, "p95_ms": 95.0}
+    assert percentiles([0.004]) == {"p50_ms": 4.0, "p95_ms": 4.0}
+
+
+def test_synthetic_copies_are_searchable_densely_and_by_bm25(tmp_path: Path, embedder) -> None:
+    from rag.index import LiveIndex
+    from rag.retrieve import HybridRetriever
+    from rag.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    synthetic = SyntheticIndex(settings, embedder, CORPUS)
+    real = synthetic.real_chunks
+    synthetic.grow(real * 2 + 7)
+    live = LiveIndex(settings, embedder)
+    try:
+        assert live.count() == synthetic.count == real * 2 + 7
+        [vector] = embedder.embed(["How can I make our remote mentoring calls work better?"])
+        dense = live.query(vector, 10)
+        sources = {sc.chunk.source for sc in dense}
+        # The real document and its perturbed copy both sit near the question.
+        assert {"guides/remote-mentoring.html", "synthetic/copy00001/guides/remote-mentoring.html"} <= sources
+        lexical = live.lexical(["walk", "talk"], 50)
+        assert any(c.source.startswith("synthetic/copy0000") for c, _ in lexical)
+        assert any(not c.source.startswith("synthetic/") for c, _ in lexical)
+        found = HybridRetriever(embedder, live, 10).search("What is a walk and talk?")
+        assert found[0].chunk.source.endswith("remote-mentoring.html")
+    finally:
+        live.close()
+
+
+@pytest.fixture
+def guides_corpus(tmp_path: Path) -> Path:
+    """The four guides and the gold questions about them only: quick to embed."""
+    target = tmp_path / "small-corpus"
+    shutil.copytree(CORPUS / "guides", target / "guides")
+    with (target / "questions.jsonl").open("w", encoding="utf-8") as f:
+        for q in gold_questions():
+            if q["kind"] == "answerable" and all(g.startswith("guides/") for g in q["gold"]):
+                f.write(json.dumps(q) + "\n")
+    return target
+
+
+def test_bench_prints_every_figure_with_its_floor(
+    guides_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["bench", "--json", "--corpus", str(guides_corpus), "--chunks", "300", "--serve-at", "300",
+            "--queries", "24", "--clients", "4", "--rounds", "1", "--copies", "0"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert "serve: cold start" in result.stderr  # progress goes to stderr
+    [query] = out["query"]
+    assert query["chunks"] == 300 and query["synthetic_chunks"] == 300 - query["real_chunks"] > 0
+    assert query["routes"].get("answer", 0) > query["questions"] / 2
+    assert 0 < query["floor"]["p50_ms"] <= query["floor"]["p95_ms"]
+    assert 0 < query["ask"]["p50_ms"] <= query["ask"]["p95_ms"]
+    assert query["ratio_p95"] == round(query["ask"]["p95_ms"] / query["floor"]["p95_ms"], 3)
+    assert "ingest" not in out  # --copies 0 skips the (slow) ingest run
+    serve = out["serve"]
+    assert serve["errors"] == 0 and serve["first_answer_route"] == "answer"
+    assert serve["queries"] == 24 and serve["throughput_qps"] > 0
+    assert serve["rss_mb_after_load"] > 100 and serve["peak_rss_mb"] >= serve["rss_mb_after_load"]
+    assert serve["cold_start_s"] > 0 and serve["latency"]["p95_ms"] > 0
+    names = " ".join(t["name"] for t in out["targets"])
+    for figure in ("RSS", "cold start", "simultaneous clients"):
+        assert figure in names
