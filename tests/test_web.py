@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.serving import serve
+from tests.serving import add_user, serve
 
 
 @pytest.fixture(scope="module")
@@ -42,3 +43,21 @@ def test_chat_handler_keeps_turns_answers_and_escapes_the_user(assistant) -> Non
     assert len(chat) == 4 and [role for role, _ in turns] == ["user", "assistant"] * 2
     assert sorted(answers) == [1, 3]
     assert "mentoring-agreement.txt" in chat[3]["content"]  # the follow-up stayed on topic
+
+
+def test_mentee_login_puts_the_chat_behind_the_form(corpus_data_dir: Path, tmp_path: Path) -> None:
+    import httpx
+
+    data = tmp_path / "data"
+    shutil.copytree(corpus_data_dir, data)
+    add_user(data, "ana", "mentor", "a-long-password")
+    with serve(data, tmp_path / "serve.log", MENTORKB_MENTEE_LOGIN="1") as url:
+        with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as http:
+            page = http.get("/")
+            assert page.status_code == 303 and page.headers["location"] == "/login?next=/"
+            assert http.get("/config").status_code == 401
+            assert http.post("/gradio_api/call/ask", json={"data": ["hi"]}).status_code == 401
+            assert http.get("/login").status_code == 200
+            signed = http.post("/login", data={"username": "ana", "password": "a-long-password", "next": "/"})
+            assert signed.status_code == 303 and signed.headers["location"] == "/"
+            assert http.get("/config").status_code == 200
