@@ -153,6 +153,10 @@ def reindex(ctx: click.Context, paths: tuple[Path, ...], full: bool, as_json: bo
             report = indexer.rebuild(list(paths), progress=_Progress())
             if report.failed:
                 click.echo("rebuild incomplete: the previous index stays live", err=True)
+            else:
+                from mentorkb.workspace import restore_upload_metadata
+
+                restore_upload_metadata(_settings(ctx), indexer)
         else:
             report = indexer.refresh(progress=_Progress())
             if paths:

@@ -132,12 +132,7 @@ class Workspace:
             if report.failed:
                 first = "; ".join(f"{s}: {r}" for s, r in report.failed[:3])
                 return f"rebuild incomplete, the previous index stays live ({first})"
-            # A rebuild re-reads files, so upload titles and tags come from the stored metadata.
-            for owner_dir in sorted((self.settings.data_dir / uploads.UPLOADS).glob("*/")):
-                for source, meta in self._load_meta(owner_dir.name).items():
-                    record = self._record(source)
-                    if record is not None:
-                        self.indexer.add([(Path(record.path), source)], overrides=_overrides(meta, owner_dir.name))
+            restore_upload_metadata(self.settings, self.indexer)
         return report.summary()
 
     def stats(self) -> IndexStats:
@@ -196,13 +191,7 @@ class Workspace:
         return uploads.uploads_dir(self.settings, owner) / META
 
     def _load_meta(self, owner: str) -> dict[str, dict]:
-        try:
-            return json.loads(self._meta_path(owner).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as e:
-            log.warning("upload metadata of %s unreadable: %s", owner, e)
-            return {}
+        return _load_meta(self._meta_path(owner))
 
     def _save_meta(self, owner: str, new: dict[str, dict]) -> None:
         if new:
@@ -226,3 +215,29 @@ def _require_role(user: User) -> None:
 def _overrides(meta: dict, owner: str) -> dict[str, object]:
     """Indexer overrides from stored upload metadata; the uploader is the mentor."""
     return {"title": meta.get("title") or None, "tags": tuple(meta.get("tags") or ()) or None, "mentor": owner}
+
+
+def _load_meta(path: Path) -> dict[str, dict]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        log.warning("upload metadata %s unreadable: %s", path, e)
+        return {}
+
+
+def restore_upload_metadata(settings: Settings, indexer: Indexer) -> None:
+    """After a full rebuild, which re-reads files, give uploads their web title, tags and mentor again."""
+    live = current_generation(settings.data_dir)
+    if live is None:
+        return
+    manifest = Manifest.of(live)
+    try:
+        paths = {r.source: r.path for r in manifest.all()}
+    finally:
+        manifest.close()
+    for owner_dir in sorted((settings.data_dir / uploads.UPLOADS).glob("*/")):
+        for source, meta in _load_meta(owner_dir / META).items():
+            if source in paths:
+                indexer.add([(Path(paths[source]), source)], overrides=_overrides(meta, owner_dir.name))
