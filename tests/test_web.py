@@ -61,3 +61,24 @@ def test_mentee_login_puts_the_chat_behind_the_form(corpus_data_dir: Path, tmp_p
             signed = http.post("/login", data={"username": "ana", "password": "a-long-password", "next": "/"})
             assert signed.status_code == 303 and signed.headers["location"] == "/"
             assert http.get("/config").status_code == 200
+
+
+def test_chat_streams_drafts_from_a_generative_backend(corpus_data_dir: Path, embedder) -> None:
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from rag.answer import GenerativeAnswerer
+    from rag.service import Assistant
+    from rag.settings import load_settings
+    from ui.app import chat_responder
+
+    reply = "Keep the first five minutes of every call unstructured [1]."
+    model = GenericFakeChatModel(messages=iter([AIMessage(reply)]))
+    answerer = GenerativeAnswerer(model, embedder, min_support=0.45, min_relevance=0.32)
+    assistant = Assistant(load_settings(data_dir=corpus_data_dir), embedder=embedder, answerer=answerer)
+    updates = list(chat_responder(assistant)("How can I make our remote mentoring calls work better?", [], [], {}))
+    drafts = [u[0][-1]["content"] for u in updates[:-1]]
+    assert len(set(drafts)) > 1 and drafts[-1].startswith("Keep the first five minutes")  # the reply, growing
+    chat, _, _, answers, sources, _, _ = updates[-1]
+    assert chat[-1]["content"].startswith("Keep the first five minutes of every call unstructured. **[1]**")
+    assert answers[1].final and sources["choices"][0][0].startswith("[1] Remote and Hybrid Mentoring")
