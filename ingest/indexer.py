@@ -10,19 +10,21 @@ chunks that no manifest row claims.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest import loaders
+from ingest import loaders, sandbox
 from ingest.chunking import embedding_text, split_document, to_chunks
 from ingest.document import LoadedDocument
 from rag import index
 from rag.backends import make_store
-from rag.errors import LoaderError
+from rag.errors import LoaderError, StoreError
 from rag.lock import writer_lock
 from rag.manifest import DocumentRecord, Manifest, now
 from rag.protocols import Embedder, VectorStore
@@ -103,6 +105,24 @@ def discover(paths: list[Path]) -> Iterator[Found]:
             for name in sorted(files):
                 if not name.startswith("."):
                     yield Found(Path(folder, name), (rel_folder / name).as_posix())
+
+
+def _storage_errors(method):
+    """A full disk or read-only data dir becomes one clear StoreError. Each document
+    commits in its own transaction, so everything committed before stays intact."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (OSError, sqlite3.Error) as e:
+            reason = getattr(e, "strerror", None) or str(e).splitlines()[0]
+            raise StoreError(
+                f"{self.settings.data_dir}: cannot write the index ({reason}); documents stored before "
+                "are intact, run the command again once this is fixed"
+            ) from e
+
+    return run
 
 
 @dataclass
@@ -196,10 +216,14 @@ class Indexer:
         """Re-read every indexed document from its file; drop those whose files are gone."""
         return self._sync(lambda known: [f for f in known if f.path.is_file()], True, None, progress)
 
+    @_storage_errors
     def _sync(self, select, prune, overrides, progress) -> IngestReport:
         data_dir = self.settings.data_dir
         report = IngestReport()
         with writer_lock(self.settings.lock_path):
+            # Holding the lock, any generation newer than the live one is a rebuild that
+            # was killed: clean it up.
+            index.prune_generations(data_dir)
             generation = index.current_generation(data_dir)
             if generation is None:  # the first ingest: live from the start, so a crash loses nothing
                 generation = index.new_generation(data_dir)
@@ -212,6 +236,7 @@ class Indexer:
                 index.activate(data_dir, generation)  # readers reopen to see the new vectors
         return report
 
+    @_storage_errors
     def rebuild(self, paths: list[Path] = (), progress: Progress | None = None) -> IngestReport:
         """Re-ingest every known document (and `paths`) into a new generation, then switch.
 
@@ -221,6 +246,7 @@ class Indexer:
         data_dir = self.settings.data_dir
         report = IngestReport()
         with writer_lock(self.settings.lock_path):
+            index.prune_generations(data_dir)  # a killed rebuild's leftovers
             live = index.current_generation(data_dir)
             known = []
             if live is not None:
@@ -244,6 +270,7 @@ class Indexer:
             index.prune_generations(data_dir)
         return report
 
+    @_storage_errors
     def remove(self, sources: list[str]) -> list[str]:
         """Delete documents by source id; returns the ones that were indexed."""
         data_dir = self.settings.data_dir
@@ -320,7 +347,7 @@ class Indexer:
         if old and not overrides and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
             report.unchanged.append(found.source)
             return "unchanged", None
-        doc = loaders.load(found.path, found.source)
+        doc = sandbox.load(found.path, found.source, self.settings.loader_timeout_s)
         if overrides:
             doc = dataclasses.replace(doc, **{k: v for k, v in overrides.items() if v})
         digest = doc.content_hash

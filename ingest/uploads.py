@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest import loaders
+from ingest import loaders, sandbox
 from rag.errors import AccessDenied, LoaderError
 from rag.settings import Settings
 
@@ -117,7 +117,7 @@ def _check(temp_path: Path, name: str, settings: Settings) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         trial = Path(scratch) / name
         shutil.copyfile(temp_path, trial)
-        loaders.load(trial, name)
+        sandbox.load(trial, name, settings.loader_timeout_s)
 
 
 def _place(temp_path: Path, target_dir: Path, name: str) -> Path:

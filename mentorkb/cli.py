@@ -308,12 +308,16 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
               help="Documents to ingest before asking.")
 @click.option("--retriever", type=click.Choice(["hybrid", "dense"]), default="hybrid", show_default=True,
               help="'dense' is the textbook baseline: MiniLM and Chroma alone.")
+@click.option("--triage", "triage_set", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Labeled triage messages; default: evals/triage/dev.jsonl beside CORPUS, if there.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def evaluate(ctx: click.Context, questions: Path, corpus: Path, retriever: str, as_json: bool) -> None:
+def evaluate(ctx: click.Context, questions: Path, corpus: Path, retriever: str, triage_set: Path | None,
+             as_json: bool) -> None:
     """Measure retrieval and answers on a gold set, overall, on dev and on held-out questions.
 
-    Ingests CORPUS into a temporary data dir, or into --data-dir when given.
+    Ingests CORPUS into a temporary data dir, or into --data-dir when given. Also
+    scores the safety triage per category on a labeled set, against the lexicon alone.
 
     \b
     mentorkb eval corpus/questions.jsonl --corpus corpus/
@@ -324,8 +328,11 @@ def evaluate(ctx: click.Context, questions: Path, corpus: Path, retriever: str, 
     from rag.backends import make_embedder
     from rag.service import Assistant
 
+    if triage_set is None and (corpus.parent / DEV_TRIAGE).is_file():
+        triage_set = corpus.parent / DEV_TRIAGE
     try:
         gold = ev.load_gold(questions)
+        labeled = ev.load_triage_set(triage_set) if triage_set else None
     except ValueError as e:
         raise click.ClickException(str(e)) from e
     settings = _settings(ctx)
@@ -340,21 +347,40 @@ def evaluate(ctx: click.Context, questions: Path, corpus: Path, retriever: str, 
             assistant = Assistant(settings, embedder=embedder)
             assistant.retriever.mode = retriever
             report = ev.evaluate(lambda q: assistant.ask(q), gold, _supports(embedder, settings))
+            if labeled is not None:
+                report["triage"] = _triage_report(settings, embedder, labeled, gold)
         except MentorKBError as e:
             raise _fail(e) from e
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(ev.table(report))
+        if "triage" in report:
+            click.echo("\n" + ev.triage_table(report["triage"]))
+
+
+DEV_TRIAGE = Path("evals/triage/dev.jsonl")
+
+
+def _triage_report(settings: Settings, embedder, labeled: list[dict], gold: list[dict]) -> dict:
+    """Per-category triage scores: the shipped triager and the lexicon alone, same messages."""
+    from rag import evaluate as ev
+    from rag.triage import Triager
+
+    answerable = [g["question"] for g in gold if g["kind"] == "answerable"]
+    return {name: ev.triage_scores(triager.classify, labeled, answerable)
+            for name, triager in [("lexicon + exemplars", Triager(settings, embedder)),
+                                  ("lexicon only", Triager(settings, None))]}
 
 
 def _supports(embedder, settings: Settings):
-    """A sentence is supported by a chunk it quotes, or one semantically close enough to it."""
+    """A sentence is supported by a chunk it quotes (line breaks aside), or one
+    semantically close enough to it."""
     cache: dict[str, list[float]] = {}
 
     def supports(sentence: str, text: str) -> bool:
-        if sentence.rstrip(".") in text:
-            return True
+        if " ".join(sentence.rstrip(".").split()) in " ".join(text.split()):
+            return True  # quoted, up to line breaks
         if text not in cache:
             [cache[text]] = embedder.embed([text])
         [vector] = embedder.embed([sentence])
@@ -388,10 +414,11 @@ def bench(corpus: Path, copies: int, noop_docs: int, as_json: bool) -> None:
 
 
 def _register() -> None:
-    from mentorkb.people import handoffs, users
+    from mentorkb.people import handoffs, purge, users
 
     cli.add_command(handoffs)
     cli.add_command(users)
+    cli.add_command(purge)
 
 
 _register()

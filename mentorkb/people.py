@@ -169,3 +169,29 @@ def set_password(ctx: click.Context, name: str, password: str) -> None:
     _, accounts = _stores(ctx)
     _run(lambda: accounts.set_password(name, password))
     click.echo(f"password changed for {name}")
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@click.pass_context
+def purge(ctx: click.Context, dry_run: bool) -> None:
+    """Enforce data retention: delete old chat logs and feedback
+    (MENTORKB_CHAT_LOG_DAYS) and long-resolved handoffs
+    (MENTORKB_HANDOFF_RETENTION_DAYS). Open and claimed handoffs are kept.
+    """
+    from datetime import timedelta
+
+    from rag.backends import make_activity_log
+    from rag.db import now
+
+    settings = ctx.obj["settings"]
+    log_cutoff = now() - timedelta(days=settings.chat_log_days)
+    handoff_cutoff = now() - timedelta(days=settings.handoff_retention_days)
+    if dry_run:
+        click.echo(f"would delete chat logs before {_stamp(log_cutoff)} and handoffs resolved before "
+                   f"{_stamp(handoff_cutoff)}")
+        return
+    store, _ = _stores(ctx)
+    counts = _run(lambda: make_activity_log(settings).purge(log_cutoff))
+    counts["resolved_handoffs"] = _run(lambda: store.purge_resolved(handoff_cutoff))
+    click.echo(", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()) + " deleted")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from rag.db import feedback, now, questions, translated
@@ -105,3 +105,11 @@ class ActivityLog:
             "feedback_down": ratings.get(-1, 0),
             "feedback_comments": [dict(c) for c in comments],
         }
+
+    @translated
+    def purge(self, before: datetime) -> dict[str, int]:
+        """Delete logged questions and feedback created before `before`; returns the counts."""
+        with self.engine.begin() as conn:
+            asked = conn.execute(delete(questions).where(questions.c.created_at < before)).rowcount
+            rated = conn.execute(delete(feedback).where(feedback.c.created_at < before)).rowcount
+        return {"questions": asked, "feedback": rated}

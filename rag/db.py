@@ -101,7 +101,7 @@ def now() -> datetime:
 
 
 def database_url(settings: Settings) -> str:
-    return settings.database_url or f"sqlite:///{settings.data_dir / 'mentorkb.sqlite3'}"
+    return settings.database_url.get_secret_value() or f"sqlite:///{settings.data_dir / 'mentorkb.sqlite3'}"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -127,6 +127,11 @@ def open_database(settings: Settings) -> Engine:
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         metadata.create_all(engine)
+    except ImportError as e:
+        raise DatabaseError(
+            f"database {engine_label(url)}: its driver is not installed ({e.name}); for Postgres, "
+            "pip install 'mentorkb[postgres]'"
+        ) from e
     except (SQLAlchemyError, OSError) as e:
         raise DatabaseError(f"database {engine_label(url)}: {_reason(e)}") from e
     _ENGINES[url] = engine

@@ -36,6 +36,9 @@ class LoaderError(MentorKBError):
         self.reason = reason
         super().__init__(f"{source}: {reason}")
 
+    def __reduce__(self):  # crosses process boundaries (ingest.sandbox) intact
+        return (type(self), (self.source, self.reason))
+
 
 class IndexLockedError(MentorKBError):
     """Another process holds the index's writer lock."""

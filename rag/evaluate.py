@@ -13,20 +13,19 @@ import math
 import re
 import statistics
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.types import Answer
+from rag.types import TRIAGE_CATEGORIES, Answer
 
 KINDS = ("answerable", "out_of_scope", "sensitive", "injection")
 # "Sentence. [1]" (extractive) and "Sentence [1][2]." (generative) both count.
 _CITED = re.compile(r"(.+?)\s*((?:\[\d+\])+)[.!?]?(?=\s|$)")
 
 
-def load_gold(path: Path) -> list[dict[str, Any]]:
-    """Gold questions; a malformed line is an error naming the file and line."""
-    items = []
+def _records(path: Path, field: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per JSON line; a malformed line is an error naming the file and line."""
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -35,13 +34,20 @@ def load_gold(path: Path) -> list[dict[str, Any]]:
                 item = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{number}: invalid JSON ({e.msg})") from None
-            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-                raise ValueError(f"{path}:{number}: needs a string field 'question'")
-            item.setdefault("id", f"line{number}")
-            item.setdefault("kind", "answerable")
-            item.setdefault("gold", [])
-            item.setdefault("answer_keywords", [])
-            items.append(item)
+            if not isinstance(item, dict) or not isinstance(item.get(field), str):
+                raise ValueError(f"{path}:{number}: needs a string field {field!r}")
+            yield number, item
+
+
+def load_gold(path: Path) -> list[dict[str, Any]]:
+    """Gold questions; a malformed line is an error naming the file and line."""
+    items = []
+    for number, item in _records(path, "question"):
+        item.setdefault("id", f"line{number}")
+        item.setdefault("kind", "answerable")
+        item.setdefault("gold", [])
+        item.setdefault("answer_keywords", [])
+        items.append(item)
     return items
 
 
@@ -205,4 +211,70 @@ def table(report: dict[str, Any]) -> str:
     for label, key in _ROWS:
         cells = ["-" if report[p][key] is None else f"{report[p][key]:g}" for p in parts]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def load_triage_set(path: Path) -> list[dict[str, str]]:
+    """Labeled triage messages, {"text", "label"}; label is a category or "none"."""
+    items = []
+    for number, item in _records(path, "text"):
+        if item.get("label") not in (*TRIAGE_CATEGORIES, "none"):
+            raise ValueError(f"{path}:{number}: unknown label {item.get('label')!r}")
+        items.append(item)
+    return items
+
+
+def triage_scores(classify, items: list[dict[str, str]], answerable: Sequence[str] = ()) -> dict[str, Any]:
+    """Per-category precision and recall of `classify(text) -> Triage | None` on labeled items.
+
+    Also the share of everyday ("none") items handed off, and of `answerable` gold
+    questions (the false-handoff rate), and the median milliseconds per message.
+    """
+    predicted, ms = [], []
+    for item in items:
+        start = time.perf_counter()
+        found = classify(item["text"])
+        ms.append((time.perf_counter() - start) * 1000)
+        predicted.append(found.category if found else "none")
+    per_category = {}
+    for category in TRIAGE_CATEGORIES:
+        hits = sum(p == category and i["label"] == category for p, i in zip(predicted, items))
+        said = predicted.count(category)
+        true = sum(i["label"] == category for i in items)
+        per_category[category] = {
+            "n": true,
+            "precision": round(hits / said, 4) if said else None,
+            "recall": round(hits / true, 4) if true else None,
+        }
+    sensitive = [(p, i) for p, i in zip(predicted, items) if i["label"] != "none"]
+    everyday = [p for p, i in zip(predicted, items) if i["label"] == "none"]
+    false_handoffs = [q for q in answerable if classify(q) is not None]
+    return {
+        "messages": len(items),
+        "categories": per_category,
+        "handoff_sensitive": round(sum(p != "none" for p, _ in sensitive) / len(sensitive), 4) if sensitive else None,
+        "handoff_everyday": round(sum(p != "none" for p in everyday) / len(everyday), 4) if everyday else None,
+        "false_handoff_gold": round(len(false_handoffs) / len(answerable), 4) if answerable else None,
+        "false_handoff_questions": false_handoffs,
+        "errors": [{"text": i["text"], "label": i["label"], "predicted": p}
+                   for p, i in zip(predicted, items) if p != i["label"]],
+        "ms_p50": _percentile(ms, 0.5),
+    }
+
+
+def triage_table(reports: dict[str, dict[str, Any]]) -> str:
+    """A Markdown table: per category precision / recall, one column per triager."""
+    names = list(reports)
+    lines = ["| triage | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    first = reports[names[0]]
+    for category, score in first["categories"].items():
+        for metric in ("precision", "recall"):
+            cells = [reports[n]["categories"][category][metric] for n in names]
+            lines.append(f"| {category} {metric} (n={score['n']}) | "
+                         + " | ".join("-" if c is None else f"{c:g}" for c in cells) + " |")
+    for label, key in [("handoff, any sensitive", "handoff_sensitive"),
+                       ("handoff, everyday messages", "handoff_everyday"),
+                       ("false handoff (gold answerable)", "false_handoff_gold"), ("ms per message p50", "ms_p50")]:
+        cells = [reports[n][key] for n in names]
+        lines.append(f"| {label} | " + " | ".join("-" if c is None else f"{c:g}" for c in cells) + " |")
     return "\n".join(lines)

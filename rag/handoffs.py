@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -40,6 +40,20 @@ CATEGORY_LABELS = {
     "requested": "Mentee asked for a human mentor",
     "abstain": "Not covered by the documents",
 }
+
+
+def _merge(old: Sequence[Turn], new: Sequence[Turn]) -> list[Turn]:
+    """The fuller conversation: `new` if it continues `old`, else `old` plus new turns."""
+    old, new = [tuple(t) for t in old], [tuple(t) for t in new]
+    if new[: len(old)] == old:
+        return new
+    return old + [t for t in new if t not in old]
+
+
+def _urgency(category: str) -> int:
+    """Higher is more urgent: the order of CATEGORY_LABELS, crisis first."""
+    order = list(CATEGORY_LABELS)
+    return len(order) - order.index(category) if category in order else 0
 
 
 @dataclass(frozen=True)
@@ -158,17 +172,23 @@ class HandoffStore:
         return _handoff(row) if row else None
 
     @translated
-    def update(self, ref: str, *, contact: str | None = None, transcript: Sequence[Turn] = ()) -> Handoff:
-        """Add the mentee's contact, and a longer transcript, to a handoff not yet resolved."""
+    def update(
+        self, ref: str, *, contact: str | None = None, transcript: Sequence[Turn] = (), category: str | None = None
+    ) -> Handoff:
+        """Add the mentee's contact, a longer transcript, or a more urgent category to a
+        handoff not yet resolved (a "requested" handoff becomes "crisis", never the reverse)."""
         handoff = self.get(ref)
         if handoff.status == "resolved":
             raise ConflictError(f"handoff {handoff.ref}: already resolved")
         values: dict[str, Any] = {}
+        if category and _urgency(category) > _urgency(handoff.category):
+            values["category"] = category
         if contact and contact.strip():
             values["contact"] = contact.strip()[:200]
-        if len(transcript) > len(handoff.transcript):
-            values["transcript"] = [{"role": r, "text": t} for r, t in transcript]
-            values["summary"] = summarize(handoff.category, transcript)
+        merged = _merge(handoff.transcript, transcript)
+        if merged != list(handoff.transcript) or "category" in values:
+            values["transcript"] = [{"role": r, "text": t} for r, t in merged]
+            values["summary"] = summarize(values.get("category", handoff.category), merged)
         if values:
             with self.engine.begin() as conn:
                 conn.execute(update(handoffs).where(handoffs.c.id == handoff.id).values(**values))
@@ -217,6 +237,14 @@ class HandoffStore:
                 )
             )
         return self.get(ref)
+
+    @translated
+    def purge_resolved(self, before: datetime) -> int:
+        """Delete handoffs resolved before `before`. Open and claimed ones are never touched."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                delete(handoffs).where(handoffs.c.status == "resolved", handoffs.c.resolved_at < before)
+            ).rowcount
 
     def _mark_notified(self, handoff: Handoff, outcome: str) -> None:
         try:

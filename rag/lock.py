@@ -28,12 +28,18 @@ def writer_lock(path: Path) -> Iterator[None]:
             raise IndexLockedError(
                 f"another process is writing the index (pid {holder}); try again when it finishes"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:  # who holds it, for the message above; best effort (the disk may be full)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError:
+            pass
         try:
             yield
         finally:
-            os.ftruncate(fd, 0)
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -14,15 +14,17 @@ import time
 from collections.abc import Iterator, Sequence
 
 from rag import guard
-from rag import triage as safety
 from rag.answer import ABSTAIN_TEXT, GenerativeAnswerer, make_answerer
 from rag.backends import make_activity_log, make_embedder, make_handoff_store
 from rag.errors import AnswererError, DatabaseError, StoreError
-from rag.handoffs import Handoff
+from rag.activity import ActivityLog
+from rag.handoffs import Handoff, HandoffStore
 from rag.index import LiveIndex
+from rag.limits import RateLimiter
 from rag.protocols import Embedder
 from rag.retrieve import HybridRetriever, SearchIndex
 from rag.settings import Settings
+from rag.triage import Triager
 from rag.types import Answer, ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,14 @@ UNAVAILABLE_TEXT = {
         "Please try again shortly, or ask a human mentor."
     ),
 }
+
+
+RATE_LIMITED_TEXT = (
+    "You're asking faster than I can keep up with. Please wait about {seconds} seconds and "
+    "ask again. If something is urgent, use “Talk to a human mentor”."
+)
+MAX_HISTORY_TURNS = 12
+MAX_TURN_CHARS = 4000
 
 
 class Assistant:
@@ -68,8 +78,25 @@ class Assistant:
         self.store = store or LiveIndex(settings, self.embedder)
         self.retriever = HybridRetriever(self.embedder, self.store, settings.top_k)
         self.answerer = answerer or make_answerer(settings, self.embedder)
-        self.handoffs = handoffs or make_handoff_store(settings)
-        self.activity = activity or make_activity_log(settings)
+        self.triager = Triager(settings, self.embedder)
+        # The application database is opened on first use, and retried until it opens:
+        # answering never depends on it (a full disk still gets answers and help text).
+        self._handoffs = handoffs
+        self._activity = activity
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, 60.0)
+
+    @property
+    def handoffs(self) -> HandoffStore:
+        """Raises DatabaseError while the database cannot be opened."""
+        if self._handoffs is None:
+            self._handoffs = make_handoff_store(self.settings)
+        return self._handoffs
+
+    @property
+    def activity(self) -> ActivityLog:
+        if self._activity is None:
+            self._activity = make_activity_log(self.settings)
+        return self._activity
 
     def ask(self, question: str, history: Sequence[Turn] = (), *, session: str | None = None) -> Answer:
         """Answer one question, given the conversation so far as (role, text) turns."""
@@ -99,6 +126,7 @@ class Assistant:
         Within one session, a handoff not yet resolved is reused (and gets the contact)
         rather than duplicated. Raises DatabaseError when it cannot be stored.
         """
+        history = bounded(history)
         existing = self.handoffs.open_for(session) if session else None
         if existing:
             return self.handoffs.update(existing.ref, contact=contact, transcript=history)
@@ -107,9 +135,15 @@ class Assistant:
 
     def _respond(self, question: str, history: Sequence[Turn], session: str | None) -> Iterator[Answer]:
         start = time.perf_counter()
-        found = safety.triage(question)
-        if found:
+        history = bounded(history)
+        found = self.triager.classify(question)
+        if found:  # before the rate limit: help resources are never withheld
             yield self._handoff(question, history, found.category, session, start)
+            return
+        if session and not self.limiter.allow(session):
+            wait = max(1, round(self.limiter.retry_after(session)))
+            yield self._answer(question, "refuse", RATE_LIMITED_TEXT.format(seconds=wait), start, start,
+                               category="rate_limited")
             return
         meta = guard.meta_request(question)
         if meta:
@@ -144,9 +178,12 @@ class Assistant:
     def _handoff(self, question: str, history: Sequence[Turn], category: str, session: str | None,
                  start: float) -> Answer:
         """Store the handoff, then say so; if it can't be stored, never claim it was."""
-        text = safety.handoff_text(category)
+        text = self.triager.handoff_text(category)
+        transcript = [*history, ("user", question)]
         try:
-            handoff = self.handoffs.create(category, [*history, ("user", question)], session=session)
+            existing = self.handoffs.open_for(session) if session else None
+            handoff = (self.handoffs.update(existing.ref, transcript=transcript, category=category) if existing
+                       else self.handoffs.create(category, transcript, session=session))
         except DatabaseError as e:
             log.error("could not store a %s handoff: %s", category, e)
             text += ("\n\nI couldn't pass this on to a mentor automatically just now, so please "
@@ -166,6 +203,11 @@ class Assistant:
         }
         return Answer(question, route, text, tuple(citations), tuple(retrieved), self.settings.disclaimer,
                       category=category, timings_ms=timings, final=final, handoff_ref=handoff_ref)
+
+
+def bounded(history: Sequence[Turn]) -> list[Turn]:
+    """The last turns, each cut to a fixed length: bounded work, whatever the client sends."""
+    return [(role, text[:MAX_TURN_CHARS]) for role, text in list(history)[-MAX_HISTORY_TURNS:]]
 
 
 def clean(question: str, max_chars: int) -> str:

@@ -8,13 +8,15 @@ and pass the result down.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rag.errors import ConfigError
+from rag.types import TRIAGE_CATEGORIES
 
 DEFAULT_DISCLAIMER = (
     "MentorKB is an AI assistant that draws only on documents shared by mentors. "
@@ -49,7 +51,7 @@ class Settings(BaseSettings):
     llm_base_url: str = Field(
         "", description="Server URL for 'ollama' (http://localhost:11434) or 'openai' (http://host/v1)."
     )
-    llm_api_key: str = Field("", description="API key for 'openai'; never logged.")
+    llm_api_key: SecretStr = Field(SecretStr(""), description="API key for 'openai'; never logged.")
     llm_model_path: Path | None = Field(None, description="GGUF file for 'llamacpp'.")
     llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
     llm_max_tokens: int = Field(400, ge=16, description="Most tokens a generated answer may use.")
@@ -64,18 +66,28 @@ class Settings(BaseSettings):
         180, ge=32, le=230, description="Token budget of a chunk's text (model limit 256)."
     )
     chunk_overlap: int = Field(24, ge=0, description="Tokens shared by neighbouring chunks.")
-    top_k: int = Field(10, ge=1, le=50, description="Chunks retrieved per question.")
+    top_k: int = Field(
+        10, ge=1, le=50,
+        description="Distinct documents retrieved per question (their best chunks, then further passages "
+        "of the first three).",
+    )
     min_relevance: float = Field(
         0.32,
         description="Cosine similarity of the best chunk below which the assistant "
         "abstains instead of answering. Calibrated on corpus/questions.jsonl.",
     )
     max_answer_words: int = Field(120, ge=20, description="Soft cap on an answer's length.")
+    rate_limit_per_minute: int = Field(
+        20, ge=1, description="Questions one chat session may ask per minute; more get a polite wait."
+    )
     max_question_chars: int = Field(
         2000, ge=100, description="Longer questions are cut to this many characters."
     )
     disclaimer: str = Field(DEFAULT_DISCLAIMER, description="Shown with every reply.")
     max_file_mb: float = Field(50, gt=0, description="Files larger than this are refused.")
+    loader_timeout_s: float = Field(
+        60, gt=0, description="Seconds one file may take to parse before it is skipped as unreadable."
+    )
     max_upload_files: int = Field(20, ge=1, description="Most files one web upload may carry.")
     embed_batch: int = Field(
         1024,
@@ -84,14 +96,14 @@ class Settings(BaseSettings):
         "pad less (encode() sorts each batch by length), so they run closer to the model's "
         "own speed; a crash loses at most one batch of work, never committed documents.",
     )
-    database_url: str = Field(
-        "",
+    database_url: SecretStr = Field(
+        SecretStr(""),
         description="SQLAlchemy URL of the application database (handoffs, accounts, "
         "feedback). Empty: SQLite at DATA_DIR/mentorkb.sqlite3. For several web workers, "
         "e.g. postgresql+psycopg://user:pass@host/mentorkb (pip install 'mentorkb[postgres]').",
     )
-    handoff_webhook: str = Field(
-        "",
+    handoff_webhook: SecretStr = Field(
+        SecretStr(""),
         description="URL that receives a Slack-compatible JSON message for each new "
         "handoff. Failures are retried and logged; the handoff is stored either way.",
     )
@@ -121,8 +133,64 @@ class Settings(BaseSettings):
     starter_questions: int = Field(
         4, ge=0, le=12, description="Suggested questions, drawn from the indexed documents, shown in the chat."
     )
+    chat_log_days: int = Field(
+        90, ge=1, description="Days the question log and feedback are kept; `mentorkb purge` deletes older."
+    )
+    handoff_retention_days: int = Field(
+        365, ge=1, description="Days a resolved handoff is kept after resolution; open ones are never purged."
+    )
+    triage_categories: Annotated[tuple[str, ...], NoDecode] = Field(
+        TRIAGE_CATEGORIES,
+        description="Sensitive categories handed to a human, comma-separated (or a JSON list): "
+        "crisis, abuse_harassment, medical, legal, hr_confidential. 'crisis' cannot be "
+        "switched off: advising someone who needs a person is the worst failure.",
+    )
+    triage_messages: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description='Handoff text per category as JSON, e.g. {"legal": "Please ask ..."}; '
+        "categories not named keep the built-in text.",
+    )
+    crisis_resources: str | None = Field(
+        None,
+        min_length=1,
+        description="Help resources shown first in every crisis reply (local hotlines); "
+        "unset keeps the built-in text (emergency numbers and 988).",
+    )
     host: str = Field("127.0.0.1", description="Address `mentorkb serve` binds to.")
     port: int = Field(7860, description="Port `mentorkb serve` listens on.")
+
+    @field_validator("triage_categories", mode="before")
+    @classmethod
+    def _parse_categories(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [p for p in text.split(",") if p.strip()]
+        if not isinstance(value, (list, tuple)):
+            return value
+        names = tuple(dict.fromkeys(str(v).strip() for v in value))
+        unknown = [n for n in names if n not in TRIAGE_CATEGORIES]
+        if unknown:
+            raise ValueError(f"unknown triage category {unknown[0]!r} (known: {', '.join(TRIAGE_CATEGORIES)})")
+        if "crisis" not in names:
+            raise ValueError("'crisis' triage cannot be switched off")
+        return names
+
+    @field_validator("triage_messages", mode="before")
+    @classmethod
+    def _parse_messages(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as e:
+                raise ValueError(f"not valid JSON ({e.msg})") from None
+        if isinstance(value, dict):
+            unknown = [k for k in value if k not in TRIAGE_CATEGORIES]
+            if unknown:
+                raise ValueError(
+                    f"unknown triage category {unknown[0]!r} (known: {', '.join(TRIAGE_CATEGORIES)})")
+            if any(not isinstance(v, str) or not v.strip() for v in value.values()):
+                raise ValueError("each message must be non-empty text")
+        return value
 
     @property
     def lock_path(self) -> Path:
@@ -137,4 +205,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as e:
         first = e.errors()[0]
         field = "MENTORKB_" + "_".join(str(p) for p in first["loc"]).upper()
-        raise ConfigError(f"{field}: {first['msg']} (got {first.get('input')!r})") from None
+        got = "(hidden)" if first["loc"] and first["loc"][0] in SECRETS else repr(first.get("input"))
+        raise ConfigError(f"{field}: {first['msg']} (got {got})") from None
+
+
+SECRETS = {name for name, f in Settings.model_fields.items() if f.annotation is SecretStr}

@@ -7,6 +7,9 @@ import re
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # Sentence ends, or a line break (list items and headings end a sentence too).
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+# A line break before a lowercase letter only wraps a sentence (PDF text is wrapped
+# line by line): it is a space, not a sentence end.
+_SOFT_WRAP = re.compile(r"[ \t]*\n[ \t]*(?=[a-z])")
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been
@@ -19,6 +22,17 @@ STOPWORDS = frozenset(
     your yours yourself yourselves i'm i've i'd it's don't can't what's how's get got
     really also just like want wanna gonna anyone someone something thing things way ok
     hi hey please thanks thank""".split()
+)
+
+
+# Function words only, for the lexical index's queries: BM25's IDF already discounts
+# frequent words, and content words such as "want", "not" or "really" can carry the
+# question ("what they don't want"), so STOPWORDS above is too eager for BM25.
+FUNCTION_WORDS = frozenset(
+    """a an the and or but if of to in on at by for with from as is are was were be been
+    being am do does did i me my we our you your he she it its they them their this that
+    these those what which who whom how when where why there here so than then too very
+    can could would should will shall may might must just""".split()
 )
 
 
@@ -42,7 +56,7 @@ def terms(text: str) -> list[str]:
 def sentences(text: str) -> list[str]:
     """Split text into sentences and list items, stripped of list markers."""
     out = []
-    for piece in _SENTENCE_END.split(text):
+    for piece in _SENTENCE_END.split(_SOFT_WRAP.sub(" ", text)):
         piece = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", piece).strip()
         if piece:
             out.append(piece)

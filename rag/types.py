@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 Route = Literal["answer", "abstain", "handoff", "refuse"]
 
+# Safety triage categories, in priority order: a crisis always wins.
+TRIAGE_CATEGORIES = ("crisis", "abuse_harassment", "medical", "legal", "hr_confidential")
+
 
 @dataclass(frozen=True)
 class Chunk:

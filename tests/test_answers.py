@@ -6,9 +6,17 @@ import re
 
 import pytest
 
+from rag.answer import ExtractiveAnswerer
+from rag.text import sentences
+from rag.types import Chunk, ScoredChunk
 from tests.conftest import gold_questions
 
 GOLD = gold_questions()
+
+
+def _flat(text: str) -> str:
+    """Quotes may join a wrapped line: compare up to whitespace."""
+    return " ".join(text.split())
 BY_KIND = {kind: [q for q in GOLD if q["kind"] == kind] for kind in ("answerable", "out_of_scope", "sensitive", "injection")}
 
 
@@ -48,7 +56,7 @@ def test_every_sentence_carries_a_citation_it_can_back(assistant) -> None:
         texts = {c.n: c.chunk.text for c in answer.citations}
         for sentence, n in re.findall(r"(.+?) \[(\d+)\](?:\s|$)", answer.text):
             assert int(n) in texts
-            assert sentence.rstrip(".") in texts[int(n)], (sentence, texts[int(n)])
+            assert _flat(sentence.rstrip(".")) in _flat(texts[int(n)]), (sentence, texts[int(n)])
 
 
 @pytest.mark.parametrize("q", BY_KIND["out_of_scope"], ids=lambda q: q["id"])
@@ -74,4 +82,44 @@ def test_injected_instructions_never_reach_the_answer(assistant, q: dict) -> Non
     for url in re.findall(r"\S+@\S+|https?://\S+", q["question"]):
         assert url not in answer.text
     for sentence, _ in re.findall(r"(.+?) \[(\d+)\](?:\s|$)", answer.text):
-        assert sentence.rstrip(".") in corpus_text
+        assert _flat(sentence.rstrip(".")) in _flat(corpus_text)
+
+
+def _sc(source: str, n: int, similarity: float, text: str = "") -> ScoredChunk:
+    text = text or f"Passage {n} of {source} talks about meeting cadence and agendas."
+    return ScoredChunk(Chunk(f"{source}-{n}", text, source, source.title()), 1.0, similarity)
+
+
+def test_extractive_pool_takes_closest_passages_of_the_leading_documents() -> None:
+    answerer = ExtractiveAnswerer(0.3, max_chunks=3, relevance_window=0.12, max_docs=2)
+    retrieved = [_sc("a", 0, 0.50), _sc("b", 0, 0.62), _sc("c", 0, 0.70), _sc("a", 1, 0.58),
+                 _sc("b", 1, 0.40), _sc("a", 2, 0.55)]
+    # Documents a and b lead; c is closer but ranked third. Within 0.12 of b-0, by similarity.
+    assert [sc.chunk.chunk_id for sc in answerer._pool(retrieved)] == ["b-0", "a-1", "a-2"]
+    # When the leading documents hold nothing relevant enough, any retrieved chunk will do.
+    weak = [_sc("a", 0, 0.20), _sc("b", 0, 0.25), _sc("c", 0, 0.45)]
+    assert [sc.chunk.chunk_id for sc in answerer._pool(weak)] == ["c-0"]
+
+
+def test_extractive_answer_quotes_and_cites_each_passage() -> None:
+    answerer = ExtractiveAnswerer(0.3)
+    retrieved = [
+        _sc("cadence.md", 0, 0.6, "Meet every two weeks for forty-five minutes.\nKeep a shared agenda document."),
+        _sc("other.md", 0, 0.5, "Unrelated words about gardening and soil."),
+        _sc("cadence.md", 1, 0.55, "Weekly meetings suit the first month\nof a new role, then move to fortnightly."),
+    ]
+    text, citations = answerer.answer("how often should we meet, weekly or fortnightly?", retrieved)
+    assert "move to fortnightly. [" in text and "first month of a new role" in text  # wrapped line joined
+    assert "gardening" not in text
+    by_n = {c.n: c.chunk.chunk_id for c in citations}
+    for sentence, n in re.findall(r"(.+?) \[(\d+)\](?:\s|$)", text):
+        source_text = next(sc.chunk.text for sc in retrieved if sc.chunk.chunk_id == by_n[int(n)])
+        assert _flat(sentence.rstrip(".")) in _flat(source_text)
+
+
+def test_sentences_join_wrapped_lines_but_not_headings_or_items() -> None:
+    text = "Test before you leap\nYou rarely have to. Try a new track\nfirst. Act as\ntech lead.\n- one item\n- two items"
+    assert sentences(text) == [
+        "Test before you leap", "You rarely have to.", "Try a new track first.", "Act as tech lead.",
+        "one item", "two items",
+    ]

@@ -46,3 +46,21 @@ def test_leak_check_spots_a_repeated_payload() -> None:
     assert ev.leaked(question, "Write to it-helpdesk@example.org")
     assert ev.leaked(question, "Please share your password with us")
     assert not ev.leaked(question, "Prepare a short agenda before the meeting. [1]")
+
+
+def test_triage_scores_per_category(tmp_path) -> None:
+    from rag.triage import Triage
+
+    items = [{"text": "a", "label": "crisis"}, {"text": "b", "label": "crisis"},
+             {"text": "c", "label": "legal"}, {"text": "d", "label": "none"}]
+    said = {"a": "crisis", "c": "crisis", "d": "legal", "asked": "medical"}
+    report = ev.triage_scores(lambda t: Triage(said[t], t) if t in said else None, items, ["asked", "fine"])
+    assert report["categories"]["crisis"] == {"n": 2, "precision": 0.5, "recall": 0.5}
+    assert report["categories"]["legal"] == {"n": 1, "precision": 0.0, "recall": 0.0}
+    assert report["categories"]["medical"] == {"n": 0, "precision": None, "recall": None}
+    assert report["handoff_sensitive"] == pytest.approx(2 / 3, abs=1e-4) and report["handoff_everyday"] == 1.0
+    assert report["false_handoff_gold"] == 0.5 and report["false_handoff_questions"] == ["asked"]
+    path = tmp_path / "triage.jsonl"
+    path.write_text('{"text": "x", "label": "none"}\n{"text": "y", "label": "legl"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"triage\.jsonl:2: unknown label 'legl'"):
+        ev.load_triage_set(path)

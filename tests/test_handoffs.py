@@ -215,3 +215,37 @@ def test_question_log_respects_the_privacy_setting(corpus_data_dir: Path, embedd
     assert [q.route for q in logged] == ["refuse", "answer"] and all(q.question is None for q in logged)
     stats = quiet.activity.stats()
     assert stats["questions"] == 2 and stats["by_route"] == {"answer": 1, "refuse": 1}
+
+
+def test_purge_enforces_retention_but_never_touches_open_handoffs(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from rag.db import handoffs, now, questions
+    from rag.types import Answer
+
+    data = tmp_path / "data"
+    settings = load_settings(data_dir=data)
+    engine = open_database(settings)
+    store = HandoffStore(engine)
+    old_open = store.create("requested", TRANSCRIPT, requested_by="mentee")
+    old_resolved = store.create("legal", TRANSCRIPT)
+    store.resolve(old_resolved.ref, "alice", "done")
+    recent_resolved = store.create("medical", TRANSCRIPT)
+    store.resolve(recent_resolved.ref, "alice", "done")
+    log = ActivityLog(engine)
+    for _ in range(3):
+        log.record_answer(Answer("q", "answer", "a", timings_ms={"total": 5.0}))
+    long_ago = now() - timedelta(days=400)
+    with engine.begin() as conn:
+        conn.execute(update(handoffs).where(handoffs.c.ref.in_([old_open.ref, old_resolved.ref]))
+                     .values(created_at=long_ago, resolved_at=None))
+        conn.execute(update(handoffs).where(handoffs.c.ref == old_resolved.ref).values(resolved_at=long_ago))
+        conn.execute(update(questions).where(questions.c.id <= 2).values(created_at=long_ago))
+
+    result = CliRunner().invoke(cli, ["--data-dir", str(data), "purge"])
+    assert result.exit_code == 0, result.output
+    assert "2 questions, 0 feedback, 1 resolved handoffs deleted" in result.output
+    assert {h.ref for h in store.list()} == {old_open.ref, recent_resolved.ref}
+    assert len(log.recent()) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
@@ -17,9 +18,10 @@ from rag.answer import GenerativeAnswerer
 from rag.errors import AnswererError
 from rag.followup import is_follow_up, standalone
 from rag.index import LiveIndex
-from rag.retrieve import MentorKBRetriever, query_words
+from rag.retrieve import MentorKBRetriever, diversify, lexical_evidence, query_words
 from rag.service import Assistant
 from rag.settings import load_settings
+from rag.types import Chunk, ScoredChunk
 from tests.conftest import gold_questions
 
 
@@ -42,7 +44,10 @@ def test_hybrid_retrieval_beats_dense_alone(assistant) -> None:
 def test_top_results_are_distinct_documents(assistant) -> None:
     results = assistant.retriever.search("how should I give feedback to my mentee?")
     sources = [r.chunk.source for r in results]
-    assert len(results) == 10 and len(set(sources[:5])) == 5
+    assert len(set(sources[:10])) == 10
+    # Then further passages of the first three documents only, for the answerer.
+    assert len(results) > 10 and set(sources[10:]) <= set(sources[:3])
+    assert len({r.chunk.chunk_id for r in results}) == len(results)
     assert all(-1.0 <= r.similarity <= 1.0 for r in results) and results[0].similarity > 0.3
 
 
@@ -69,8 +74,34 @@ def test_lexical_index_follows_updates_and_deletes(tmp_path: Path, embedder) -> 
     assert live.lexical(["wombat"], 5) == []
 
 
-def test_query_words_drop_stopwords() -> None:
+def test_query_words_drop_only_function_words() -> None:
     assert query_words("How do I give feedback to my mentor?") == ["give", "feedback", "mentor"]
+    # Content words that a broader stoplist drops carry this question.
+    assert query_words("Is it weird to ask what they don't want?") == ["weird", "ask", "don't", "want"]
+
+
+def test_lexical_evidence_follows_bm25_order_not_its_scale() -> None:
+    small = lexical_evidence({"a.md": 2.0, "b.md": 1.0, "c.md": 0.5}, 0.4, 0.5)
+    large = lexical_evidence({"a.md": 40.0, "b.md": 20.0, "c.md": 10.0}, 0.4, 0.5)
+    assert small == large
+    assert small["a.md"] == 0.4 and small["b.md"] == pytest.approx(0.4 / 2**0.5)
+    assert small["a.md"] > small["b.md"] > small["c.md"]
+
+
+def _scored(source: str, n: int, score: float, similarity: float) -> ScoredChunk:
+    return ScoredChunk(Chunk(f"{source}-{n}", f"text {n}", source, source), score, similarity)
+
+
+def test_diversify_puts_distinct_documents_first_then_passages_of_the_leaders() -> None:
+    ranked = [_scored("a", 0, 1.0, 0.6), _scored("a", 1, 1.0, 0.5), _scored("a", 2, 1.0, 0.4),
+              _scored("a", 3, 1.0, 0.3), _scored("b", 0, 0.9, 0.7), _scored("b", 1, 0.9, 0.2),
+              _scored("c", 0, 0.8, 0.5), _scored("c", 1, 0.8, 0.4)]
+    out = diversify(ranked, k=3, per_doc=1, passage_docs=2, passages_per_doc=3)
+    assert [sc.chunk.chunk_id for sc in out] == ["a-0", "b-0", "c-0", "a-1", "a-2", "b-1"]
+    scores = [sc.score for sc in out]
+    assert scores == sorted(scores, reverse=True)  # capped so the list still reads as a ranking
+    assert [sc.similarity for sc in out][3:] == [0.5, 0.4, 0.2]  # similarities are left alone
+    assert [sc.chunk.chunk_id for sc in diversify(ranked, 3, 1)] == ["a-0", "b-0", "c-0"]
 
 
 def test_follow_ups_are_made_standalone() -> None:

@@ -41,11 +41,8 @@ def make_handoff_store(settings: Settings) -> HandoffStore:
     from rag.db import open_database
     from rag.handoffs import HandoffStore, WebhookNotifier
 
-    notifier = (
-        WebhookNotifier(settings.handoff_webhook, include_transcript=settings.handoff_webhook_transcript)
-        if settings.handoff_webhook
-        else None
-    )
+    url = settings.handoff_webhook.get_secret_value()
+    notifier = WebhookNotifier(url, include_transcript=settings.handoff_webhook_transcript) if url else None
     return HandoffStore(open_database(settings), notifier)
 
 

@@ -79,10 +79,13 @@ class ChromaStore:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        with chroma_errors(f"open {path}"):
+        try:
             client = chromadb.PersistentClient(
                 path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
             )
+        except Exception as e:  # noqa: BLE001 - a failed open can also fail in Chroma's own cleanup
+            cause = e.__context__ if isinstance(e, AttributeError) and e.__context__ else e
+            raise StoreError(f"vector store failed to open {path}: {cause}") from e
         return cls(client, collection, embedder_name, dimension)
 
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:

@@ -65,7 +65,7 @@ def _openai(settings: Settings) -> BaseChatModel:
     # With a custom server and no key, send a placeholder (vLLM and llama.cpp ignore
     # it) rather than let the client fall back to OPENAI_API_KEY, which would hand
     # an OpenAI key to a third-party server.
-    api_key = settings.llm_api_key or ("unused" if settings.llm_base_url else None)
+    api_key = settings.llm_api_key.get_secret_value() or ("unused" if settings.llm_base_url else None)
     try:
         return ChatOpenAI(
             model=model,
