@@ -286,15 +286,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from mentorkb.workspace import Workspace
-    from rag.backends import make_user_store
     from rag.service import Assistant
     from ui.server import create_server
 
     settings = _settings(ctx)
     try:
         assistant = Assistant(settings)
-        server = create_server(assistant, settings, Workspace(settings, assistant.embedder),
-                               make_user_store(settings))
+        server = create_server(assistant, settings, Workspace(settings, assistant.embedder))
     except MentorKBError as e:
         raise _fail(e) from e
     host, port = host or settings.host, port or settings.port

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 
 from rag.accounts import UserStore
@@ -16,11 +18,15 @@ from ui.render import escape, when
 QUESTION_HEADERS = ["When", "Question", "Route", "Category", "Latency (ms)"]
 
 
-def build_admin_app(workspace: Workspace, activity: ActivityLog, users: UserStore, settings: Settings) -> gr.Blocks:
-    """Index stats, recent questions, the feedback summary and the reindex button."""
+def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], users: Callable[[], UserStore],
+                    settings: Settings) -> gr.Blocks:
+    """Index stats, recent questions, the feedback summary and the reindex button.
+
+    `activity` and `users` open the application database on first use.
+    """
 
     def admin(request: gr.Request):
-        return auth.require(users, request.username, "admin")
+        return auth.require(users(), request.username, "admin")
 
     def who_am_i(request: gr.Request) -> str:
         return header_markdown(users, request, "admin")
@@ -28,7 +34,7 @@ def build_admin_app(workspace: Workspace, activity: ActivityLog, users: UserStor
     def overview(request: gr.Request):
         admin(request)
         index = workspace.stats()
-        usage = activity.stats()
+        usage = activity().stats()
         index_md = (
             f"**{index.documents}** documents · **{index.chunks}** chunks · last full reindex "
             f"{when(index.built_at)} · last change {when(index.updated_at)}"
@@ -49,7 +55,7 @@ def build_admin_app(workspace: Workspace, activity: ActivityLog, users: UserStor
         rows = [
             [when(q.created_at), q.question if q.question is not None else "(not stored)", q.route,
              q.category or "", round(q.latency_ms)]
-            for q in activity.recent(50)
+            for q in activity().recent(50)
         ]
         return index_md, usage_md, feedback_md, privacy, rows or [["", "", "", "", ""]]
 

@@ -6,6 +6,7 @@ auth dependency) and checks the role again; the Workspace checks ownership.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -40,16 +41,20 @@ def _paths(files) -> list[tuple[str, Path]]:
     return out
 
 
-def header_markdown(users: UserStore, request: gr.Request, role: str) -> str:
-    user = auth.require(users, request.username, role)
+def header_markdown(users: Callable[[], UserStore], request: gr.Request, role: str) -> str:
+    user = auth.require(users(), request.username, role)
     return f"Signed in as **{escape(user.name)}** ({user.role}) · [Chat](/) · [Sign out](/logout)"
 
 
-def build_mentor_app(workspace: Workspace, handoffs: HandoffStore, users: UserStore, settings: Settings) -> gr.Blocks:
-    """The mentor workspace: uploads, the mentor's documents, the handoff queue."""
+def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore],
+                     settings: Settings) -> gr.Blocks:
+    """The mentor workspace: uploads, the mentor's documents, the handoff queue.
+
+    `handoffs` and `users` open the application database on first use.
+    """
 
     def me(request: gr.Request):
-        return auth.require(users, request.username)
+        return auth.require(users(), request.username)
 
     def documents(request: gr.Request):
         docs = workspace.documents(me(request))
@@ -97,7 +102,7 @@ def build_mentor_app(workspace: Workspace, handoffs: HandoffStore, users: UserSt
     def queue(current: str | None, request: gr.Request):
         """Open and claimed handoffs, newest first; the chosen one stays chosen while listed."""
         me(request)
-        items = [h for h in handoffs.list() if h.status != "resolved"]
+        items = [h for h in handoffs().list() if h.status != "resolved"]
         rows = [[h.ref, when(h.created_at), h.status, h.label, h.summary, h.claimed_by or ""] for h in items]
         refs = [h.ref for h in items]
         return gr.update(value=rows or [["", "", "", "", "", ""]]), gr.update(
@@ -111,7 +116,7 @@ def build_mentor_app(workspace: Workspace, handoffs: HandoffStore, users: UserSt
         if not ref:
             return ""
         try:
-            h = handoffs.get(ref)
+            h = handoffs().get(ref)
         except MentorKBError as e:
             return _failed(e)
         contact = f"Contact: {escape(h.contact)}\n\n" if h.contact else ""
@@ -123,7 +128,7 @@ def build_mentor_app(workspace: Workspace, handoffs: HandoffStore, users: UserSt
         if not ref:
             return "Choose a handoff first."
         try:
-            h = handoffs.claim(ref, me(request).name)
+            h = handoffs().claim(ref, me(request).name)
         except (MentorKBError, ValueError) as e:
             return _failed(e)
         return f"You claimed **{escape(h.ref)}**."
@@ -132,7 +137,7 @@ def build_mentor_app(workspace: Workspace, handoffs: HandoffStore, users: UserSt
         if not ref:
             return "Choose a handoff first.", gr.skip()
         try:
-            h = handoffs.resolve(ref, me(request).name, note or "")
+            h = handoffs().resolve(ref, me(request).name, note or "")
         except (MentorKBError, ValueError) as e:
             return _failed(e), gr.skip()
         return f"Resolved **{escape(h.ref)}**.", ""

@@ -18,6 +18,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.middleware.sessions import SessionMiddleware
 
 from rag.accounts import UserStore
+from rag.backends import make_user_store
+from rag.errors import DatabaseError
 from rag.protocols import Workspace
 from rag.service import Assistant
 from rag.settings import Settings
@@ -33,12 +35,23 @@ log = logging.getLogger(__name__)
 PROTECTED = {"/mentor": "mentor", "/admin": "admin"}
 
 
-def create_server(assistant: Assistant, settings: Settings, workspace: Workspace, users: UserStore) -> FastAPI:
-    """The whole web app. Nothing is built until this is called."""
+def create_server(assistant: Assistant, settings: Settings, workspace: Workspace,
+                  users: UserStore | None = None) -> FastAPI:
+    """The whole web app. Nothing is built until this is called.
+
+    The application database (accounts) is opened on first use, as the Assistant
+    does: the mentee chat never depends on it.
+    """
     server = FastAPI(title="MentorKB", docs_url=None, redoc_url=None, openapi_url=None)
+    opened: list[UserStore] = [users] if users is not None else []
+
+    def user_store() -> UserStore:
+        if not opened:
+            opened.append(make_user_store(settings))
+        return opened[0]
 
     def user_for(request: Request, role: str):
-        user = auth.signed_in(request.session, users, settings)
+        user = auth.signed_in(request.session, user_store(), settings)
         if user is None:
             return None, 401
         if role == "admin" and not user.is_admin:
@@ -52,7 +65,11 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
         if prefix is None and settings.mentee_login and not _public(path):
             prefix = "/"
         if prefix is not None:
-            user, status = user_for(request, PROTECTED.get(prefix, "mentor"))
+            try:
+                user, status = user_for(request, PROTECTED.get(prefix, "mentor"))
+            except DatabaseError as e:
+                log.error("sign-in check: %s", e)
+                return JSONResponse({"error": "accounts are unavailable right now"}, status_code=503)
             if status != 200:
                 is_page = request.method == "GET" and path.rstrip("/") == prefix.rstrip("/")
                 if status == 401 and is_page:
@@ -77,7 +94,12 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
 
     @server.post("/login")
     def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/mentor/")):
-        user = users.authenticate(username.strip(), password) if username and password else None
+        try:
+            user = user_store().authenticate(username.strip(), password) if username and password else None
+        except DatabaseError as e:
+            log.error("sign-in: %s", e)
+            return HTMLResponse(auth.login_page("Accounts are unavailable right now; try again later.",
+                                                auth.safe_next(next)), status_code=503)
         if user is None:
             log.info("failed web login for %r", username[:64])
             return HTMLResponse(auth.login_page("Wrong name or password.", auth.safe_next(next)), status_code=401)
@@ -100,9 +122,9 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
         return current
 
     common = {"footer_links": [], "show_error": True}
-    gr.mount_gradio_app(server, build_mentor_app(workspace, assistant.handoffs, users, settings), "/mentor",
+    gr.mount_gradio_app(server, build_mentor_app(workspace, lambda: assistant.handoffs, user_store, settings), "/mentor",
                         auth_dependency=dependency("mentor"), **common)
-    gr.mount_gradio_app(server, build_admin_app(workspace, assistant.activity, users, settings), "/admin",
+    gr.mount_gradio_app(server, build_admin_app(workspace, lambda: assistant.activity, user_store, settings), "/admin",
                         auth_dependency=dependency("admin"), **common)
     # Mounted last: "/" matches every path.
     gr.mount_gradio_app(server, build_app(assistant, settings), "/", css=CHAT_CSS,
