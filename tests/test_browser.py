@@ -118,6 +118,16 @@ def ask(page, question: str) -> str:
         arg=before, timeout=TIMEOUT_MS,
     )
     page.wait_for_function("() => !document.querySelector('#chat .pending')", timeout=TIMEOUT_MS)
+    # The message's Markdown renders asynchronously: wait until its text stops changing.
+    page.wait_for_function(
+        """() => {
+            const rows = document.querySelectorAll('#chat .bot-row');
+            const text = rows[rows.length - 1].innerText.trim();
+            const same = text !== '' && text === window.__lastReply;
+            window.__lastReply = text;
+            return same;
+        }""", polling=250, timeout=TIMEOUT_MS,
+    )
     return bots.last.inner_text()
 
 
@@ -138,7 +148,7 @@ def test_mentee_asks_sees_citations_and_opens_a_source(page, base: str) -> None:
     reply = ask(page, "How can I make our remote mentoring calls work better?")
     assert "[1]" in reply and "Sources" in reply and "remote-mentoring.html" in reply
     first = page.locator("#sources label").first
-    assert first.inner_text().startswith("[1] Remote and Hybrid Mentoring")
+    expect(first).to_contain_text("[1] Remote and Hybrid Mentoring")
     first.click()
     panel = page.locator("#source-panel")
     panel.locator("mark").first.wait_for()
