@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test stress install install-test index clean
+.PHONY: run test stress install install-test index clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,15 @@ index: install
 run: index
 	$(BIN)/mentorkb --data-dir "$(DATA_DIR)" serve
 
-test: install-test
+# The browser tests drive Debian's Chromium; install it when missing (needs root or sudo).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
+test: install-test chromium
 	$(BIN)/python -m pytest
 
 stress: install-test

@@ -153,6 +153,10 @@ def reindex(ctx: click.Context, paths: tuple[Path, ...], full: bool, as_json: bo
             report = indexer.rebuild(list(paths), progress=_Progress())
             if report.failed:
                 click.echo("rebuild incomplete: the previous index stays live", err=True)
+            else:
+                from mentorkb.workspace import restore_upload_metadata
+
+                restore_upload_metadata(_settings(ctx), indexer)
         else:
             report = indexer.refresh(progress=_Progress())
             if paths:
@@ -276,18 +280,24 @@ def list_documents(ctx: click.Context, as_json: bool) -> None:
 @click.option("--port", type=int, help="Port (default MENTORKB_PORT or 7860).")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Serve the web chat."""
+    """Serve the web app: the mentee chat at /, the mentor workspace at /mentor,
+    the admin page at /admin (sign in at /login; accounts from `mentorkb users add`).
+    """
+    import uvicorn
+
+    from mentorkb.workspace import Workspace
     from rag.service import Assistant
-    from ui.app import build_app
+    from ui.server import create_server
 
     settings = _settings(ctx)
     try:
         assistant = Assistant(settings)
+        server = create_server(assistant, settings, Workspace(settings, assistant.embedder))
     except MentorKBError as e:
         raise _fail(e) from e
-    app = build_app(assistant, settings)
-    click.echo(f"MentorKB on http://{host or settings.host}:{port or settings.port}", err=True)
-    app.launch(server_name=host or settings.host, server_port=port or settings.port, quiet=True)
+    host, port = host or settings.host, port or settings.port
+    click.echo(f"MentorKB on http://{host}:{port} (mentors and admins: http://{host}:{port}/login)", err=True)
+    uvicorn.run(server, host=host, port=port, log_level="warning")
 
 
 @cli.command("eval")

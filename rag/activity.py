@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from rag.db import feedback, now, questions, translated
@@ -47,7 +47,8 @@ class ActivityLog:
             )
 
     @translated
-    def record_feedback(self, answer: Answer, rating: int, comment: str = "", session: str | None = None) -> None:
+    def record_feedback(self, answer: Answer, rating: int, comment: str = "", session: str | None = None) -> int:
+        """Store a rating (+1/-1) with the question, answer and citations; returns its id."""
         if rating not in (1, -1):
             raise ValueError(f"rating: must be 1 or -1 (got {rating!r})")
         cited = [
@@ -56,11 +57,22 @@ class ActivityLog:
             for c in answer.citations
         ]
         with self.engine.begin() as conn:
-            conn.execute(
+            done = conn.execute(
                 insert(feedback).values(
                     created_at=now(), session=session, rating=rating, comment=(comment or "").strip()[:2000] or None,
                     question=answer.question, answer=answer.text, citations=cited,
                 )
+            )
+        return done.inserted_primary_key[0]
+
+    @translated
+    def comment_feedback(self, feedback_id: int, comment: str, session: str | None = None) -> None:
+        """Attach a comment to a rating given earlier in the same session."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(feedback)
+                .where(feedback.c.id == feedback_id, feedback.c.session == session)
+                .values(comment=(comment or "").strip()[:2000] or None)
             )
 
     @translated

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from rag.types import Chunk, ScoredChunk
+from rag.types import Chunk, IndexStats, ScoredChunk, SharedDocument, UploadResult
+
+if TYPE_CHECKING:
+    from rag.accounts import User
 
 
 class Embedder(Protocol):
@@ -59,3 +63,38 @@ class VectorStore(VectorIndex, Protocol):
 
     def close(self) -> None:
         """Release resources."""
+
+
+class Workspace(Protocol):
+    """What mentors and admins may do to the documents, from the web app.
+
+    Implementations check the caller's role and ownership themselves (raising
+    `AccessDenied`), so hiding a button is never the only guard.
+    """
+
+    def upload(
+        self,
+        files: Sequence[tuple[str, Path]],
+        user: User,
+        *,
+        title: str = "",
+        tags: Sequence[str] = (),
+        notes: str = "",
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> UploadResult:
+        """Check, store and index (client name, temp path) files; searchable on return."""
+
+    def replace(self, source: str, file: tuple[str, Path], user: User) -> UploadResult:
+        """A new version of one of the user's documents, keeping its title, tags and notes."""
+
+    def delete(self, source: str, user: User) -> None:
+        """Remove a document from the index (and its uploaded file); gone from answers at once."""
+
+    def documents(self, user: User) -> list[SharedDocument]:
+        """A mentor's own uploads; every indexed document for an admin."""
+
+    def reindex(self, user: User) -> str:
+        """Admins only: the safe full rebuild `mentorkb reindex --full` runs; a one-line summary."""
+
+    def stats(self) -> IndexStats:
+        """Documents, chunks and build times of the live index."""

@@ -126,6 +126,22 @@ class Settings(BaseSettings):
         description="Store question text in the question log admins see. Off: only the "
         "route, category and latency are kept.",
     )
+    mentee_login: bool = Field(
+        False,
+        description="Require a login (any account) for the mentee chat too. Off: the chat "
+        "is public, and only the mentor workspace and admin pages need one.",
+    )
+    secret_key: str = Field(
+        "",
+        description="Signs the web app's session cookies; never logged. Empty: a random key "
+        "is created once in DATA_DIR/secret_key (set it for several servers behind one address).",
+    )
+    session_hours: float = Field(
+        8, gt=0, description="A web login expires this many hours after signing in."
+    )
+    starter_questions: int = Field(
+        4, ge=0, le=12, description="Suggested questions, drawn from the indexed documents, shown in the chat."
+    )
     chat_log_days: int = Field(
         90, ge=1, description="Days the question log and feedback are kept; `mentorkb purge` deletes older."
     )

@@ -92,3 +92,34 @@ class Answer:
             "disclaimer": self.disclaimer,
             "timings_ms": self.timings_ms,
         }
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What a web upload did: the source ids now searchable, and one line per refused file."""
+
+    indexed: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()  # "NAME: reason"
+
+
+@dataclass(frozen=True)
+class SharedDocument:
+    """An indexed document as the mentor workspace lists it."""
+
+    source: str
+    title: str
+    mentor: str
+    tags: tuple[str, ...]
+    notes: str
+    chunks: int
+    ingested_at: float
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """The live index at a glance, for the admin page. Times are Unix seconds."""
+
+    documents: int
+    chunks: int
+    built_at: float | None  # when the live generation was built: the last full reindex
+    updated_at: float | None  # the latest document change

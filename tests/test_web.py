@@ -2,52 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}: {log.read_text()}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.25)
-    raise AssertionError(f"server did not listen on {port} within {timeout}s")
+from tests.serving import add_user, serve
 
 
 @pytest.fixture(scope="module")
 def server(corpus_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    exe = Path(sys.executable).with_name("mentorkb")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(exe), "--data-dir", str(corpus_data_dir), "serve", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )
-    try:
-        wait_for_port(port, proc, log)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with serve(corpus_data_dir, tmp_path_factory.mktemp("serve") / "serve.log") as url:
+        yield url
 
 
 def test_served_app_answers_with_citations(server: str) -> None:
@@ -62,13 +29,56 @@ def test_served_app_answers_with_citations(server: str) -> None:
     assert handoff["route"] == "handoff" and "988" in handoff["answer"] and not handoff["citations"]
 
 
-def test_chat_handler_keeps_turns_and_escapes_the_user(assistant) -> None:
+def test_chat_handler_keeps_turns_answers_and_escapes_the_user(assistant) -> None:
     from ui.app import chat_responder
 
     respond = chat_responder(assistant)
-    *_, (chat, box, turns) = respond("How do I write a mentoring agreement? <script>x</script>", [], [])
+    *_, (chat, box, turns, answers, sources, panel, shown) = respond(
+        "How do I write a mentoring agreement? <script>x</script>", [], [], {})
     assert box == "" and chat[0]["content"].count("&lt;script&gt;") == 1
     assert "**[1]**" in chat[1]["content"] and "Sources" in chat[1]["content"]
-    *_, (chat, _, turns) = respond("what about the review date?", chat, turns)
+    assert shown == 1 and answers[1].citations
+    assert [n for _, n in sources["choices"]] == [c.n for c in answers[1].citations]
+    *_, (chat, _, turns, answers, *_) = respond("what about the review date?", chat, turns, answers)
     assert len(chat) == 4 and [role for role, _ in turns] == ["user", "assistant"] * 2
+    assert sorted(answers) == [1, 3]
     assert "mentoring-agreement.txt" in chat[3]["content"]  # the follow-up stayed on topic
+
+
+def test_mentee_login_puts_the_chat_behind_the_form(corpus_data_dir: Path, tmp_path: Path) -> None:
+    import httpx
+
+    data = tmp_path / "data"
+    shutil.copytree(corpus_data_dir, data)
+    add_user(data, "ana", "mentor", "a-long-password")
+    with serve(data, tmp_path / "serve.log", MENTORKB_MENTEE_LOGIN="1") as url:
+        with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as http:
+            page = http.get("/")
+            assert page.status_code == 303 and page.headers["location"] == "/login?next=/"
+            assert http.get("/config").status_code == 401
+            assert http.post("/gradio_api/call/ask", json={"data": ["hi"]}).status_code == 401
+            assert http.get("/login").status_code == 200
+            signed = http.post("/login", data={"username": "ana", "password": "a-long-password", "next": "/"})
+            assert signed.status_code == 303 and signed.headers["location"] == "/"
+            assert http.get("/config").status_code == 200
+
+
+def test_chat_streams_drafts_from_a_generative_backend(corpus_data_dir: Path, embedder) -> None:
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from rag.answer import GenerativeAnswerer
+    from rag.service import Assistant
+    from rag.settings import load_settings
+    from ui.app import chat_responder
+
+    reply = "Keep the first five minutes of every call unstructured [1]."
+    model = GenericFakeChatModel(messages=iter([AIMessage(reply)]))
+    answerer = GenerativeAnswerer(model, embedder, min_support=0.45, min_relevance=0.32)
+    assistant = Assistant(load_settings(data_dir=corpus_data_dir), embedder=embedder, answerer=answerer)
+    updates = list(chat_responder(assistant)("How can I make our remote mentoring calls work better?", [], [], {}))
+    drafts = [u[0][-1]["content"] for u in updates[:-1]]
+    assert len(set(drafts)) > 1 and drafts[-1].startswith("Keep the first five minutes")  # the reply, growing
+    chat, _, _, answers, sources, _, _ = updates[-1]
+    assert chat[-1]["content"].startswith("Keep the first five minutes of every call unstructured. **[1]**")
+    assert answers[1].final and sources["choices"][0][0].startswith("[1] Remote and Hybrid Mentoring")

@@ -1,39 +1,73 @@
-"""build_app(assistant, settings) -> gr.Blocks. Event wiring only; rendering is in ui.render."""
+"""build_app(assistant, settings) -> gr.Blocks: the mentee chat. Event wiring only;
+rendering is in ui.render, the answers and records in rag.
+
+The chat keeps three pieces of per-browser state: the raw turns (for follow-ups
+and handoff transcripts), the final Answer behind each assistant message (for
+its sources and feedback), and the id of the last rating (so a comment can be
+added to it).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import gradio as gr
 
+from rag.errors import DatabaseError
 from rag.service import Assistant
 from rag.settings import Settings
-from ui.render import answer_markdown, escape
+from rag.starters import starter_questions
+from rag.types import Answer
+from ui.render import answer_markdown, citation_label, escape, source_html
+
+log = logging.getLogger(__name__)
 
 TITLE = "MentorKB"
 INTRO = (
     "Ask about mentoring: first meetings, feedback, goals, career growth and more. "
-    "Answers come from documents shared by mentors, with numbered sources."
+    "Answers come from documents shared by mentors, with numbered sources: pick one to read it in context."
 )
+PANEL_EMPTY = '<p class="mkb-hint">Pick a source under “Sources” to read the passage it comes from.</p>'
+CSS = """
+.mkb-source h3 { margin: 0 0 .4rem; }
+.mkb-facts { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .8rem; margin: 0 0 .6rem; }
+.mkb-facts dt { font-weight: 600; }
+.mkb-facts dd { margin: 0; }
+.mkb-passage { margin: 0; padding: .6rem .8rem; border-left: 3px solid #ea580c; max-height: 360px; overflow: auto; }
+.mkb-passage mark { background: #fde68a; }
+#disclaimer { opacity: .75; font-size: .85em; }
+"""
+
+
+def _session(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None) if request is not None else None
+
+
+def _sources_update(answer: Answer | None) -> dict:
+    choices = [(citation_label(c), c.n) for c in answer.citations] if answer else []
+    return gr.update(choices=choices, value=None, visible=bool(choices))
 
 
 def chat_responder(assistant: Assistant):
-    """The chat's event handler: streams replies and keeps the raw turns for follow-ups."""
+    """The chat's send handler: streams replies, keeps the raw turns and each final Answer."""
 
-    def respond(message: str, chat: list[dict[str, Any]], turns: list[tuple[str, str]]):
+    def respond(message: str, chat: list[dict[str, Any]], turns: list[tuple[str, str]],
+                answers: dict[int, Answer], request: gr.Request | None = None):
         message = (message or "").strip()
         if not message:
-            yield chat, "", turns
+            yield chat, "", turns, answers, gr.skip(), gr.skip(), gr.skip()
             return
         shown = chat + [{"role": "user", "content": escape(message)}]
         answer = None
-        for answer in assistant.ask_stream(message, turns):
-            yield shown + [{"role": "assistant", "content": answer_markdown(answer)}], "", turns
-        yield (
-            shown + [{"role": "assistant", "content": answer_markdown(answer)}],
-            "",
-            turns + [("user", message), ("assistant", answer.text)],
-        )
+        for answer in assistant.ask_stream(message, turns, session=_session(request)):
+            if not answer.final:
+                reply = {"role": "assistant", "content": answer_markdown(answer)}
+                yield shown + [reply], "", turns, answers, gr.skip(), gr.skip(), gr.skip()
+        chat = shown + [{"role": "assistant", "content": answer_markdown(answer)}]
+        answers = {**answers, len(chat) - 1: answer}
+        turns = turns + [("user", message), ("assistant", answer.text)]
+        yield chat, "", turns, answers, _sources_update(answer), PANEL_EMPTY, len(chat) - 1
 
     return respond
 
@@ -46,18 +80,101 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         """Answer one question; returns the same object as `mentorkb ask --json`."""
         return assistant.ask(question).as_dict()
 
+    def pick_answer(answers: dict[int, Answer], evt: gr.SelectData):
+        """Clicking an assistant message shows that answer's sources."""
+        index = evt.index if isinstance(evt.index, int) else evt.index[0]
+        answer = answers.get(index)
+        if answer is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        return _sources_update(answer), PANEL_EMPTY, index
+
+    def open_source(n: int | None, answers: dict[int, Answer], shown: int | None) -> str:
+        answer = answers.get(shown) if shown is not None else None
+        cited = next((c for c in answer.citations if c.n == n), None) if answer else None
+        return source_html(cited) if cited else PANEL_EMPTY
+
+    def talk_to_human(contact: str, turns: list[tuple[str, str]], request: gr.Request) -> str:
+        try:
+            handoff = assistant.request_human(turns, contact=(contact or "").strip() or None,
+                                              session=_session(request))
+        except DatabaseError as e:
+            log.error("could not store a requested handoff: %s", e)
+            return ("I couldn't pass this on automatically just now. Please contact a human mentor "
+                    "or your programme lead directly.")
+        return (f"A human mentor has been asked to get in touch. Your reference is "
+                f"**{escape(handoff.ref)}**; mention it when you talk to them.")
+
+    def rate(answers: dict[int, Answer], evt: gr.LikeData, request: gr.Request):
+        index = evt.index if isinstance(evt.index, int) else evt.index[0]
+        answer = answers.get(index)
+        if answer is None:
+            return None, gr.update(visible=False), ""
+        liked = evt.liked is True or (isinstance(evt.liked, str) and evt.liked.lower() == "like")
+        try:
+            feedback_id = assistant.activity.record_feedback(answer, 1 if liked else -1,
+                                                             session=_session(request))
+        except DatabaseError as e:
+            log.warning("feedback not stored: %s", e)
+            return None, gr.update(visible=False), "Sorry, your rating could not be saved."
+        return feedback_id, gr.update(visible=True), "Thanks for the rating. Anything to add? (optional)"
+
+    def comment(feedback_id: int | None, text: str, request: gr.Request):
+        if feedback_id is None or not (text or "").strip():
+            return gr.skip(), gr.skip(), gr.skip()
+        try:
+            assistant.activity.comment_feedback(feedback_id, text, session=_session(request))
+        except DatabaseError as e:
+            log.warning("feedback comment not stored: %s", e)
+            return gr.skip(), gr.skip(), "Sorry, your comment could not be saved."
+        return gr.update(visible=False), "", "Thanks, your comment was saved."
+
+    starters = starter_questions(settings, settings.starter_questions)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
-        gr.Markdown(f"# {TITLE}\n{INTRO}")
-        chat = gr.Chatbot(label="Conversation", height=480, elem_id="chat", buttons=["copy"])
-        with gr.Row():
-            box = gr.Textbox(
-                placeholder="Ask a question, e.g. How often should I meet my mentor?",
-                show_label=False, scale=5, elem_id="question", autofocus=True,
-            )
-            send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-        gr.Markdown(f"<small>{escape(settings.disclaimer)}</small>", elem_id="disclaimer")
         turns = gr.State([])
-        box.submit(respond, [box, chat, turns], [chat, box, turns], api_visibility="private")
-        send.click(respond, [box, chat, turns], [chat, box, turns], api_visibility="private")
+        answers = gr.State({})
+        shown = gr.State(None)  # the chat index of the answer whose sources are listed
+        feedback_id = gr.State(None)
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        with gr.Row():
+            with gr.Column(scale=3):
+                if starters:
+                    with gr.Row(elem_id="starters"):
+                        starter_buttons = [gr.Button(q, size="sm", variant="secondary") for q in starters]
+                chat = gr.Chatbot(label="Conversation", height=460, elem_id="chat", buttons=["copy"],
+                                  feedback_options=("Like", "Dislike"))
+                with gr.Row():
+                    box = gr.Textbox(placeholder="Ask a question, e.g. How often should I meet my mentor?",
+                                     show_label=False, scale=5, elem_id="question", autofocus=True)
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                with gr.Row(visible=False, elem_id="feedback") as feedback_row:
+                    feedback_text = gr.Textbox(show_label=False, placeholder="What was good or missing?",
+                                               scale=5, elem_id="feedback-comment")
+                    feedback_send = gr.Button("Send comment", scale=1, elem_id="feedback-send")
+                feedback_status = gr.Markdown(elem_id="feedback-status")
+                with gr.Row():
+                    contact = gr.Textbox(placeholder="Optional: how a mentor can reach you (email, chat handle)",
+                                         show_label=False, scale=3, elem_id="contact")
+                    human = gr.Button("Talk to a human mentor", variant="secondary", scale=2, elem_id="human")
+                handoff_status = gr.Markdown(elem_id="handoff-status")
+                gr.Markdown(escape(settings.disclaimer), elem_id="disclaimer")
+            with gr.Column(scale=2):
+                sources = gr.Radio(label="Sources", choices=[], visible=False, elem_id="sources",
+                                   info="The sources of the answer you last got or clicked.")
+                panel = gr.HTML(PANEL_EMPTY, elem_id="source-panel")
+        outputs = [chat, box, turns, answers, sources, panel, shown]
+        ask_inputs = [box, chat, turns, answers]
+        box.submit(respond, ask_inputs, outputs, api_visibility="private")
+        send.click(respond, ask_inputs, outputs, api_visibility="private")
+        if starters:
+            for button, question in zip(starter_buttons, starters):
+                button.click(lambda q=question: q, None, box, api_visibility="private").then(
+                    respond, ask_inputs, outputs, api_visibility="private")
+        chat.select(pick_answer, [answers], [sources, panel, shown], api_visibility="private")
+        sources.change(open_source, [sources, answers, shown], panel, api_visibility="private")
+        human.click(talk_to_human, [contact, turns], handoff_status, api_visibility="private")
+        chat.like(rate, [answers], [feedback_id, feedback_row, feedback_status], api_visibility="private")
+        feedback_send.click(comment, [feedback_id, feedback_text], [feedback_row, feedback_text, feedback_status],
+                            api_visibility="private")
+        gr.Markdown("<small>[Mentors and admins: sign in](/login)</small>")
         gr.api(ask, api_name="ask")
     return app

@@ -1,0 +1,243 @@
+"""Workspace: the mentor and admin actions of the web app, over uploads and the Indexer.
+
+It lives in the composition root because it joins `ingest` (staging, indexing) to
+what `ui` may call; `ui` sees only the `rag.protocols.Workspace` Protocol. Every
+method checks the caller's role and ownership here, on the server. Index writes
+from this process are serialized by one lock, and the cross-process writer lock
+(held by a CLI reindex) becomes a clear "busy" message.
+
+Upload metadata (title, tags, notes) is kept beside the files in
+`DATA_DIR/uploads/<mentor>/.meta.json`, so a replaced version keeps it and a full
+rebuild, which re-reads files, can apply it again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from ingest import uploads
+from ingest.indexer import Indexer
+from rag.accounts import User
+from rag.errors import AccessDenied, IndexLockedError, NotFoundError
+from rag.index import current_generation
+from rag.manifest import DocumentRecord, Manifest
+from rag.protocols import Embedder
+from rag.settings import Settings
+from rag.types import IndexStats, SharedDocument, UploadResult
+
+log = logging.getLogger(__name__)
+
+META = ".meta.json"
+BUSY = "the index is busy (a reindex is running); try again in a minute"
+
+
+class Workspace:
+    """Upload, replace, delete and rebuild, each checked against the calling user.
+
+    Args:
+        settings: data dir and upload limits.
+        embedder: the embedder the live index was built with (shared with the Assistant).
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.indexer = Indexer(settings, embedder)
+        self._writing = threading.Lock()
+
+    # -- mentors ------------------------------------------------------------
+
+    def upload(
+        self,
+        files: Sequence[tuple[str, Path]],
+        user: User,
+        *,
+        title: str = "",
+        tags: Sequence[str] = (),
+        notes: str = "",
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> UploadResult:
+        _require_role(user)
+        if not files:
+            return UploadResult(errors=("no file chosen",))
+        with self._writer():
+            report = uploads.stage(files, user.name, self.settings)
+            meta = {
+                s.source: {"title": title.strip(), "tags": [t for t in tags if t], "notes": notes.strip()}
+                for s in report.staged
+            }
+            self._save_meta(user.name, meta)
+            indexed, failed = self._index([(s.path, s.source) for s in report.staged], progress)
+        return UploadResult(tuple(indexed), tuple(report.errors) + tuple(failed))
+
+    def replace(self, source: str, file: tuple[str, Path], user: User) -> UploadResult:
+        _require_role(user)
+        uploads.check_owner(source, user.name, user.is_admin)
+        owner = uploads.owner_of(source)
+        if owner is None:
+            raise AccessDenied(f"{source}: only uploaded documents can be replaced from the web")
+        old_name = source.rsplit("/", 1)[-1]
+        client_name, temp_path = file
+        if Path(uploads.safe_name(client_name)).suffix.lower() != Path(old_name).suffix.lower():
+            raise ValueError(f"{client_name}: the new version must have the same file type as {old_name}")
+        with self._writer():
+            if self._record(source) is None:
+                raise NotFoundError(f"{source}: not in the index")
+            report = uploads.stage([(old_name, temp_path)], owner, self.settings)
+            indexed, failed = self._index([(s.path, s.source) for s in report.staged], None)
+        errors = [e.replace(old_name, client_name, 1) for e in report.errors]
+        return UploadResult(tuple(indexed), tuple(errors) + tuple(failed))
+
+    def delete(self, source: str, user: User) -> None:
+        _require_role(user)
+        uploads.check_owner(source, user.name, user.is_admin)
+        with self._writer():
+            if not self.indexer.remove([source]):
+                raise NotFoundError(f"{source}: not in the index")
+            owner = uploads.owner_of(source)
+            if owner is not None:
+                (uploads.uploads_dir(self.settings, owner) / source.rsplit("/", 1)[-1]).unlink(missing_ok=True)
+                meta = self._load_meta(owner)
+                if meta.pop(source, None) is not None:
+                    self._write_meta(owner, meta)
+
+    def documents(self, user: User) -> list[SharedDocument]:
+        _require_role(user)
+        records = self._records()
+        if not user.is_admin:
+            records = [r for r in records if uploads.owner_of(r.source) == user.name]
+        notes: dict[str, dict[str, dict]] = {}
+        shown = []
+        for r in records:
+            owner = uploads.owner_of(r.source)
+            if owner is not None and owner not in notes:
+                notes[owner] = self._load_meta(owner)
+            note = notes.get(owner, {}).get(r.source, {}).get("notes", "") if owner else ""
+            shown.append(SharedDocument(r.source, r.title, r.mentor, r.tags, note, r.chunks, r.ingested_at))
+        return sorted(shown, key=lambda d: d.ingested_at, reverse=True)
+
+    # -- admins -------------------------------------------------------------
+
+    def reindex(self, user: User) -> str:
+        if not user.is_admin:
+            raise AccessDenied(f"{user.name}: only admins can rebuild the index")
+        with self._writer():
+            report = self.indexer.rebuild()
+            if report.failed:
+                first = "; ".join(f"{s}: {r}" for s, r in report.failed[:3])
+                return f"rebuild incomplete, the previous index stays live ({first})"
+            restore_upload_metadata(self.settings, self.indexer)
+        return report.summary()
+
+    def stats(self) -> IndexStats:
+        records = self._records()
+        times = [r.ingested_at for r in records]
+        return IndexStats(
+            documents=len(records),
+            chunks=sum(r.chunks for r in records),
+            built_at=min(times) if times else None,
+            updated_at=max(times) if times else None,
+        )
+
+    # -- helpers ------------------------------------------------------------
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        """One index write at a time in this process; another process's lock is 'busy'."""
+        if not self._writing.acquire(timeout=600):
+            raise IndexLockedError(BUSY)
+        try:
+            yield
+        except IndexLockedError:
+            raise IndexLockedError(BUSY) from None
+        finally:
+            self._writing.release()
+
+    def _index(self, files, progress) -> tuple[list[str], list[str]]:
+        """Index staged files with their metadata; returns (indexed sources, error lines)."""
+        indexed: list[str] = []
+        failed: list[str] = []
+        for i, (path, source) in enumerate(files, 1):
+            owner = uploads.owner_of(source) or ""
+            meta = self._load_meta(owner).get(source, {})
+            report = self.indexer.add([(path, source)], overrides=_overrides(meta, owner))
+            failed += [f"{s.rsplit('/', 1)[-1]}: {r}" for s, r in report.failed]
+            if not report.failed:
+                indexed.append(source)
+            if progress:
+                progress(i, len(files), source)
+        return indexed, failed
+
+    def _records(self) -> list[DocumentRecord]:
+        live = current_generation(self.settings.data_dir)
+        if live is None:
+            return []
+        manifest = Manifest.of(live)
+        try:
+            return manifest.all()
+        finally:
+            manifest.close()
+
+    def _record(self, source: str) -> DocumentRecord | None:
+        return next((r for r in self._records() if r.source == source), None)
+
+    def _meta_path(self, owner: str) -> Path:
+        return uploads.uploads_dir(self.settings, owner) / META
+
+    def _load_meta(self, owner: str) -> dict[str, dict]:
+        return _load_meta(self._meta_path(owner))
+
+    def _save_meta(self, owner: str, new: dict[str, dict]) -> None:
+        if new:
+            self._write_meta(owner, {**self._load_meta(owner), **new})
+
+    def _write_meta(self, owner: str, meta: dict[str, dict]) -> None:
+        """Write atomically: a crash leaves the old file or the new one, never half."""
+        path = self._meta_path(owner)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".meta-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(meta, f, ensure_ascii=False, indent=1)
+        os.replace(tmp, path)
+
+
+def _require_role(user: User) -> None:
+    if user.role not in ("mentor", "admin"):
+        raise AccessDenied(f"{user.name}: only mentors and admins can change documents")
+
+
+def _overrides(meta: dict, owner: str) -> dict[str, object]:
+    """Indexer overrides from stored upload metadata; the uploader is the mentor."""
+    return {"title": meta.get("title") or None, "tags": tuple(meta.get("tags") or ()) or None, "mentor": owner}
+
+
+def _load_meta(path: Path) -> dict[str, dict]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        log.warning("upload metadata %s unreadable: %s", path, e)
+        return {}
+
+
+def restore_upload_metadata(settings: Settings, indexer: Indexer) -> None:
+    """After a full rebuild, which re-reads files, give uploads their web title, tags and mentor again."""
+    live = current_generation(settings.data_dir)
+    if live is None:
+        return
+    manifest = Manifest.of(live)
+    try:
+        paths = {r.source: r.path for r in manifest.all()}
+    finally:
+        manifest.close()
+    for owner_dir in sorted((settings.data_dir / uploads.UPLOADS).glob("*/")):
+        for source, meta in _load_meta(owner_dir / META).items():
+            if source in paths:
+                indexer.add([(Path(paths[source]), source)], overrides=_overrides(meta, owner_dir.name))

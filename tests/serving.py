@@ -1,0 +1,61 @@
+"""Start `mentorkb serve` as a real subprocess on a free port, for web and browser tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+MENTORKB = Path(sys.executable).with_name("mentorkb")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}: {log.read_text()}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.25)
+    raise AssertionError(f"server did not listen on {port} within {timeout}s")
+
+
+def mentorkb_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MENTORKB_")}
+    return {**env, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **extra}
+
+
+@contextmanager
+def serve(data_dir: Path, log: Path, **env: str) -> Iterator[str]:
+    """The base URL ('http://127.0.0.1:PORT/') of a server on `data_dir`, stopped on exit."""
+    port = free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(MENTORKB), "--data-dir", str(data_dir), "serve", "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env=mentorkb_env(**env),
+        )
+    try:
+        wait_for_port(port, proc, log)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def add_user(data_dir: Path, name: str, role: str, password: str) -> None:
+    subprocess.run(
+        [str(MENTORKB), "--data-dir", str(data_dir), "users", "add", name, "--role", role],
+        check=True, capture_output=True, env=mentorkb_env(MENTORKB_NEW_PASSWORD=password),
+    )

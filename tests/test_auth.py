@@ -1,0 +1,51 @@
+"""Web sessions: expiry, removed accounts, safe redirects, and MENTORKB_MENTEE_LOGIN."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+
+@pytest.fixture
+def users(tmp_path):
+    from rag.backends import make_user_store
+    from rag.settings import load_settings
+
+    store = make_user_store(load_settings(data_dir=tmp_path / "data"))
+    store.add("ana", "mentor", "a-long-password")
+    return store
+
+
+def test_a_session_expires_and_dies_with_its_account(users, tmp_path) -> None:
+    from rag.settings import load_settings
+    from ui import auth
+
+    settings = load_settings(data_dir=tmp_path / "data", session_hours=8)
+    session: dict = {}
+    auth.sign_in(session, users.get("ana"))
+    assert auth.signed_in(session, users, settings).name == "ana"
+    stale = {**session, auth.SESSION_AT: time.time() - 9 * 3600}
+    assert auth.signed_in(stale, users, settings) is None and stale == {}
+    users.remove("ana")
+    assert auth.signed_in(session, users, settings) is None
+    assert auth.signed_in({"user": "ana"}, users, settings) is None  # no login time: not a session of ours
+
+
+def test_the_secret_key_is_created_once_and_private(tmp_path) -> None:
+    from rag.settings import load_settings
+    from ui import auth
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    key = auth.secret_key(settings)
+    assert len(key) >= 48 and auth.secret_key(settings) == key
+    assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert auth.secret_key(load_settings(data_dir=tmp_path / "data", secret_key="given")) == "given"
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "", None])
+def test_redirects_after_login_stay_on_the_site(target) -> None:
+    from ui.auth import safe_next
+
+    assert safe_next(target) == "/mentor/"
+    assert safe_next("/admin/") == "/admin/"

@@ -1,0 +1,308 @@
+"""The web app in a real Chromium (Debian's /usr/bin/chromium, driven by Playwright),
+against `mentorkb serve` on 127.0.0.1 with its own data dir: the sample corpus plus a
+poisoned document, a mentor and an admin account.
+
+The tests of this module share one server and run in order: the mentee flows, then
+the mentor's upload and delete, the handoff queue and the admin page. Screenshots
+for the README go to docs/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.serving import add_user, serve
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+MENTOR, MENTOR_PW = "ana", "ana-password-123"
+ADMIN, ADMIN_PW = "root", "root-password-123"
+TIMEOUT_MS = 90_000
+
+POISON = """---
+title: "Zebra Crossings <img src=x onerror=\\"window.__pwned=1\\">"
+mentor: "<script>window.__pwned=2</script>Mallory"
+---
+# Zebra Crossings <b id="injected">bold</b>
+
+## Greeting the zebra keeper
+
+At the weekly zebra review, greet the zebra keeper warmly <img src=x onerror="window.__pwned=3"> before
+you talk about stripes. <script>window.__pwned=4</script> The zebra keeper values a calm greeting
+and a short update on the herd's stripes.
+"""
+
+UPLOAD = """# Alpaca Retreats for Mentors
+
+## What happens on an alpaca retreat
+
+An alpaca retreat pairs each mentee with a calm alpaca for an afternoon walk in the hills.
+Mentors say the alpaca walk makes hard career conversations easier, because nobody has to
+hold eye contact while an alpaca sets the pace.
+"""
+
+
+@pytest.fixture(scope="module")
+def data_dir(corpus_data_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """A private copy of the ingested corpus with a poisoned document, and two accounts."""
+    from ingest.indexer import Indexer
+    from rag.settings import load_settings
+
+    data = tmp_path_factory.mktemp("browser") / "data"
+    shutil.copytree(corpus_data_dir, data)
+    poison = data.parent / "zebra-crossings.md"
+    poison.write_text(POISON, encoding="utf-8")
+    report = Indexer(load_settings(data_dir=data), embedder).sync([poison])
+    assert report.added == ["zebra-crossings.md"], report.as_dict()
+    add_user(data, MENTOR, "mentor", MENTOR_PW)
+    add_user(data, ADMIN, "admin", ADMIN_PW)
+    return data
+
+
+@pytest.fixture(scope="module")
+def base(data_dir: Path) -> Iterator[str]:
+    with serve(data_dir, data_dir.parent / "serve.log") as url:
+        yield url.rstrip("/")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def open_chat(page, base: str) -> None:
+    page.goto(base + "/", wait_until="load")
+    page.locator("#question textarea").wait_for()
+
+
+def ask(page, question: str) -> str:
+    """Send a question and return the text of the new assistant message."""
+    bots = page.locator("#chat .bot-row")
+    before = bots.count()
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    page.wait_for_function(
+        "n => document.querySelectorAll('#chat .bot-row').length > n"
+        " && document.querySelector('#question textarea').value === ''",
+        arg=before, timeout=TIMEOUT_MS,
+    )
+    page.wait_for_function("() => !document.querySelector('#chat .pending')", timeout=TIMEOUT_MS)
+    # The message's Markdown renders asynchronously: wait until its text stops changing.
+    page.wait_for_function(
+        """() => {
+            const rows = document.querySelectorAll('#chat .bot-row');
+            const text = rows[rows.length - 1].innerText.trim();
+            const same = text !== '' && text === window.__lastReply;
+            window.__lastReply = text;
+            return same;
+        }""", polling=250, timeout=TIMEOUT_MS,
+    )
+    return bots.last.inner_text()
+
+
+def sign_in(page, base: str, name: str, password: str, where: str = "/mentor/") -> None:
+    page.goto(base + where, wait_until="load")
+    assert "/login" in page.url  # no session yet: the workspace sends us to the form
+    page.locator("input[name=username]").fill(name)
+    page.locator("input[name=password]").fill(password)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(base + where)
+    page.locator("#who").get_by_text(name).wait_for()
+
+
+def test_mentee_asks_sees_citations_and_opens_a_source(page, base: str) -> None:
+    open_chat(page, base)
+    assert page.locator("#starters button").count() >= 1  # drawn from the corpus
+    assert "not a person" in page.locator("#disclaimer").inner_text()
+    reply = ask(page, "How can I make our remote mentoring calls work better?")
+    assert "[1]" in reply and "Sources" in reply and "remote-mentoring.html" in reply
+    first = page.locator("#sources label").first
+    expect(first).to_contain_text("[1] Remote and Hybrid Mentoring")
+    first.click()
+    panel = page.locator("#source-panel")
+    panel.locator("mark").first.wait_for()
+    text = panel.inner_text()
+    assert "Remote and Hybrid Mentoring That Actually Works" in text
+    assert "Freya Nilsson" in text and "Section" in text and "guides/remote-mentoring.html" in text
+    assert "unstructured" in " ".join(panel.locator("mark").all_inner_texts())  # the cited sentences
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "chat-sources.png"), full_page=True)
+
+
+def test_starter_question_gets_a_cited_answer(page, base: str) -> None:
+    open_chat(page, base)
+    button = page.locator("#starters button").first
+    question = button.inner_text()
+    button.click()
+    page.locator("#sources label").first.wait_for()
+    assert question in page.locator("#chat .user-row").last.inner_text()
+    assert "[1]" in page.locator("#chat .bot-row").last.inner_text()
+
+
+def test_poisoned_document_is_shown_as_text_and_never_runs(page, base: str) -> None:
+    open_chat(page, base)
+    reply = ask(page, "How should I greet the zebra keeper at the weekly zebra review?")
+    assert "zebra-crossings.md" in reply
+    label = page.locator("#sources label").filter(has_text="Zebra Crossings")
+    assert "<img src=x" in label.inner_text()  # the title as text, not as an element
+    label.click()
+    page.locator("#source-panel mark").first.wait_for()
+    panel = page.locator("#source-panel").inner_text()
+    assert "<script>window.__pwned=2</script>Mallory" in panel
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator("img[src=x], #injected, #chat script, #source-panel script").count() == 0
+
+
+def test_talk_to_a_human_mentor_shows_the_reference(page, base: str, data_dir: Path) -> None:
+    from rag.backends import make_handoff_store
+    from rag.settings import load_settings
+
+    open_chat(page, base)
+    ask(page, "What should we agree on in a first meeting?")
+    page.locator("#contact textarea, #contact input").first.fill("mentee@example.org")
+    page.locator("#human").click()
+    status = page.locator("#handoff-status")
+    status.get_by_text("MKB-").wait_for()
+    ref = next(word.strip(".;") for word in status.inner_text().split() if word.startswith("MKB-"))
+    handoff = make_handoff_store(load_settings(data_dir=data_dir)).get(ref)
+    assert handoff.status == "open" and handoff.contact == "mentee@example.org"
+    assert handoff.transcript[0] == ("user", "What should we agree on in a first meeting?")
+
+
+def test_thumbs_and_comment_are_stored_with_the_answer(page, base: str, data_dir: Path) -> None:
+    from rag.backends import make_activity_log
+    from rag.settings import load_settings
+
+    open_chat(page, base)
+    ask(page, "How do I give feedback that lands?")
+    page.locator("#chat button[aria-label=Dislike]").last.click()
+    page.locator("#feedback-comment textarea, #feedback-comment input").first.fill("Too long for me")
+    page.locator("#feedback-send").click()
+    page.locator("#feedback-status").get_by_text("comment was saved").wait_for()
+    stats = make_activity_log(load_settings(data_dir=data_dir)).stats()
+    assert stats["feedback_down"] >= 1
+    [comment] = [c for c in stats["feedback_comments"] if c["comment"] == "Too long for me"]
+    assert comment["rating"] == -1 and comment["question"] == "How do I give feedback that lands?"
+
+
+def test_a_mentee_cannot_open_the_mentor_workspace_or_admin_page(page, base: str) -> None:
+    page.goto(base + "/mentor/", wait_until="load")
+    assert page.url.startswith(base + "/login")
+    assert page.locator("input[name=password]").count() == 1
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as http:
+        for path in ("/mentor", "/mentor/", "/admin/"):
+            response = http.get(path)
+            assert response.status_code == 303 and "/login" in response.headers["location"], path
+        for path in ("/mentor/config", "/mentor/gradio_api/info", "/admin/config", "/mentor/gradio_api/upload"):
+            assert http.get(path).status_code == 401, path
+        joined = http.post("/mentor/gradio_api/queue/join", json={"data": [], "fn_index": 0, "session_hash": "x"})
+        assert joined.status_code == 401
+        assert http.post("/login", data={"username": MENTOR, "password": "wrong-password"}).status_code == 401
+        assert http.post("/login", data={"username": MENTOR, "password": MENTOR_PW}).status_code == 303
+        assert http.get("/mentor/config").status_code == 200  # the session cookie now opens it
+        assert http.get("/admin/").status_code == 403  # a mentor is not an admin
+        assert http.get("/admin/config").status_code == 403
+        http.get("/logout")
+        assert http.get("/mentor/config").status_code == 401
+        # The post-login redirect never leaves the site.
+        away = http.post("/login", data={"username": MENTOR, "password": MENTOR_PW, "next": "//evil.example/"})
+        assert away.headers["location"] == "/mentor/"
+
+
+def test_mentor_uploads_a_document_that_answers_cite_then_deletes_it(page, base: str, tmp_path: Path) -> None:
+    upload = tmp_path / "alpaca-retreats.md"
+    upload.write_text(UPLOAD, encoding="utf-8")
+    sign_in(page, base, MENTOR, MENTOR_PW)
+    page.locator("#upload-files input[type=file]").set_input_files(str(upload))
+    page.locator("#upload-tags input, #upload-tags textarea").first.fill("wellbeing, outdoors")
+    page.locator("#upload-notes textarea").fill("Try it in spring.")
+    page.locator("#upload").click()
+    page.locator("#upload-result").get_by_text("Searchable now").wait_for()
+    page.get_by_role("tab", name="My documents").click()
+    documents = page.locator("#documents")
+    expect(documents).to_contain_text("uploads/ana/alpaca-retreats.md")
+    expect(documents).to_contain_text("Try it in spring.")
+    page.screenshot(path=str(DOCS / "mentor-workspace.png"), full_page=True)
+
+    chat = page.context.new_page()
+    open_chat(chat, base)
+    question = "What happens on an alpaca retreat?"
+    reply = ask(chat, question)
+    assert "uploads/ana/alpaca-retreats.md" in reply and "by ana" in reply
+
+    page.locator("#doc-pick input").click()
+    page.get_by_role("option", name="Alpaca Retreats for Mentors (uploads/ana/alpaca-retreats.md)").click()
+    page.locator("#delete").click()
+    page.locator("#doc-status").get_by_text("no longer used in answers").wait_for()
+    expect(documents).not_to_contain_text("alpaca-retreats.md")
+    reply = ask(chat, question)
+    assert "alpaca-retreats.md" not in reply
+
+
+def test_mentor_claims_and_resolves_a_handoff(page, base: str) -> None:
+    open_chat(page, base)
+    reply = ask(page, "My manager keeps shouting at me and I feel harassed")
+    assert "MKB-" in reply
+    ref = next(word.strip("*.;") for word in reply.split() if "MKB-" in word)
+    sign_in(page, base, MENTOR, MENTOR_PW)
+    page.get_by_role("tab", name="Handoff queue").click()
+    queue = page.locator("#queue")
+    expect(queue).to_contain_text(ref)
+    rows = queue.inner_text()
+    assert rows[rows.index("MKB-"):].startswith(ref)  # newest first
+    assert "Abuse or harassment" in rows
+    page.locator("#handoff-pick input").click()
+    page.get_by_role("option", name=f"{ref} · Abuse or harassment").click()
+    detail = page.locator("#handoff-detail")
+    detail.get_by_text("feel harassed").wait_for()
+    page.locator("#claim").click()
+    detail.get_by_text(f"claimed by {MENTOR}").wait_for()
+    page.screenshot(path=str(DOCS / "handoff-queue.png"), full_page=True)
+    page.locator("#resolve-note textarea, #resolve-note input").first.fill("Called them; HR contact shared")
+    page.locator("#resolve").click()
+    page.locator("#queue-status").get_by_text(f"Resolved {ref}").wait_for()
+    expect(queue).not_to_contain_text(ref)
+
+
+def test_admin_sees_stats_and_rebuilds_the_index(page, base: str) -> None:
+    sign_in(page, base, ADMIN, ADMIN_PW, "/admin/")
+    stats = page.locator("#index-stats")
+    stats.get_by_text("documents").wait_for()
+    assert "25 documents" in stats.inner_text().replace("*", "")  # the corpus and the poisoned one
+    usage = page.locator("#usage").inner_text()
+    assert "questions" in usage and "answer" in usage
+    assert "How should I greet the zebra keeper" in page.locator("#recent").inner_text()
+    assert "Too long for me" in page.locator("#feedback-summary").inner_text()
+    page.locator("#reindex").click()
+    page.locator("#reindex-result").get_by_text("25 added").wait_for(timeout=240_000)

@@ -1,0 +1,115 @@
+"""The web app's Workspace: uploads are searchable at once, and every action checks
+role and ownership on the server, against the real index and database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.errors import AccessDenied, IndexLockedError, NotFoundError
+
+NOTE = """# Alpaca Retreats for Mentors
+
+An alpaca retreat pairs each mentee with a calm alpaca for an afternoon walk in the hills.
+"""
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    from rag.settings import load_settings
+
+    return load_settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def people(settings):
+    from rag.backends import make_user_store
+
+    users = make_user_store(settings)
+    return {name: users.add(name, role, "a-long-password") for name, role in
+            (("ana", "mentor"), ("bo", "mentor"), ("root", "admin"))}
+
+
+@pytest.fixture
+def workspace(settings, embedder):
+    from mentorkb.workspace import Workspace
+
+    return Workspace(settings, embedder)
+
+
+def write(tmp_path: Path, name: str, text: str = NOTE) -> Path:
+    path = tmp_path / "incoming" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def search(settings, embedder, question: str) -> list[str]:
+    from rag.service import Assistant
+
+    return [c.chunk.source for c in Assistant(settings, embedder=embedder).ask(question).citations]
+
+
+def test_upload_is_searchable_at_once_with_its_metadata(workspace, people, settings, embedder, tmp_path) -> None:
+    steps = []
+    result = workspace.upload(
+        [("../../alpaca.md", write(tmp_path, "a.md")), ("evil.exe", write(tmp_path, "b.exe"))], people["ana"],
+        title="Alpacas", tags=["outdoors"], notes="spring only", progress=lambda i, n, s: steps.append((i, n, s)),
+    )
+    assert result.indexed == ("uploads/ana/alpaca.md",)
+    assert len(result.errors) == 1 and result.errors[0].startswith("evil.exe: unsupported file type")
+    assert steps == [(1, 1, "uploads/ana/alpaca.md")]
+    [doc] = workspace.documents(people["ana"])
+    assert (doc.title, doc.mentor, doc.tags, doc.notes) == ("Alpacas", "ana", ("outdoors",), "spring only")
+    assert workspace.documents(people["bo"]) == []
+    assert [d.source for d in workspace.documents(people["root"])] == ["uploads/ana/alpaca.md"]
+    assert search(settings, embedder, "What happens on an alpaca retreat?") == ["uploads/ana/alpaca.md"]
+    stats = workspace.stats()
+    assert (stats.documents, stats.chunks) == (1, doc.chunks) and stats.built_at <= stats.updated_at
+
+
+def test_only_the_owner_or_an_admin_changes_a_document(workspace, people, settings, embedder, tmp_path) -> None:
+    workspace.upload([("alpaca.md", write(tmp_path, "a.md"))], people["ana"])
+    source = "uploads/ana/alpaca.md"
+    with pytest.raises(AccessDenied):
+        workspace.delete(source, people["bo"])
+    with pytest.raises(AccessDenied):
+        workspace.replace(source, ("alpaca.md", write(tmp_path, "b.md")), people["bo"])
+    with pytest.raises(AccessDenied):
+        workspace.reindex(people["ana"])
+    newer = NOTE + "\nAlpaca retreats now also include a llama picnic by the lake.\n"
+    result = workspace.replace(source, ("alpaca-v2.md", write(tmp_path, "c.md", newer)), people["ana"])
+    assert result.indexed == (source,) and not result.errors
+    assert search(settings, embedder, "Is there a llama picnic by the lake?") == [source]
+    with pytest.raises(ValueError, match="same file type"):
+        workspace.replace(source, ("alpaca.txt", write(tmp_path, "d.txt")), people["ana"])
+    workspace.delete(source, people["root"])
+    assert not (settings.data_dir / source).exists()
+    assert search(settings, embedder, "What happens on an alpaca retreat?") == []
+    with pytest.raises(NotFoundError):
+        workspace.delete(source, people["root"])
+
+
+def test_admin_rebuild_keeps_upload_titles(workspace, people, tmp_path) -> None:
+    workspace.upload([("alpaca.md", write(tmp_path, "a.md"))], people["ana"], title="Alpacas")
+    assert workspace.reindex(people["root"]).startswith("1 added")
+    [doc] = workspace.documents(people["ana"])
+    assert (doc.title, doc.mentor) == ("Alpacas", "ana")
+
+
+def test_a_write_while_another_process_holds_the_lock_says_busy(workspace, people, settings, tmp_path) -> None:
+    from rag.lock import writer_lock
+
+    with writer_lock(settings.lock_path):
+        with pytest.raises(IndexLockedError, match="the index is busy"):
+            workspace.upload([("alpaca.md", write(tmp_path, "a.md"))], people["ana"])
+
+
+def test_starter_questions_come_from_the_indexed_titles(assistant) -> None:
+    from rag.starters import starter_questions
+
+    questions = starter_questions(assistant.settings, 3)
+    assert len(questions) == 3 and all(q.startswith("What do mentors advise about ") for q in questions)
+    for question in questions:
+        assert assistant.ask(question).route == "answer", question

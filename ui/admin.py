@@ -1,0 +1,92 @@
+"""build_admin_app(...) -> gr.Blocks: the admin page at /admin. Event wiring only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from rag.accounts import UserStore
+from rag.activity import ActivityLog
+from rag.errors import MentorKBError
+from rag.protocols import Workspace
+from rag.settings import Settings
+from ui import auth
+from ui.mentor import header_markdown
+from ui.render import escape, when
+
+QUESTION_HEADERS = ["When", "Question", "Route", "Category", "Latency (ms)"]
+
+
+def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], users: Callable[[], UserStore],
+                    settings: Settings) -> gr.Blocks:
+    """Index stats, recent questions, the feedback summary and the reindex button.
+
+    `activity` and `users` open the application database on first use.
+    """
+
+    def admin(request: gr.Request):
+        return auth.require(users(), request.username, "admin")
+
+    def who_am_i(request: gr.Request) -> str:
+        return header_markdown(users, request, "admin")
+
+    def overview(request: gr.Request):
+        admin(request)
+        index = workspace.stats()
+        usage = activity().stats()
+        index_md = (
+            f"**{index.documents}** documents · **{index.chunks}** chunks · last full reindex "
+            f"{when(index.built_at)} · last change {when(index.updated_at)}"
+        )
+        by_route = ", ".join(f"{route} {n}" for route, n in sorted(usage["by_route"].items())) or "none yet"
+        p50 = usage["latency_p50_ms"]
+        usage_md = (
+            f"**{usage['questions']}** questions ({by_route}); median latency "
+            f"{f'{p50:.0f} ms' if p50 is not None else '-'}"
+        )
+        comments = "\n".join(
+            f"- {'👍' if c['rating'] > 0 else '👎'} {escape(c['comment'])} "
+            f"<small>(on “{escape(c['question'][:80])}”, {when(c['created_at'])})</small>"
+            for c in usage["feedback_comments"]
+        )
+        feedback_md = f"👍 **{usage['feedback_up']}** · 👎 **{usage['feedback_down']}**\n\n{comments}"
+        privacy = "" if settings.log_questions else "_Question text is not stored (MENTORKB_LOG_QUESTIONS=0)._"
+        rows = [
+            [when(q.created_at), q.question if q.question is not None else "(not stored)", q.route,
+             q.category or "", round(q.latency_ms)]
+            for q in activity().recent(50)
+        ]
+        return index_md, usage_md, feedback_md, privacy, rows or [["", "", "", "", ""]]
+
+    def reindex(request: gr.Request, progress=gr.Progress()):
+        try:
+            user = admin(request)
+            progress(0, desc="Rebuilding the index")
+            return escape(workspace.reindex(user))
+        except MentorKBError as e:
+            return f"**Error:** {escape(str(e))}"
+
+    with gr.Blocks(title="MentorKB: admin", analytics_enabled=False) as app:
+        gr.Markdown("# Admin")
+        who = gr.Markdown(elem_id="who")
+        gr.Markdown("## Index")
+        index_stats = gr.Markdown(elem_id="index-stats")
+        with gr.Row():
+            reindex_button = gr.Button("Rebuild the index", variant="secondary", elem_id="reindex", scale=0)
+            reindex_result = gr.Markdown(elem_id="reindex-result")
+        gr.Markdown("## Questions")
+        usage = gr.Markdown(elem_id="usage")
+        privacy = gr.Markdown()
+        recent = gr.Dataframe(headers=QUESTION_HEADERS, interactive=False, wrap=True, elem_id="recent")
+        gr.Markdown("## Feedback")
+        feedback = gr.Markdown(elem_id="feedback-summary")
+        refresh = gr.Button("Refresh", size="sm", elem_id="refresh")
+
+        private = {"api_visibility": "private"}
+        outputs = [index_stats, usage, feedback, privacy, recent]
+        app.load(who_am_i, None, who, **private)
+        app.load(overview, None, outputs, **private)
+        refresh.click(overview, None, outputs, **private)
+        reindex_button.click(reindex, None, reindex_result, **private).then(overview, None, outputs, **private)
+    return app

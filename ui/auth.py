@@ -1,0 +1,117 @@
+"""Web logins: a signed session cookie names the user; every check reads the database.
+
+The cookie (Starlette's SessionMiddleware, signed with the server's secret key)
+holds the user name and the login time. A login older than `session_hours` is
+refused, and so is a session whose user was removed or whose role no longer fits,
+because `signed_in` looks the user up on every request.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from rag.accounts import User, UserStore
+from rag.errors import AccessDenied, NotFoundError
+from rag.settings import Settings
+
+SESSION_USER = "user"
+SESSION_AT = "at"
+
+
+def secret_key(settings: Settings) -> str:
+    """MENTORKB_SECRET_KEY, or a random key created once in DATA_DIR/secret_key (mode 600)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path: Path = settings.data_dir / "secret_key"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another server process won the race
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(key)
+    return key
+
+
+def sign_in(session: dict, user: User) -> None:
+    session.clear()
+    session[SESSION_USER] = user.name
+    session[SESSION_AT] = time.time()
+
+
+def signed_in(session: dict, users: UserStore, settings: Settings) -> User | None:
+    """The session's user if the login is current and the account still exists."""
+    name, at = session.get(SESSION_USER), session.get(SESSION_AT)
+    if not isinstance(name, str) or not isinstance(at, (int, float)):
+        return None
+    if time.time() - at > settings.session_hours * 3600:
+        session.clear()
+        return None
+    try:
+        return users.get(name)
+    except NotFoundError:
+        session.clear()
+        return None
+
+
+def require(users: UserStore, name: str | None, role: str = "mentor") -> User:
+    """The user a Gradio handler runs for (from the auth dependency), with the role checked."""
+    if not name:
+        raise AccessDenied("please log in again")
+    try:
+        user = users.get(name)
+    except NotFoundError:
+        raise AccessDenied(f"{name}: this account no longer exists") from None
+    if role == "admin" and not user.is_admin:
+        raise AccessDenied(f"{name}: this page is for admins")
+    return user
+
+
+def safe_next(target: str | None, default: str = "/mentor/") -> str:
+    """Only our own paths: never an absolute or protocol-relative URL (open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def login_page(error: str = "", next_path: str = "/mentor/") -> str:
+    """The sign-in form. `error` is our own text; `next_path` is escaped."""
+    from ui.render import escape_html
+
+    message = f'<p class="error" role="alert">{escape_html(error)}</p>' if error else ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>MentorKB: sign in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font-family: system-ui, sans-serif; background: #f6f7f9; display: grid; place-items: center;
+       min-height: 100vh; margin: 0; }}
+form {{ background: #fff; padding: 2rem 2.5rem; border-radius: 12px; box-shadow: 0 2px 12px #0001;
+        display: grid; gap: .8rem; min-width: 280px; }}
+h1 {{ margin: 0 0 .5rem; font-size: 1.4rem; }}
+input {{ padding: .55rem; font-size: 1rem; border: 1px solid #ccd; border-radius: 6px; }}
+button {{ padding: .6rem; font-size: 1rem; background: #ea580c; color: #fff; border: 0; border-radius: 6px; }}
+.error {{ color: #b91c1c; margin: 0; }}
+small a {{ color: #555; }}
+</style></head>
+<body><form method="post" action="/login">
+<h1>MentorKB sign in</h1>
+<p>For mentors and admins. Mentees can <a href="/">ask questions</a> without an account.</p>
+{message}
+<label>Name <input name="username" autocomplete="username" required autofocus></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<input type="hidden" name="next" value="{escape_html(next_path)}">
+<button type="submit">Sign in</button>
+</form></body></html>"""
+
+
+def login_url(path: str) -> str:
+    return "/login?next=" + quote(path, safe="/")

@@ -1,0 +1,194 @@
+"""build_mentor_app(...) -> gr.Blocks: the mentor workspace at /mentor. Event wiring only.
+
+Every handler names its user from the request (the session, through the mount's
+auth dependency) and checks the role again; the Workspace checks ownership.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+
+from rag.accounts import UserStore
+from rag.errors import MentorKBError
+from rag.handoffs import HandoffStore
+from rag.protocols import Workspace
+from rag.settings import Settings
+from ui import auth
+from ui.render import escape, transcript_markdown, when
+
+DOC_HEADERS = ["Document", "Title", "Tags", "Notes", "Chunks", "Updated"]
+QUEUE_HEADERS = ["Reference", "Created", "Status", "Category", "Summary", "Claimed by"]
+
+
+def _failed(e: Exception) -> str:
+    return f"**Error:** {escape(str(e))}"
+
+
+def _tags(text: str) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _paths(files) -> list[tuple[str, Path]]:
+    """Gradio's uploaded temp files as (client name, temp path)."""
+    out = []
+    for f in files or []:
+        path = Path(f if isinstance(f, str) else getattr(f, "path", None) or f.name)
+        client = getattr(f, "orig_name", None) or path.name
+        out.append((client, path))
+    return out
+
+
+def header_markdown(users: Callable[[], UserStore], request: gr.Request, role: str) -> str:
+    user = auth.require(users(), request.username, role)
+    return f"Signed in as **{escape(user.name)}** ({user.role}) · [Chat](/) · [Sign out](/logout)"
+
+
+def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore],
+                     settings: Settings) -> gr.Blocks:
+    """The mentor workspace: uploads, the mentor's documents, the handoff queue.
+
+    `handoffs` and `users` open the application database on first use.
+    """
+
+    def me(request: gr.Request):
+        return auth.require(users(), request.username)
+
+    def documents(request: gr.Request):
+        docs = workspace.documents(me(request))
+        rows = [[d.source, d.title, ", ".join(d.tags), d.notes, d.chunks, when(d.ingested_at)] for d in docs]
+        return gr.update(value=rows or [["", "", "", "", "", ""]]), gr.update(
+            choices=[(f"{d.title} ({d.source})", d.source) for d in docs], value=None)
+
+    def upload(files, title, tags, notes, request: gr.Request, progress=gr.Progress()):
+        try:
+            user = me(request)
+            chosen = _paths(files)
+            progress(0, desc="Checking and indexing")
+            result = workspace.upload(
+                chosen, user, title=title or "", tags=_tags(tags), notes=notes or "",
+                progress=lambda i, n, source: progress(i / n, desc=f"Indexed {i} of {n}"),
+            )
+        except (MentorKBError, ValueError) as e:
+            return _failed(e), gr.skip()
+        lines = [f"- Searchable now: `{escape(s)}`" for s in result.indexed]
+        lines += [f"- Refused: {escape(e)}" for e in result.errors]
+        summary = f"**{len(result.indexed)} uploaded**, {len(result.errors)} refused.\n\n" + "\n".join(lines)
+        return summary, None
+
+    def delete(source, request: gr.Request):
+        if not source:
+            return "Choose a document first."
+        try:
+            workspace.delete(source, me(request))
+        except (MentorKBError, ValueError) as e:
+            return _failed(e)
+        return f"Deleted `{escape(source)}`: it is no longer used in answers."
+
+    def replace(source, file, request: gr.Request):
+        if not source or not file:
+            return "Choose a document and its new version first.", gr.skip()
+        try:
+            [chosen] = _paths([file])
+            result = workspace.replace(source, chosen, me(request))
+        except (MentorKBError, ValueError) as e:
+            return _failed(e), gr.skip()
+        if result.errors:
+            return _failed("; ".join(result.errors)), gr.skip()
+        return f"Replaced `{escape(source)}` with the new version.", None
+
+    def queue(current: str | None, request: gr.Request):
+        """Open and claimed handoffs, newest first; the chosen one stays chosen while listed."""
+        me(request)
+        items = [h for h in handoffs().list() if h.status != "resolved"]
+        rows = [[h.ref, when(h.created_at), h.status, h.label, h.summary, h.claimed_by or ""] for h in items]
+        refs = [h.ref for h in items]
+        return gr.update(value=rows or [["", "", "", "", "", ""]]), gr.update(
+            choices=[(f"{h.ref} · {h.label}", h.ref) for h in items], value=current if current in refs else None)
+
+    def who_am_i(request: gr.Request) -> str:
+        return header_markdown(users, request, "mentor")
+
+    def show(ref, request: gr.Request):
+        me(request)
+        if not ref:
+            return ""
+        try:
+            h = handoffs().get(ref)
+        except MentorKBError as e:
+            return _failed(e)
+        contact = f"Contact: {escape(h.contact)}\n\n" if h.contact else ""
+        claimed = f", claimed by {escape(h.claimed_by)}" if h.claimed_by else ""
+        return (f"### {escape(h.ref)}: {escape(h.label)}\nStatus: {h.status}{claimed} · "
+                f"created {when(h.created_at)}\n\n{contact}{transcript_markdown(h.transcript)}")
+
+    def claim(ref, request: gr.Request):
+        if not ref:
+            return "Choose a handoff first."
+        try:
+            h = handoffs().claim(ref, me(request).name)
+        except (MentorKBError, ValueError) as e:
+            return _failed(e)
+        return f"You claimed **{escape(h.ref)}**."
+
+    def resolve(ref, note, request: gr.Request):
+        if not ref:
+            return "Choose a handoff first.", gr.skip()
+        try:
+            h = handoffs().resolve(ref, me(request).name, note or "")
+        except (MentorKBError, ValueError) as e:
+            return _failed(e), gr.skip()
+        return f"Resolved **{escape(h.ref)}**.", ""
+
+    with gr.Blocks(title="MentorKB: mentor workspace", analytics_enabled=False) as app:
+        gr.Markdown("# Mentor workspace")
+        who = gr.Markdown(elem_id="who")
+        with gr.Tab("Upload", elem_id="tab-upload"):
+            files = gr.File(label="Documents (.md, .txt, .html, .pdf, .docx)", file_count="multiple",
+                            elem_id="upload-files")
+            with gr.Row():
+                title = gr.Textbox(label="Title (optional; else the document's own)", elem_id="upload-title")
+                tags = gr.Textbox(label="Tags (comma-separated)", elem_id="upload-tags")
+            notes = gr.Textbox(label="Notes for other mentors (optional, not shown to mentees)", lines=2,
+                               elem_id="upload-notes")
+            upload_button = gr.Button("Upload and index", variant="primary", elem_id="upload")
+            upload_result = gr.Markdown(elem_id="upload-result")
+        with gr.Tab("My documents", elem_id="tab-documents"):
+            table = gr.Dataframe(headers=DOC_HEADERS, interactive=False, elem_id="documents", wrap=True)
+            pick = gr.Dropdown(label="Document", choices=[], elem_id="doc-pick")
+            with gr.Row():
+                new_version = gr.File(label="New version (same file type)", file_count="single",
+                                      elem_id="replace-file")
+                with gr.Column():
+                    replace_button = gr.Button("Replace with new version", elem_id="replace")
+                    delete_button = gr.Button("Delete", variant="stop", elem_id="delete")
+            doc_status = gr.Markdown(elem_id="doc-status")
+        with gr.Tab("Handoff queue", elem_id="tab-handoffs"):
+            queue_table = gr.Dataframe(headers=QUEUE_HEADERS, interactive=False, elem_id="queue", wrap=True)
+            ref = gr.Dropdown(label="Handoff", choices=[], elem_id="handoff-pick")
+            detail = gr.Markdown(elem_id="handoff-detail")
+            with gr.Row():
+                claim_button = gr.Button("Claim", elem_id="claim")
+                note = gr.Textbox(label="Resolution note", scale=3, elem_id="resolve-note")
+                resolve_button = gr.Button("Resolve", variant="primary", elem_id="resolve")
+            queue_status = gr.Markdown(elem_id="queue-status")
+            refresh = gr.Button("Refresh queue", size="sm", elem_id="refresh-queue")
+
+        private = {"api_visibility": "private"}
+        app.load(who_am_i, None, who, **private)
+        app.load(documents, None, [table, pick], **private)
+        app.load(queue, [ref], [queue_table, ref], **private)
+        upload_button.click(upload, [files, title, tags, notes], [upload_result, files], **private).then(
+            documents, None, [table, pick], **private)
+        delete_button.click(delete, [pick], doc_status, **private).then(documents, None, [table, pick], **private)
+        replace_button.click(replace, [pick, new_version], [doc_status, new_version], **private).then(
+            documents, None, [table, pick], **private)
+        claim_button.click(claim, [ref], queue_status, **private).then(
+            queue, [ref], [queue_table, ref], **private).then(show, [ref], detail, **private)
+        resolve_button.click(resolve, [ref, note], [queue_status, note], **private).then(
+            queue, [ref], [queue_table, ref], **private).then(show, [ref], detail, **private)
+        ref.change(show, [ref], detail, **private)
+        refresh.click(queue, [ref], [queue_table, ref], **private)
+    return app

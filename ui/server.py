@@ -1,0 +1,137 @@
+"""create_server(...) -> FastAPI: the mentee chat at /, the mentor workspace at /mentor,
+the admin page at /admin, with /login and /logout.
+
+Each Gradio app is mounted with its own auth dependency, which Gradio applies to
+its page, config, API and queue routes. A middleware in front of /mentor and
+/admin answers first: a page request without a session is redirected to the
+login form, anything else (API, queue, files) gets 401, and a mentor asking for
+/admin gets 403. Handlers check the role again before acting.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.middleware.sessions import SessionMiddleware
+
+from rag.accounts import UserStore
+from rag.backends import make_user_store
+from rag.errors import DatabaseError
+from rag.protocols import Workspace
+from rag.service import Assistant
+from rag.settings import Settings
+from ui import auth
+from ui.admin import build_admin_app
+from ui.app import CSS as CHAT_CSS
+from ui.app import build_app
+from ui.mentor import build_mentor_app
+
+log = logging.getLogger(__name__)
+
+# Path prefix -> the role it needs.
+PROTECTED = {"/mentor": "mentor", "/admin": "admin"}
+
+
+def create_server(assistant: Assistant, settings: Settings, workspace: Workspace,
+                  users: UserStore | None = None) -> FastAPI:
+    """The whole web app. Nothing is built until this is called.
+
+    The application database (accounts) is opened on first use, as the Assistant
+    does: the mentee chat never depends on it.
+    """
+    server = FastAPI(title="MentorKB", docs_url=None, redoc_url=None, openapi_url=None)
+    opened: list[UserStore] = [users] if users is not None else []
+
+    def user_store() -> UserStore:
+        if not opened:
+            opened.append(make_user_store(settings))
+        return opened[0]
+
+    def user_for(request: Request, role: str):
+        user = auth.signed_in(request.session, user_store(), settings)
+        if user is None:
+            return None, 401
+        if role == "admin" and not user.is_admin:
+            return user, 403
+        return user, 200
+
+    @server.middleware("http")
+    async def guard(request: Request, call_next) -> Response:
+        path = request.url.path
+        prefix = next((p for p in PROTECTED if path == p or path.startswith(p + "/")), None)
+        if prefix is None and settings.mentee_login and not _public(path):
+            prefix = "/"
+        if prefix is not None:
+            try:
+                user, status = user_for(request, PROTECTED.get(prefix, "mentor"))
+            except DatabaseError as e:
+                log.error("sign-in check: %s", e)
+                return JSONResponse({"error": "accounts are unavailable right now"}, status_code=503)
+            if status != 200:
+                is_page = request.method == "GET" and path.rstrip("/") == prefix.rstrip("/")
+                if status == 401 and is_page:
+                    return RedirectResponse(auth.login_url(prefix.rstrip("/") + "/"), status_code=303)
+                detail = "sign in at /login" if status == 401 else "this page is for admins"
+                return JSONResponse({"error": detail}, status_code=status)
+        return await call_next(request)
+
+    # Added after the guard, so it runs first and the guard can read request.session.
+    server.add_middleware(
+        SessionMiddleware,
+        secret_key=auth.secret_key(settings),
+        session_cookie="mentorkb_session",
+        max_age=int(settings.session_hours * 3600),
+        same_site="lax",
+        https_only=False,
+    )
+
+    @server.get("/login", response_class=HTMLResponse)
+    def login_form(next: str = "/mentor/") -> str:
+        return auth.login_page(next_path=auth.safe_next(next))
+
+    @server.post("/login")
+    def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/mentor/")):
+        try:
+            user = user_store().authenticate(username.strip(), password) if username and password else None
+        except DatabaseError as e:
+            log.error("sign-in: %s", e)
+            return HTMLResponse(auth.login_page("Accounts are unavailable right now; try again later.",
+                                                auth.safe_next(next)), status_code=503)
+        if user is None:
+            log.info("failed web login for %r", username[:64])
+            return HTMLResponse(auth.login_page("Wrong name or password.", auth.safe_next(next)), status_code=401)
+        auth.sign_in(request.session, user)
+        target = auth.safe_next(next)
+        if target.startswith("/admin") and not user.is_admin:
+            target = "/mentor/"
+        return RedirectResponse(target, status_code=303)
+
+    @server.api_route("/logout", methods=["GET", "POST"])
+    def logout(request: Request):
+        request.session.clear()
+        return RedirectResponse("/", status_code=303)
+
+    def dependency(role: str):
+        def current(request: Request) -> str | None:
+            user, status = user_for(request, role)
+            return user.name if status == 200 else None
+
+        return current
+
+    common = {"footer_links": [], "show_error": True}
+    gr.mount_gradio_app(server, build_mentor_app(workspace, lambda: assistant.handoffs, user_store, settings), "/mentor",
+                        auth_dependency=dependency("mentor"), **common)
+    gr.mount_gradio_app(server, build_admin_app(workspace, lambda: assistant.activity, user_store, settings), "/admin",
+                        auth_dependency=dependency("admin"), **common)
+    # Mounted last: "/" matches every path.
+    gr.mount_gradio_app(server, build_app(assistant, settings), "/", css=CHAT_CSS,
+                        auth_dependency=dependency("mentor") if settings.mentee_login else None, **common)
+    return server
+
+
+def _public(path: str) -> bool:
+    """What a signed-out visitor may fetch when the chat itself needs a login."""
+    return path in ("/login", "/logout", "/favicon.ico")
