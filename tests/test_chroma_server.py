@@ -10,12 +10,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CORPUS
-from tests.test_web import free_port
+from tests.serving import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -37,17 +38,15 @@ def wait_for_heartbeat(url: str, proc: subprocess.Popen, log: Path, timeout: flo
     raise AssertionError(f"chroma did not answer at {url} within {timeout}s")
 
 
-@pytest.fixture(scope="module")
-def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Chroma server from the installed chromadb, on a free local port."""
+@contextmanager
+def chroma_server(path: Path, port: int) -> Iterator[str]:
+    """`chroma run` from the installed chromadb on 127.0.0.1:port, stopped on exit."""
     exe = Path(sys.executable).with_name("chroma")
-    root = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = root / "chroma.log"
-    with log.open("w") as out:
+    log = path.parent / f"chroma-{port}.log"
+    with log.open("a") as out:
         proc = subprocess.Popen(
-            [str(exe), "run", "--path", str(root / "db"), "--host", "127.0.0.1", "--port", str(port)],
+            [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
         )
@@ -57,6 +56,13 @@ def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Chroma server from the installed chromadb, on a free local port."""
+    with chroma_server(tmp_path_factory.mktemp("chroma-server") / "db", free_port()) as url:
+        yield url
 
 
 def server_collections(url: str) -> set[str]:
@@ -149,3 +155,24 @@ def test_a_malformed_chroma_url_names_the_setting(tmp_path: Path, embedder) -> N
     settings = load_settings(data_dir=tmp_path, chroma_url="localhost:8000")
     with pytest.raises(ConfigError, match="MENTORKB_CHROMA_URL"):
         make_store(settings, embedder, tmp_path / "gen-0001")
+
+
+def test_a_chroma_outage_offers_a_human_and_recovers_by_itself(tmp_path: Path, embedder) -> None:
+    from ingest.indexer import Indexer
+    from rag.service import Assistant
+    from rag.settings import load_settings
+
+    db, port = tmp_path / "db", free_port()
+    settings = load_settings(data_dir=tmp_path / "data", chroma_url=f"http://127.0.0.1:{port}", collection="t3")
+    with chroma_server(db, port):
+        assert not Indexer(settings, embedder).sync([CORPUS / "guides"]).failed
+        assistant = Assistant(settings, embedder=embedder)
+        assert assistant.ask(QUESTION).route == "answer"
+    down = assistant.ask(QUESTION)  # the server is gone
+    assert down.route == "abstain" and down.category == "unavailable"
+    assert "temporarily unavailable" in down.text and "human mentor" in down.text
+    assert assistant.ask("I want to end my life").route == "handoff"  # safety never needs the store
+    with chroma_server(db, port):
+        back = assistant.ask(QUESTION)  # the same assistant, no restart
+        assert back.route == "answer" and back.citations[0].chunk.source == "remote-mentoring.html"
+    assistant.store.close()
