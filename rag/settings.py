@@ -136,6 +136,10 @@ class Settings(BaseSettings):
         description="Signs the web app's session cookies; never logged. Empty: a random key "
         "is created once in DATA_DIR/secret_key (set it for several servers behind one address).",
     )
+    login_attempts: int = Field(
+        10, ge=1, description="Sign-in attempts allowed per account name, and per client address, "
+        "in 15 minutes; more get HTTP 429."
+    )
     session_hours: float = Field(
         8, gt=0, description="A web login expires this many hours after signing in."
     )

@@ -49,3 +49,4 @@ def test_redirects_after_login_stay_on_the_site(target) -> None:
 
     assert safe_next(target) == "/mentor/"
     assert safe_next("/admin/") == "/admin/"
+

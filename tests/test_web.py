@@ -45,13 +45,14 @@ def test_chat_handler_keeps_turns_answers_and_escapes_the_user(assistant) -> Non
     assert "mentoring-agreement.txt" in chat[3]["content"]  # the follow-up stayed on topic
 
 
-def test_mentee_login_puts_the_chat_behind_the_form(corpus_data_dir: Path, tmp_path: Path) -> None:
+def test_mentee_login_puts_the_chat_behind_the_form_and_sign_in_is_rate_limited(corpus_data_dir: Path,
+                                                                               tmp_path: Path) -> None:
     import httpx
 
     data = tmp_path / "data"
     shutil.copytree(corpus_data_dir, data)
     add_user(data, "ana", "mentor", "a-long-password")
-    with serve(data, tmp_path / "serve.log", MENTORKB_MENTEE_LOGIN="1") as url:
+    with serve(data, tmp_path / "serve.log", MENTORKB_MENTEE_LOGIN="1", MENTORKB_LOGIN_ATTEMPTS="3") as url:
         with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as http:
             page = http.get("/")
             assert page.status_code == 303 and page.headers["location"] == "/login?next=/"
@@ -61,6 +62,12 @@ def test_mentee_login_puts_the_chat_behind_the_form(corpus_data_dir: Path, tmp_p
             signed = http.post("/login", data={"username": "ana", "password": "a-long-password", "next": "/"})
             assert signed.status_code == 303 and signed.headers["location"] == "/"
             assert http.get("/config").status_code == 200
+            # 3 attempts per name and per address in 15 minutes: the sign-in above was the first.
+            guesses = [http.post("/login", data={"username": "ana", "password": f"guess-{i}"}) for i in range(3)]
+            assert [g.status_code for g in guesses] == [401, 401, 429]
+            assert "Too many sign-in attempts" in guesses[2].text and int(guesses[2].headers["Retry-After"]) > 0
+            spray = http.post("/login", data={"username": "bob", "password": "a-long-password"})
+            assert spray.status_code == 429  # the same address, another account: still limited
 
 
 def test_chat_streams_drafts_from_a_generative_backend(corpus_data_dir: Path, embedder) -> None:

@@ -20,6 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from rag.accounts import UserStore
 from rag.backends import make_user_store
 from rag.errors import DatabaseError
+from rag.limits import RateLimiter
 from rag.protocols import Workspace
 from rag.service import Assistant
 from rag.settings import Settings
@@ -92,8 +93,18 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
     def login_form(next: str = "/mentor/") -> str:
         return auth.login_page(next_path=auth.safe_next(next))
 
+    attempts = RateLimiter(settings.login_attempts, 15 * 60)
+
     @server.post("/login")
     def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/mentor/")):
+        client = request.client.host if request.client else "unknown"
+        keys = (f"name:{username.strip().lower()[:64]}", f"addr:{client}")
+        if not all([attempts.allow(key) for key in keys]):  # count both, whichever trips
+            wait = max(attempts.retry_after(key) for key in keys)
+            log.warning("sign-in rate limit hit for %r from %s", username[:64], client)
+            return HTMLResponse(auth.login_page(f"Too many sign-in attempts. Try again in {max(1, round(wait / 60))} minute(s).",
+                                                auth.safe_next(next)), status_code=429,
+                                headers={"Retry-After": str(round(wait))})
         try:
             user = user_store().authenticate(username.strip(), password) if username and password else None
         except DatabaseError as e:
