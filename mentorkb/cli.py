@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from rag.backends.st import offline
-from rag.errors import MentorKBError
+from rag.errors import IndexLockedError, MentorKBError
 from rag.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -292,7 +292,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     settings = _settings(ctx)
     try:
         assistant = Assistant(settings)
-        server = create_server(assistant, settings, Workspace(settings, assistant.embedder))
+        workspace = Workspace(settings, assistant.embedder)
+        try:
+            indexed, dropped = workspace.recover()  # finish what a crash interrupted
+            if indexed or dropped:
+                click.echo(f"recovered uploads: {len(indexed)} indexed, {len(dropped)} dropped", err=True)
+        except IndexLockedError:
+            click.echo("another process is writing the index; uploads are checked at the next start", err=True)
+        server = create_server(assistant, settings, workspace)
     except MentorKBError as e:
         raise _fail(e) from e
     host, port = host or settings.host, port or settings.port

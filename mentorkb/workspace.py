@@ -98,14 +98,39 @@ class Workspace:
         _require_role(user)
         uploads.check_owner(source, user.name, user.is_admin)
         with self._writer():
-            if not self.indexer.remove([source]):
+            if self._record(source) is None:
                 raise NotFoundError(f"{source}: not in the index")
+            # The file goes first: a crash in between leaves an index entry without a
+            # file, which `recover` drops, never a file that would come back to life.
             owner = uploads.owner_of(source)
             if owner is not None:
                 (uploads.uploads_dir(self.settings, owner) / source.rsplit("/", 1)[-1]).unlink(missing_ok=True)
                 meta = self._load_meta(owner)
                 if meta.pop(source, None) is not None:
                     self._write_meta(owner, meta)
+            self.indexer.remove([source])
+
+    def recover(self) -> tuple[list[str], list[str]]:
+        """Make the index agree with the upload folders after a crash: index uploads
+        that were stored but not (or not fully) indexed, and drop uploads whose files
+        are gone. Unchanged files cost a stat each. Returns (indexed, dropped)."""
+        with self._writer():
+            records = {r.source: r for r in self._records() if uploads.owner_of(r.source)}
+            known = set(records)
+            on_disk = []
+            root = self.settings.data_dir / uploads.UPLOADS
+            for owner_dir in sorted(p for p in root.glob("*") if p.is_dir()):
+                for path in sorted(owner_dir.iterdir()):
+                    if path.is_file() and not path.name.startswith("."):
+                        on_disk.append((path, uploads.source_id(owner_dir.name, path.name)))
+            gone = sorted(known - {source for _, source in on_disk})
+            if gone:
+                self.indexer.remove(gone)
+            stale = [(path, source) for path, source in on_disk if _changed(path, records.get(source))]
+            indexed, failed = self._index(stale, None)
+            for line in failed:
+                log.warning("recovering uploads: %s", line)
+            return indexed, gone
 
     def documents(self, user: User) -> list[SharedDocument]:
         _require_role(user)
@@ -205,6 +230,14 @@ class Workspace:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(meta, f, ensure_ascii=False, indent=1)
         os.replace(tmp, path)
+
+
+def _changed(path: Path, record: DocumentRecord | None) -> bool:
+    """True unless the index holds this file as it is now (same size and mtime)."""
+    if record is None:
+        return True
+    stat = path.stat()
+    return (stat.st_size, stat.st_mtime_ns) != (record.size, record.mtime_ns)
 
 
 def _require_role(user: User) -> None:

@@ -113,3 +113,18 @@ def test_starter_questions_come_from_the_indexed_titles(assistant) -> None:
     assert len(questions) == 3 and all(q.startswith("What do mentors advise about ") for q in questions)
     for question in questions:
         assert assistant.ask(question).route == "answer", question
+
+
+def test_recover_finishes_what_a_crash_interrupted(workspace, people, settings, embedder, tmp_path) -> None:
+    import shutil
+
+    workspace.upload([("kept.md", write(tmp_path, "kept.md"))], people["ana"], title="Kept")
+    workspace.upload([("gone.md", write(tmp_path, "gone.md", NOTE.replace("alpaca", "llama")))], people["ana"])
+    folder = settings.data_dir / "uploads" / "ana"
+    # Crash states: a file stored but never indexed, a file deleted but still indexed.
+    shutil.copy(write(tmp_path, "late.md", NOTE.replace("alpaca", "vicuna")), folder / "late.md")
+    (folder / "gone.md").unlink()
+    assert workspace.recover() == (["uploads/ana/late.md"], ["uploads/ana/gone.md"])
+    listed = {d.source: d.title for d in workspace.documents(people["ana"])}
+    assert listed == {"uploads/ana/kept.md": "Kept", "uploads/ana/late.md": listed["uploads/ana/late.md"]}
+    assert workspace.recover() == ([], [])  # nothing left to do: unchanged files cost a stat
