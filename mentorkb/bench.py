@@ -334,7 +334,9 @@ def bench_serve(settings: Settings, questions: list[str], queries: int, clients:
                 began = time.perf_counter()
                 try:
                     result = pool[i].predict(q, api_name="/ask")
-                    ok = result.get("route") in ("answer", "abstain")
+                    # Any reply the assistant can give is a success; a handoff or refusal is
+                    # a decision about the question, not a server error.
+                    ok = result.get("route") in ("answer", "abstain", "handoff", "refuse")
                 except Exception as e:  # noqa: BLE001 - any failure counts as an error
                     ok, result = False, f"{type(e).__name__}: {e}"
                 with lock:
