@@ -155,12 +155,20 @@ class LiveIndex:
         live = self._current()
         return live[0].query(vector, k) if live else []
 
-    def lexical(self, words: Sequence[str], k: int) -> list[tuple[Chunk, float]]:
+    def nearest(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
+        live = self._current()
+        return live[0].nearest(vector, k) if live else []
+
+    def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        live = self._current()
+        return live[0].chunks(ids) if live else {}
+
+    def lexical(self, words: Sequence[str], k: int, coverage: float = 1.0) -> list[tuple[Chunk, float]]:
         live = self._current()
         if not live:
             return []
         with self._lock:  # one SQLite connection, shared by the web app's threads
-            return live[1].search(words, k)
+            return live[1].search(words, k, coverage)
 
     def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         live = self._current()

@@ -32,6 +32,12 @@ class VectorIndex(Protocol):
     def query(self, vector: Sequence[float], k: int) -> list[ScoredChunk]:
         """The k nearest chunks, best first."""
 
+    def nearest(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
+        """The k nearest chunk ids with their cosine similarity, best first."""
+
+    def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        """Stored chunks by id."""
+
     def count(self) -> int:
         """Chunks stored."""
 
@@ -42,8 +48,10 @@ class VectorIndex(Protocol):
 class LexicalIndex(Protocol):
     """Finds chunks by words (BM25)."""
 
-    def lexical(self, words: Sequence[str], k: int) -> list[tuple[Chunk, float]]:
-        """The k best-matching chunks with their BM25 scores, best first."""
+    def lexical(self, words: Sequence[str], k: int, coverage: float = 1.0) -> list[tuple[Chunk, float]]:
+        """The k best-matching chunks with their BM25 scores, best first; with
+        `coverage` < 1, searching only the rarest words, which together occur in at
+        most that share of the chunks."""
 
 
 class VectorStore(VectorIndex, Protocol):

@@ -13,7 +13,11 @@ TRIAGE_CATEGORIES = ("crisis", "abuse_harassment", "medical", "legal", "hr_confi
 
 @dataclass(frozen=True)
 class Chunk:
-    """One embedded piece of a document, as stored in the index."""
+    """One embedded piece of a document, as stored in the index.
+
+    `chunk_id` is the text's content hash (its first 32 characters), "-" and the
+    chunk's number: the chunks of one text share everything before the last "-".
+    """
 
     chunk_id: str
     text: str

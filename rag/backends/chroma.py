@@ -190,6 +190,21 @@ class ChromaStore:
             for i, d, m, dist in zip(ids, docs, metas, dists)
         ]
 
+    def nearest(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
+        """The k nearest chunk ids with their cosine similarity, best first: `query`
+        without reading texts and metadata, which cost most of a 100-result query."""
+        with chroma_errors("search"):
+            found = self.collection.query(query_embeddings=[list(vector)], n_results=k, include=["distances"])
+        return [(i, 1.0 - float(dist)) for i, dist in zip(found["ids"][0], found["distances"][0])]
+
+    def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        """Stored chunks by id; ids not stored are left out."""
+        if not ids:
+            return {}
+        with chroma_errors("read chunks"):
+            found = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        return {i: _chunk(i, d or "", m or {}) for i, d, m in zip(found["ids"], found["documents"], found["metadatas"])}
+
     def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored embeddings by chunk id."""
         if not ids:
