@@ -293,7 +293,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     except MentorKBError as e:
         raise _fail(e) from e
     # Load the model, the triage exemplars and the index while the web app is imported
-    # and built (torch releases the GIL in much of its loading).
+    # and built, so the first question finds them ready. Imports hold the GIL, so the
+    # two overlap little (cold start 17.2 s -> 17.0 s); the server listens sooner.
     threading.Thread(target=_warm_up, args=(assistant,), name="warm-up", daemon=True).start()
 
     import uvicorn
