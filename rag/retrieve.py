@@ -7,7 +7,6 @@ Exposed both as a plain class and as a LangChain `BaseRetriever`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
@@ -150,29 +149,13 @@ class HybridRetriever:
         self.k = k
         self.fusion = fusion
         self.mode = mode
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mentorkb-bm25")  # threads start on use
-
-    def prefetch(self, question: str) -> Future[list[tuple[Chunk, float]]] | None:
-        """Start the BM25 search for `question` on a worker thread, so it runs while
-        the question is being embedded; pass the result to `search`."""
-        if self.mode == "dense":
-            return None
-        return self._pool.submit(self._lexical, question)
 
     def _lexical(self, question: str) -> list[tuple[Chunk, float]]:
         f = self.fusion
         return self.index.lexical(query_words(question), f.candidates, f.lexical_coverage)
 
-    def search(
-        self,
-        question: str,
-        vector: Sequence[float] | None = None,
-        lexical: Future[list[tuple[Chunk, float]]] | None = None,
-    ) -> list[ScoredChunk]:
-        """The best chunks for `question`; pass its embedding if already computed, and
-        the `prefetch`ed BM25 search if one was started."""
-        if lexical is None and vector is None:
-            lexical = self.prefetch(question)
+    def search(self, question: str, vector: Sequence[float] | None = None) -> list[ScoredChunk]:
+        """The best chunks for `question`; pass its embedding if already computed."""
         if vector is None:
             [vector] = self.embedder.embed([question])
         f = self.fusion
@@ -181,7 +164,7 @@ class HybridRetriever:
         # Dense candidates come as ids and similarities only; texts and metadata are
         # read for the chunks returned. Chunks group into texts by their id (see Chunk).
         dense = self.index.nearest(vector, f.candidates)
-        lexical_hits = lexical.result() if lexical is not None else self._lexical(question)
+        lexical_hits = self._lexical(question)
         similarity = dict(dense)
         candidates: dict[str, list[str]] = {}
         sims: dict[str, list[float]] = {}

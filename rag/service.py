@@ -145,8 +145,7 @@ class Assistant:
     def _respond(self, question: str, history: Sequence[Turn], session: str | None) -> Iterator[Answer]:
         start = time.perf_counter()
         history = bounded(history)
-        # BM25 runs while the question is embedded; one encode serves triage and retrieval.
-        lexical = self.retriever.prefetch(question) if question else None
+        # One encode serves triage and retrieval.
         [vector] = self.embedder.embed([question]) if question else [None]
         found = self.triager.classify(question, vector)
         if found:  # before the rate limit: help resources are never withheld
@@ -164,9 +163,7 @@ class Assistant:
         retrieved: list[ScoredChunk] = []
         try:
             query = self.answerer.rewrite(question, history) if history else question
-            same = query == question
-            retrieved = (self.retriever.search(query, vector if same else None, lexical if same else None)
-                         if query else [])
+            retrieved = self.retriever.search(query, vector if query == question else None) if query else []
             retrieved_at = time.perf_counter()
             if isinstance(self.answerer, GenerativeAnswerer) and self.settings.stream:
                 draft = ""

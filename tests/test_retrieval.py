@@ -221,6 +221,3 @@ def test_hybrid_results_are_whole_chunks_and_match_a_full_read(assistant) -> Non
         assert live.chunks([sc.chunk.chunk_id])[sc.chunk.chunk_id] == sc.chunk
         if sc.chunk.chunk_id in full:
             assert sc.chunk == full[sc.chunk.chunk_id].chunk
-    # The BM25 search started before the question is embedded gives the same ranking.
-    pending = assistant.retriever.prefetch(question)
-    assert assistant.retriever.search(question, vector, pending) == results
