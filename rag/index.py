@@ -163,12 +163,12 @@ class LiveIndex:
         live = self._current()
         return live[0].chunks(ids) if live else {}
 
-    def lexical(self, words: Sequence[str], k: int, coverage: float = 1.0) -> list[tuple[Chunk, float]]:
+    def lexical(self, words: Sequence[str], k: int) -> list[tuple[Chunk, float]]:
         live = self._current()
         if not live:
             return []
         with self._lock:  # one SQLite connection, shared by the web app's threads
-            return live[1].search(words, k, coverage)
+            return live[1].search(words, k)
 
     def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         live = self._current()

@@ -46,11 +46,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 # BM25 weights of the title, heading path and text columns.
 _FTS_WEIGHTS = (2.0, 1.5, 1.0)
 
-_FREQUENCY_SCHEMA = """
-CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks_fts, 'row');
-CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(word, tokenize = 'porter unicode61');
-CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms USING fts5vocab(temp, query_words, 'instance');
-"""
 
 
 @dataclass(frozen=True)
@@ -82,9 +77,6 @@ class Manifest:
         self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
-        # Per connection: document frequencies of the index's terms, and a scratch
-        # table whose vocabulary gives a word's term under the same tokenizer.
-        self.db.executescript(_FREQUENCY_SCHEMA)
 
     def close(self) -> None:
         self.db.close()
@@ -157,16 +149,8 @@ class Manifest:
                 "UPDATE chunks_fts SET source = ? WHERE content_hash = ?", (source, content_hash)
             )
 
-    def search(self, words: Sequence[str], k: int, coverage: float = 1.0) -> list[tuple[Chunk, float]]:
-        """The k chunks best matching any of `words` by BM25, best first, with a score > 0.
-
-        FTS5 scores every chunk that matches, so the cost grows with how many chunks
-        hold the words. With `coverage` < 1, only the rarest words are searched, as
-        many as together occur in at most that share of the chunks (always at least
-        the rarest one): the common words left out carry little BM25 weight.
-        """
-        if coverage < 1.0:
-            words = self._rarest(words, coverage)
+    def search(self, words: Sequence[str], k: int) -> list[tuple[Chunk, float]]:
+        """The k chunks best matching any of `words` by BM25, best first, with a score > 0."""
         if not words:
             return []
         query = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
@@ -177,49 +161,6 @@ class Manifest:
             (query, k),
         ).fetchall()
         return [(Chunk(*row[:8]), -row[8]) for row in rows]
-
-    def frequencies(self, words: Sequence[str]) -> dict[str, int]:
-        """How many chunks hold each word, as the index's tokenizer reads it (a word
-        it splits, such as "we've", counts as the phrase); a word the tokenizer drops
-        entirely is left out."""
-        with self.db:  # the scratch table is per connection, emptied after use
-            self.db.executemany("INSERT INTO temp.query_words(rowid, word) VALUES (?, ?)", enumerate(words))
-            terms_of: dict[int, list[str]] = {}
-            for term, row in self.db.execute("SELECT term, doc FROM temp.query_terms ORDER BY doc, offset"):
-                terms_of.setdefault(row, []).append(term)
-            self.db.execute("DELETE FROM temp.query_words")
-        single = sorted({terms[0] for terms in terms_of.values() if len(terms) == 1})
-        df = dict(self.db.execute(
-            f"SELECT term, doc FROM temp.chunks_vocab WHERE term IN ({', '.join('?' * len(single))})", single
-        ).fetchall()) if single else {}
-        found = {}
-        for row, terms in terms_of.items():
-            word = words[row]
-            if len(terms) == 1:
-                found[word] = df.get(terms[0], 0)
-            else:  # rare: count the phrase's matches
-                found[word] = self.db.execute(
-                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", ('"' + word.replace('"', '""') + '"',)
-                ).fetchone()[0]
-        return found
-
-    def chunk_count(self) -> int:
-        """Chunks in the lexical index (documents with the same text share theirs)."""
-        row = self.db.execute("SELECT SUM(chunks) FROM (SELECT DISTINCT content_hash, chunks FROM documents)")
-        return int(row.fetchone()[0] or 0)
-
-    def _rarest(self, words: Sequence[str], coverage: float) -> list[str]:
-        df = self.frequencies(words)
-        budget = coverage * self.chunk_count()
-        kept, covered = [], 0
-        for word in sorted(df, key=lambda w: (df[w], words.index(w))):
-            if df[word] == 0:
-                continue  # in no chunk: matches nothing
-            if kept and covered + df[word] > budget:
-                break
-            kept.append(word)
-            covered += df[word]
-        return kept
 
     def chunks(self) -> list[Chunk]:
         """Every chunk in the lexical index, in chunk id order."""

@@ -48,10 +48,8 @@ class VectorIndex(Protocol):
 class LexicalIndex(Protocol):
     """Finds chunks by words (BM25)."""
 
-    def lexical(self, words: Sequence[str], k: int, coverage: float = 1.0) -> list[tuple[Chunk, float]]:
-        """The k best-matching chunks with their BM25 scores, best first; with
-        `coverage` < 1, searching only the rarest words, which together occur in at
-        most that share of the chunks."""
+    def lexical(self, words: Sequence[str], k: int) -> list[tuple[Chunk, float]]:
+        """The k best-matching chunks with their BM25 scores, best first."""
 
 
 class VectorStore(VectorIndex, Protocol):

@@ -49,16 +49,6 @@ class Fusion:
         passage_docs: the leading documents whose further chunks follow the k results,
             so an answer can quote more than one passage of them.
         passages_per_doc: most chunks of each of those documents in all.
-        lexical_coverage: BM25 searches only the question's rarest words, as many as
-            together occur in at most this share of the chunks. FTS5 scores every chunk
-            that holds any searched word, and an OR of all of a question's words holds
-            64% of the sample corpus's chunks on average (up to 95%), whatever its size;
-            leaving out the most common words caps that work at half the index (30% on
-            average on the gold set, 38% at most). On the dev split 0.5 kept recall@5 at
-            0.95 with MRR 0.83 (2 questions up, 1 down); 0.3 cut the work further with
-            more questions moving (3 up, 4 down) and lost a gold source on a plain
-            question ("...agree on when we first meet?" kept only "agree"); 0.1 lost
-            recall (0.90).
     """
 
     candidates: int = 100
@@ -68,7 +58,6 @@ class Fusion:
     per_doc: int = 1
     passage_docs: int = 3
     passages_per_doc: int = 3
-    lexical_coverage: float = 0.5
 
 
 def query_words(question: str) -> list[str]:
@@ -150,10 +139,6 @@ class HybridRetriever:
         self.fusion = fusion
         self.mode = mode
 
-    def _lexical(self, question: str) -> list[tuple[Chunk, float]]:
-        f = self.fusion
-        return self.index.lexical(query_words(question), f.candidates, f.lexical_coverage)
-
     def search(self, question: str, vector: Sequence[float] | None = None) -> list[ScoredChunk]:
         """The best chunks for `question`; pass its embedding if already computed."""
         if vector is None:
@@ -164,7 +149,7 @@ class HybridRetriever:
         # Dense candidates come as ids and similarities only; texts and metadata are
         # read for the chunks returned. Chunks group into texts by their id (see Chunk).
         dense = self.index.nearest(vector, f.candidates)
-        lexical_hits = self._lexical(question)
+        lexical_hits = self.index.lexical(query_words(question), f.candidates)
         similarity = dict(dense)
         candidates: dict[str, list[str]] = {}
         sims: dict[str, list[float]] = {}

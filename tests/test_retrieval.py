@@ -163,50 +163,6 @@ def test_eval_command_reports_every_metric(corpus_data_dir: Path, tmp_path: Path
     assert report["dev"]["questions"] + report["heldout"]["questions"] == 10
 
 
-def _manifest_with(tmp_path: Path, texts: list[str]):
-    from rag.manifest import DocumentRecord, Manifest
-
-    manifest = Manifest(tmp_path / "manifest.sqlite3")
-    for n, text in enumerate(texts):
-        digest = f"{n:032x}"
-        chunk = Chunk(f"{digest}-0000", text, f"doc{n}.md", f"Doc {n}", content_hash=digest)
-        manifest.put(DocumentRecord(f"doc{n}.md", f"/x/doc{n}.md", digest, f"Doc {n}", "", (), "", "md", 1,
-                                    len(text), 0, 0.0), [chunk])
-    return manifest
-
-
-def test_word_frequencies_read_the_index_as_its_tokenizer_does(tmp_path: Path) -> None:
-    manifest = _manifest_with(tmp_path, [
-        "Mentors meet monthly.", "A mentor listens; we've agreed on that.", "Mentoring is a practice.",
-    ])
-    try:
-        df = manifest.frequencies(["mentor", "meeting", "we've", "quokka", "--"])
-        # Porter stems: "mentors", "mentor" and "mentoring" are one term, as are
-        # "meet" and "meeting"; "we've" is the phrase "we ve"; "--" is no word at all.
-        assert df == {"mentor": 3, "meeting": 1, "we've": 1, "quokka": 0}
-        for word in ("mentor", "meeting", "we've"):  # the same counts as FTS5's own matches
-            assert df[word] == manifest.db.execute(
-                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{word}"',)).fetchone()[0]
-        assert manifest.chunk_count() == 3
-    finally:
-        manifest.close()
-
-
-def test_lexical_coverage_searches_only_the_rarest_words(tmp_path: Path) -> None:
-    texts = [f"Feedback note {n} about the weekly review." for n in range(9)] + ["Feedback on a quokka."]
-    manifest = _manifest_with(tmp_path, texts)
-    try:
-        everything = manifest.search(["feedback", "quokka"], 20)
-        assert len(everything) == 10  # "feedback" is in every chunk: all are scored
-        rare = manifest.search(["feedback", "quokka"], 20, coverage=0.5)
-        assert [c.source for c, _ in rare] == ["doc9.md"]  # only "quokka" was searched
-        # The rarest word is always searched, even when it alone is over the budget.
-        assert len(manifest.search(["feedback", "review"], 20, coverage=0.1)) == 9
-        assert manifest.search(["quokka2"], 20, coverage=0.5) == []
-    finally:
-        manifest.close()
-
-
 def test_hybrid_results_are_whole_chunks_and_match_a_full_read(assistant) -> None:
     """Dense candidates are ids and similarities; the chunks returned are read in full."""
     question = "how do I end a mentorship well?"
