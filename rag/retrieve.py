@@ -179,6 +179,7 @@ class HybridRetriever:
         missing = [cid for doc in top_docs for cid in candidates[doc] if cid not in similarity]
         for chunk_id, stored in self.index.vectors(missing).items():
             similarity[chunk_id] = _dot(vector, stored)
+        # Placeholders (the text's key as source) until the chosen chunks are read.
         ranked = [
             ScoredChunk(Chunk(chunk_id, "", doc, ""), scores[doc], similarity.get(chunk_id, 0.0))
             for doc in top_docs
