@@ -177,6 +177,7 @@ class Indexer:
     def _open(self, generation: Path) -> Iterator[Target]:
         store = make_store(self.settings, self.embedder, generation)
         manifest = Manifest.of(generation)
+        manifest.upgrade()  # an older data dir's FTS5 chunks move to the lexical index
         try:
             yield Target(generation, store, manifest)
         finally:
@@ -235,6 +236,23 @@ class Indexer:
             if report.added or report.updated or report.removed:
                 index.activate(data_dir, generation)  # readers reopen to see the new vectors
         return report
+
+    @_storage_errors
+    def upgrade(self) -> int:
+        """Move an older live generation's FTS5 chunks into the lexical index (any
+        writer does this first); returns how many moved."""
+        with writer_lock(self.settings.lock_path):
+            live = index.current_generation(self.settings.data_dir)
+            if live is None:
+                return 0
+            manifest = Manifest.of(live)
+            try:
+                moved = manifest.upgrade()
+            finally:
+                manifest.close()
+            if moved:
+                index.activate(self.settings.data_dir, live)  # readers reopen
+            return moved
 
     @_storage_errors
     def rebuild(self, paths: list[Path] = (), progress: Progress | None = None) -> IngestReport:
@@ -375,18 +393,18 @@ class Indexer:
             target.store.upsert(chunks, vectors)
             report.chunks_written += len(chunks)
         counts = {p.doc.content_hash: len(p.chunks) for p in pending if p.chunks}
-        for p in pending:
-            digest = p.doc.content_hash
-            n = counts.get(digest) or target.manifest.by_hash(digest)[0].chunks
-            target.manifest.put(
-                DocumentRecord(
-                    source=p.doc.source, path=str(p.path.resolve()), content_hash=digest,
-                    title=p.doc.title, mentor=p.doc.mentor, tags=p.doc.tags, date=p.doc.date,
-                    format=p.doc.format, chunks=n, size=p.stat.st_size,
-                    mtime_ns=p.stat.st_mtime_ns, ingested_at=now(),
-                ),
-                p.chunks,
+        records = [
+            DocumentRecord(
+                source=p.doc.source, path=str(p.path.resolve()), content_hash=p.doc.content_hash,
+                title=p.doc.title, mentor=p.doc.mentor, tags=p.doc.tags, date=p.doc.date,
+                format=p.doc.format,
+                chunks=counts.get(p.doc.content_hash) or target.manifest.by_hash(p.doc.content_hash)[0].chunks,
+                size=p.stat.st_size, mtime_ns=p.stat.st_mtime_ns, ingested_at=now(),
             )
+            for p in pending
+        ]
+        target.manifest.put_many([(record, p.chunks) for record, p in zip(records, pending)])
+        for p in pending:
             if p.old:
                 self._drop_if_unused(target, p.old)
                 report.updated.append(p.doc.source)
@@ -423,4 +441,5 @@ class Indexer:
         if orphans:
             log.info("removing chunks of %d unfinished documents", len(orphans))
             target.store.delete(sorted(orphans))
+        target.manifest.sweep()
 

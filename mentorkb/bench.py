@@ -236,8 +236,9 @@ class SyntheticIndex:
         """Add synthetic chunks until the live generation holds `n`.
 
         Whole documents go in batches of the store's largest write; each batch's noise is
-        drawn in one call and its BM25 rows written in one transaction. The store write is
-        the store's own `upsert`, so the collection is built exactly as ingest builds it.
+        drawn in one call and its BM25 chunks written in one commit (`Manifest.put_many`).
+        The store write is the store's own `upsert`, so the collection is built exactly as
+        ingest builds it.
         """
         import numpy as np
 

@@ -115,6 +115,8 @@ class Workspace:
         that were stored but not (or not fully) indexed, and drop uploads whose files
         are gone. Unchanged files cost a stat each. Returns (indexed, dropped)."""
         with self._writer():
+            if moved := self.indexer.upgrade():
+                log.info("moved %d chunks of an older BM25 index to the lexical index", moved)
             records = {r.source: r for r in self._records() if uploads.owner_of(r.source)}
             known = set(records)
             on_disk = []

@@ -165,10 +165,7 @@ class LiveIndex:
 
     def lexical(self, words: Sequence[str], k: int) -> list[tuple[Chunk, float]]:
         live = self._current()
-        if not live:
-            return []
-        with self._lock:  # one SQLite connection, shared by the web app's threads
-            return live[1].search(words, k)
+        return live[1].search(words, k) if live else []  # Tantivy searches are thread-safe
 
     def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         live = self._current()

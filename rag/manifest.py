@@ -1,11 +1,11 @@
-"""The document manifest and the lexical index, in one SQLite file per generation.
+"""The document manifest (SQLite) and its lexical index (Tantivy), per generation.
 
 `documents` says which sources are indexed under which content hash (chunks are
-keyed by content hash, so two sources with the same text share one set).
-`chunks_fts` is an FTS5 table of the same chunks, ranked with BM25 over title,
-heading path and text. It commits in the same transaction as the document rows,
-so the lexical index can never drift from the manifest, and every process that
-opens the file searches the same index: nothing is copied into memory.
+keyed by content hash, so two sources with the same text share one set). The
+lexical index (rag.lexical) holds the same chunks for BM25. The two are kept equal
+by order: chunks enter the lexical index before the document rows that claim them
+commit, and leave it after, so a killed writer can leave only unclaimed chunks,
+which the next writer sweeps (`sweep`), as it sweeps the vector store.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.lexical import Lexicon
 from rag.types import Chunk
 
 _SCHEMA = """
@@ -35,17 +36,7 @@ CREATE TABLE IF NOT EXISTS documents (
     ingested_at  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_hash ON documents (content_hash);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    title, section, text,
-    chunk_id UNINDEXED, content_hash UNINDEXED, source UNINDEXED,
-    page UNINDEXED, mentor UNINDEXED,
-    tokenize = 'porter unicode61'
-);
 """
-
-# BM25 weights of the title, heading path and text columns.
-_FTS_WEIGHTS = (2.0, 1.5, 1.0)
-
 
 
 @dataclass(frozen=True)
@@ -77,9 +68,33 @@ class Manifest:
         self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
+        self.lexical = Lexicon(path.with_name(path.stem + ".lexical"))
 
     def close(self) -> None:
         self.db.close()
+
+    def upgrade(self) -> int:
+        """Move the chunks of an older manifest's FTS5 table into the lexical index;
+        returns how many moved. Writers only."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
+            return 0
+        rows = self.db.execute(
+            "SELECT chunk_id, text, source, title, section, page, mentor, content_hash FROM chunks_fts"
+        ).fetchall()
+        texts: dict[str, list[Chunk]] = {}
+        for row in rows:
+            texts.setdefault(row[7], []).append(Chunk(*row))
+        self.lexical.replace(texts)
+        with self.db:
+            self.db.execute("DROP TABLE chunks_fts")
+        return len(rows)
+
+    def sweep(self) -> int:
+        """Delete lexical chunks that no document claims (a killed write's); returns how many texts."""
+        orphans = self.lexical.hashes() - self.hashes()
+        if orphans:
+            self.lexical.drop(orphans)
+        return len(orphans)
 
     def get(self, source: str) -> DocumentRecord | None:
         row = self.db.execute("SELECT * FROM documents WHERE source = ?", (source,)).fetchone()
@@ -100,24 +115,15 @@ class Manifest:
         self.put_many([(record, chunks)])
 
     def put_many(self, items: Sequence[tuple[DocumentRecord, Sequence[Chunk]]]) -> None:
-        """`put` of each (record, chunks), all in one transaction.
+        """`put` of each (record, chunks): the chunks first, in one lexical commit, then
+        the records, in one transaction.
 
-        The chunks replace any the index held under the same content hash. FTS5 cannot
-        index that column, so replacing costs one scan of the table: one per call here,
-        not one per document.
+        The chunks replace any the index held under the same content hash.
         """
         replacing = {record.content_hash: chunks for record, chunks in items if chunks}  # the last one wins
+        if replacing:
+            self.lexical.replace(replacing)
         with self.db:
-            if replacing:
-                self.db.execute(
-                    "DELETE FROM chunks_fts WHERE content_hash IN (SELECT value FROM json_each(?))",
-                    (json.dumps(list(replacing)),),
-                )
-            self.db.executemany(
-                "INSERT INTO chunks_fts VALUES (?,?,?,?,?,?,?,?)",
-                [(c.title, c.section, c.text, c.chunk_id, c.content_hash, c.source, c.page, c.mentor)
-                 for chunks in replacing.values() for c in chunks],
-            )
             self.db.executemany(
                 "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(
@@ -140,35 +146,19 @@ class Manifest:
             self.db.executemany("DELETE FROM documents WHERE source = ?", [(s,) for s in sources])
 
     def drop_chunks(self, content_hash: str) -> None:
-        with self.db:
-            self.db.execute("DELETE FROM chunks_fts WHERE content_hash = ?", (content_hash,))
+        """Delete a text's chunks; call after removing the documents that held it."""
+        self.lexical.drop([content_hash])
 
     def relabel(self, content_hash: str, source: str) -> None:
-        with self.db:
-            self.db.execute(
-                "UPDATE chunks_fts SET source = ? WHERE content_hash = ?", (source, content_hash)
-            )
+        self.lexical.relabel(content_hash, source)
 
     def search(self, words: Sequence[str], k: int) -> list[tuple[Chunk, float]]:
         """The k chunks best matching any of `words` by BM25, best first, with a score > 0."""
-        if not words:
-            return []
-        query = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
-        rows = self.db.execute(
-            "SELECT chunk_id, text, source, title, section, page, mentor, content_hash, "
-            f"bm25(chunks_fts, {', '.join(map(str, _FTS_WEIGHTS))}) AS rank "
-            "FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
-            (query, k),
-        ).fetchall()
-        return [(Chunk(*row[:8]), -row[8]) for row in rows]
+        return self.lexical.search(words, k)
 
     def chunks(self) -> list[Chunk]:
         """Every chunk in the lexical index, in chunk id order."""
-        rows = self.db.execute(
-            "SELECT chunk_id, text, source, title, section, page, mentor, content_hash "
-            "FROM chunks_fts ORDER BY chunk_id"
-        ).fetchall()
-        return [Chunk(*row) for row in rows]
+        return self.lexical.chunks()
 
     def hashes(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT DISTINCT content_hash FROM documents")}

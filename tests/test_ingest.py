@@ -65,6 +65,15 @@ def state(settings, embedder) -> tuple[dict[str, str], set[str], int]:
         store.close()
 
 
+def lexical_hashes(settings) -> set[str]:
+    """The content hashes of the texts in the live lexical (BM25) index."""
+    manifest = Manifest.of(index.current_generation(settings.data_dir))
+    try:
+        return manifest.lexical.hashes()
+    finally:
+        manifest.close()
+
+
 def test_store_and_manifest_agree_after_add_update_and_delete(tmp_path, settings, indexer, embedder) -> None:
     docs = tmp_path / "docs"
     names = write_docs(docs, 5)
@@ -77,6 +86,7 @@ def test_store_and_manifest_agree_after_add_update_and_delete(tmp_path, settings
     by_source, stored, _ = state(settings, embedder)
     assert sorted(by_source) == sorted(set(names) - {names[1]})
     assert stored == set(by_source.values())  # no stale chunk of the old version or the deleted file
+    assert lexical_hashes(settings) == stored  # and the same in the BM25 index
 
 
 def test_same_text_under_two_names_is_stored_once(tmp_path, settings, indexer, embedder) -> None:
@@ -245,12 +255,13 @@ def test_kill_9_mid_ingest_loses_nothing_and_the_next_run_finishes(tmp_path, set
         by_source, stored, _ = state(settings, embedder)
         assert set(by_source) <= set(names)
         assert set(by_source.values()) <= stored  # every committed document has its chunks
+        assert set(by_source.values()) <= lexical_hashes(settings)  # in both indexes
     result = subprocess.run([str(exe), "--data-dir", str(settings.data_dir), "ingest", str(docs)],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     by_source, stored, count = state(settings, embedder)
     assert sorted(by_source) == names
-    assert stored == set(by_source.values())  # and no orphan chunk left by the killed runs
+    assert stored == set(by_source.values()) == lexical_hashes(settings)  # and no orphan left
     live = index.current_generation(settings.data_dir)
     assert not (live / "dirty").exists()
     assert count == sum(r.chunks for r in Manifest.of(live).all())
@@ -277,7 +288,92 @@ def test_put_many_writes_what_one_put_per_document_writes(tmp_path: Path) -> Non
         for m in (one, many):
             assert len(m.chunks()) == 6
         assert one.all() == many.all() and one.chunks() == many.chunks()
-        assert one.search(["walk", "feedback"], 10) == many.search(["walk", "feedback"], 10)
+        # The same chunks found. Scores (so ties' order) may differ: like Lucene's,
+        # Tantivy's BM25 statistics count replaced chunks until their segment merges.
+        hits = [sorted((c for c, _ in m.search(["walk", "feedback"], 10)), key=str) for m in (one, many)]
+        assert hits[0] == hits[1] == sorted(one.chunks(), key=str)
     finally:
         one.close()
         many.close()
+
+
+def test_lexical_chunks_no_document_claims_are_swept_by_the_next_writer(tmp_path, settings, indexer) -> None:
+    from rag.types import Chunk
+
+    docs = tmp_path / "docs"
+    write_docs(docs, 3)
+    indexer.sync([docs])
+    live = index.current_generation(settings.data_dir)
+    manifest = Manifest.of(live)
+    # What a writer killed between the lexical commit and the manifest's leaves behind.
+    manifest.lexical.replace({"orphan": [Chunk("orphan-0000", "the okapi rule", "gone.md", "Gone", "", None, "",
+                                               "orphan")]})
+    (live / "dirty").touch()
+    assert [c.source for c, _ in manifest.search(["okapi"], 5)] == ["gone.md"]
+    manifest.close()
+    indexer.sync([docs])
+    manifest = Manifest.of(live)
+    try:
+        assert manifest.search(["okapi"], 5) == []
+        assert manifest.lexical.hashes() == manifest.hashes()
+    finally:
+        manifest.close()
+
+
+def test_an_older_manifest_s_fts5_chunks_move_to_the_lexical_index(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "gen" / "manifest.sqlite3"
+    path.parent.mkdir()
+    old = sqlite3.connect(path)
+    old.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(title, section, text, chunk_id UNINDEXED, "
+                "content_hash UNINDEXED, source UNINDEXED, page UNINDEXED, mentor UNINDEXED)")
+    old.executemany("INSERT INTO chunks_fts VALUES (?,?,?,?,?,?,?,?)", [
+        ("Walks", "Intro", "walk and talk with your mentee", "h1-0000", "h1", "a.md", None, "Ana"),
+        ("Walks", "Later", "a second walk", "h1-0001", "h1", "a.md", 2, "Ana"),
+    ])
+    old.commit()
+    old.close()
+    manifest = Manifest(path)
+    try:
+        assert manifest.search(["walk"], 5) == []
+        assert manifest.upgrade() == 2
+        hits = manifest.search(["walk", "mentee"], 5)
+        assert [c.chunk_id for c, _ in hits] == ["h1-0000", "h1-0001"]
+        assert hits[1][0].page == 2 and hits[0][0].mentor == "Ana" and hits[0][0].section == "Intro"
+        assert manifest.upgrade() == 0  # the FTS5 table is gone
+    finally:
+        manifest.close()
+
+
+def test_serve_start_upgrades_an_older_data_dir_s_bm25_index(tmp_path, settings, indexer, embedder) -> None:
+    import shutil
+    import sqlite3
+
+    from mentorkb.workspace import Workspace
+
+    docs = tmp_path / "docs"
+    write_docs(docs, 3)
+    indexer.sync([docs])
+    live = index.current_generation(settings.data_dir)
+    manifest = Manifest.of(live)
+    chunks = manifest.chunks()
+    manifest.close()
+    # The data dir as an older MentorKB left it: BM25 in an FTS5 table of the manifest.
+    shutil.rmtree(live / "manifest.lexical")
+    old = sqlite3.connect(live / "manifest.sqlite3")
+    old.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(title, section, text, chunk_id UNINDEXED, "
+                "content_hash UNINDEXED, source UNINDEXED, page UNINDEXED, mentor UNINDEXED)")
+    old.executemany("INSERT INTO chunks_fts VALUES (?,?,?,?,?,?,?,?)",
+                    [(c.title, c.section, c.text, c.chunk_id, c.content_hash, c.source, c.page, c.mentor)
+                     for c in chunks])
+    old.commit()
+    old.close()
+    before = index.read_current(settings.data_dir)
+    Workspace(settings, embedder).recover()  # what `mentorkb serve` runs first
+    assert index.read_current(settings.data_dir) != before  # workers reopen
+    manifest = Manifest.of(live)
+    try:
+        assert manifest.chunks() == chunks and manifest.lexical.hashes() == manifest.hashes()
+    finally:
+        manifest.close()

@@ -15,7 +15,7 @@ import pytest
 
 from rag import index
 from rag.manifest import Manifest
-from tests.test_ingest import settings, state, write_docs  # noqa: F401 - fixture
+from tests.test_ingest import lexical_hashes, settings, state, write_docs  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.stress, pytest.mark.timeout(3600)]
 RUNS = int(os.environ.get("MENTORKB_STRESS_RUNS", "20"))
@@ -54,13 +54,14 @@ def test_kill_9_at_random_points_never_loses_or_half_serves(tmp_path: Path, sett
         by_source, stored, _ = state(settings, embedder)
         assert set(by_source) <= set(names)
         assert set(by_source.values()) <= stored, f"run {run}: a committed document lost its chunks"
+        assert set(by_source.values()) <= lexical_hashes(settings), f"run {run}: ... its BM25 chunks"
     print(f"\nkill -9 runs: {RUNS}, killed mid-work: {killed}")
     assert killed >= RUNS * 3 // 4
     finish = subprocess.run([str(EXE), "--data-dir", data, "ingest", str(docs)], capture_output=True, text=True,
                             env=env, timeout=600)
     assert finish.returncode == 0, finish.stderr
     by_source, stored, count = state(settings, embedder)
-    assert sorted(by_source) == names and stored == set(by_source.values())
+    assert sorted(by_source) == names and stored == set(by_source.values()) == lexical_hashes(settings)
     live = index.current_generation(settings.data_dir)
     assert count == sum(r.chunks for r in Manifest.of(live).all())
     assert len(list((settings.data_dir / "generations").iterdir())) <= 3  # abandoned rebuilds are cleaned up
