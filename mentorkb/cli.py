@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -283,8 +284,6 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the web app: the mentee chat at /, the mentor workspace at /mentor,
     the admin page at /admin (sign in at /login; accounts from `mentorkb users add`).
     """
-    import threading
-
     from rag.service import Assistant
 
     settings = _settings(ctx)
@@ -292,10 +291,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         assistant = Assistant(settings)  # builds nothing heavy: each part loads on first use
     except MentorKBError as e:
         raise _fail(e) from e
-    # Load the model, the triage exemplars and the index while the web app is imported
-    # and built, so the first question finds them ready. Imports hold the GIL, so the
-    # two overlap little (cold start 17.2 s -> 17.0 s); the server listens sooner.
-    threading.Thread(target=_warm_up, args=(assistant,), name="warm-up", daemon=True).start()
+    # Load the model and the triage exemplars while the web app is imported and built,
+    # so the first question finds them ready. Importing sentence-transformers is the
+    # longest part of the start, so it begins first.
+    _background(assistant.warm_up_model, "warm-up")
 
     import uvicorn
 
@@ -311,6 +310,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         except IndexLockedError:
             click.echo("another process is writing the index; uploads are checked at the next start", err=True)
         server = create_server(assistant, settings, workspace)
+        # Open the index (importing Chroma, 0.5-0.9 s) now, while the model still loads,
+        # rather than after the model on the warm-up thread, where the first question
+        # waited for it. A small gain: 0.57 s on average over 20 paired runs (standard
+        # error 0.39 s), within the noise of a single run.
+        _background(assistant.warm_up_index, "open-index")
     except MentorKBError as e:
         raise _fail(e) from e
     host, port = host or settings.host, port or settings.port
@@ -318,13 +322,17 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     uvicorn.run(server, host=host, port=port, log_level="warning")
 
 
-def _warm_up(assistant) -> None:
-    """`serve`'s background start: a failure here is only logged; the first question
-    meets the same error and answers with it."""
-    try:
-        assistant.warm_up()
-    except Exception as e:  # noqa: BLE001 - never kill the server from a warm-up
-        logging.getLogger("mentorkb").warning("warm-up: %s", e)
+def _background(warm_up: Callable[[], None], name: str) -> None:
+    """Run one of `serve`'s warm-ups in a thread. A failure there is only logged:
+    the first question meets the same error and answers with it."""
+
+    def run() -> None:
+        try:
+            warm_up()
+        except Exception as e:  # noqa: BLE001 - never kill the server from a warm-up
+            logging.getLogger("mentorkb").warning("%s: %s", name, e)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
 
 
 @cli.command("eval")

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from typing import TYPE_CHECKING
 
 from rag.types import Chunk
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+# LangChain's message classes are imported by the functions that build messages:
+# the default (extractive) answerer never does, and `serve` starts without them.
 
 SYSTEM_PROMPT = """\
 You are MentorKB, an AI assistant that answers questions about workplace mentoring \
@@ -76,6 +81,8 @@ def format_source(n: int, chunk: Chunk) -> str:
 def _history_messages(history: Sequence[tuple[str, str]]) -> list[BaseMessage]:
     # Only our own earlier answers become AI turns; any other role, "system"
     # included, is user text and cannot add rules.
+    from langchain_core.messages import AIMessage, HumanMessage
+
     recent = list(history)[-MAX_HISTORY_MESSAGES:]
     return [
         AIMessage(text) if role == "assistant" else HumanMessage(text) for role, text in recent
@@ -96,6 +103,8 @@ def build_messages(
         history: earlier turns as (role, text), role "user" or "assistant", oldest first.
         max_words: the answer's length limit stated in the system prompt.
     """
+    from langchain_core.messages import HumanMessage, SystemMessage
+
     blocks = "\n\n".join(format_source(n, chunk) for n, chunk in enumerate(sources, 1))
     return [
         SystemMessage(SYSTEM_PROMPT.format(max_words=max_words)),
@@ -111,6 +120,8 @@ def build_rewrite_messages(question: str, history: Sequence[tuple[str, str]]) ->
         question: the user's latest question.
         history: earlier turns as (role, text), oldest first.
     """
+    from langchain_core.messages import HumanMessage, SystemMessage
+
     recent = list(history)[-MAX_HISTORY_MESSAGES:]
     conversation = "\n".join(
         f"{'assistant' if role == 'assistant' else 'user'}: {_escape_text(text)}"

@@ -1,18 +1,15 @@
 """Hybrid retrieval: dense (Chroma) and lexical (BM25 over title, headings, text),
 fused per document by a tuned weighted score, one chunk per document by default.
 
-Exposed both as a plain class and as a LangChain `BaseRetriever`.
+Also a LangChain `BaseRetriever`: `MentorKBRetriever` in rag.langchain_retriever, apart
+because LangChain's retriever base takes 0.6 s to import and `serve` never uses it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
-
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
+from typing import Literal, Protocol
 
 from rag.protocols import Embedder, LexicalIndex, VectorIndex
 from rag.text import FUNCTION_WORDS, words
@@ -195,24 +192,3 @@ def text_of(chunk_id: str) -> str:
     """The text a chunk belongs to: its id up to the last "-" (see Chunk)."""
     return chunk_id.rpartition("-")[0] or chunk_id
 
-
-class MentorKBRetriever(BaseRetriever):
-    """The hybrid retriever as a LangChain retriever: chunks become Documents."""
-
-    retriever: Any
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        return [
-            Document(
-                page_content=sc.chunk.text,
-                metadata={
-                    "source": sc.chunk.source, "title": sc.chunk.title, "section": sc.chunk.section,
-                    "page": sc.chunk.page, "mentor": sc.chunk.mentor, "chunk_id": sc.chunk.chunk_id,
-                    "score": sc.score, "similarity": sc.similarity,
-                },
-                id=sc.chunk.chunk_id,
-            )
-            for sc in self.retriever.search(query)
-        ]

@@ -85,13 +85,15 @@ class Assistant:
         self._activity = activity
         self.limiter = RateLimiter(settings.rate_limit_per_minute, 60.0)
 
-    def warm_up(self) -> None:
+    def warm_up_model(self) -> None:
         """Do now what the first question would otherwise wait for: load the embedding
-        model (one encode), have the triage exemplars' vectors, open the live index.
-        `serve` runs this in a background thread while it builds the web app; a question
-        that comes first waits for the same loads rather than repeating them."""
+        model (one encode) and have the triage exemplars' vectors. A question that
+        comes first waits for the same load rather than repeating it."""
         self.embedder.embed(["warm up"])
         self.triager.warm_up()
+
+    def warm_up_index(self) -> None:
+        """Open the live index generation (importing Chroma) before the first question."""
         self.store.count()
 
     @property

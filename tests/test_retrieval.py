@@ -18,7 +18,8 @@ from rag.answer import GenerativeAnswerer
 from rag.errors import AnswererError
 from rag.followup import is_follow_up, standalone
 from rag.index import LiveIndex
-from rag.retrieve import MentorKBRetriever, diversify, lexical_evidence, query_words
+from rag.langchain_retriever import MentorKBRetriever
+from rag.retrieve import diversify, lexical_evidence, query_words
 from rag.service import Assistant
 from rag.settings import load_settings
 from rag.types import Chunk, ScoredChunk
