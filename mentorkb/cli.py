@@ -292,8 +292,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     except MentorKBError as e:
         raise _fail(e) from e
     # Load the model and the triage exemplars while the web app is imported and built,
-    # so the first question finds them ready. Importing sentence-transformers is the
-    # longest part of the start, so it begins first.
+    # so the first question finds them ready. On ONNX Runtime that takes ~0.5 s; on the
+    # torch runtime, or the first time a data dir's model is exported, importing torch and
+    # sentence-transformers is the longest part of the start, so it begins first.
     _background(assistant.warm_up_model, "warm-up")
 
     import uvicorn

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
+MODELS = Path(tempfile.mkdtemp(prefix="mentorkb-models-"))
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -25,6 +27,8 @@ def clean_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(key)
     data = tmp_path / "data"
     monkeypatch.setenv("MENTORKB_DATA_DIR", str(data))
+    # One ONNX export of the model serves the session's data dirs and subprocesses.
+    monkeypatch.setenv("MENTORKB_MODELS_DIR", str(MODELS))
     return data
 
 
@@ -33,11 +37,18 @@ def gold_questions() -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def models_dir():
+    yield MODELS
+    shutil.rmtree(MODELS, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def embedder():
-    from rag.backends.st import SentenceTransformerEmbedder
+    """The default embedder: MiniLM on ONNX Runtime, exported once for the session."""
+    from rag.backends.onnx import OnnxEmbedder
 
-    return SentenceTransformerEmbedder.minilm()
+    return OnnxEmbedder.minilm(MODELS)
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,12 @@ if TYPE_CHECKING:
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    """The embedder named by `settings.embedder`."""
+    """The embedder named by `settings.embedder`, on the runtime `settings.embed_runtime`."""
     if settings.embedder == "minilm":
+        if settings.embed_runtime == "onnx":
+            from rag.backends.onnx import OnnxEmbedder
+
+            return OnnxEmbedder.minilm(settings.models_path)
         from rag.backends.st import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder.minilm()

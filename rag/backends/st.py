@@ -37,7 +37,7 @@ def minilm_path() -> Path:
 _loading = threading.Lock()
 
 
-def _load(path: Path) -> Any:
+def load_sentence_transformer(path: Path) -> Any:
     """Load a model once per process: the CLI, the web app and the tests share it.
     Thread-safe: `serve` loads it in the background while a first question may wait for it."""
     with _loading:
@@ -74,7 +74,7 @@ class SentenceTransformerEmbedder:
 
     @cached_property
     def model(self) -> Any:
-        model = _load(self.path)
+        model = load_sentence_transformer(self.path)
         found = model.get_embedding_dimension()
         if found != self.dimension:
             raise EmbedderError(
