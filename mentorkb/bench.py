@@ -333,7 +333,7 @@ def bench_serve(settings: Settings, questions: list[str], queries: int, clients:
     url = f"http://127.0.0.1:{port}/"
     env = {
         **os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-        "MENTORKB_COLLECTION": settings.collection,
+        "MENTORKB_COLLECTION": settings.collection, "MENTORKB_MODELS_DIR": str(settings.models_path),
     }
     if settings.chroma_url:
         env["MENTORKB_CHROMA_URL"] = settings.chroma_url
@@ -486,7 +486,11 @@ def run(
     started = time.perf_counter()
     settings = load_settings()
     # Its own collection name, so a shared Chroma server (MENTORKB_CHROMA_URL) is never touched.
-    settings = settings.model_copy(update={"collection": f"mentorkb-bench-{os.getpid()}"})
+    # Every temporary data dir, and the server, shares the configured data dir's export of
+    # the embedding model: the serve figures are a server's steady state, not its first
+    # start ever (which exports the model once, see rag/backends/onnx.py).
+    settings = settings.model_copy(update={"collection": f"mentorkb-bench-{os.getpid()}",
+                                           "models_dir": settings.models_path})
     result: dict = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -494,6 +498,7 @@ def run(
             "python": platform.python_version(),
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
             "store": "chroma server" if settings.chroma_url else "chroma persistent (embedded)",
+            "embed_runtime": settings.embed_runtime,
         },
     }
     embedder = make_embedder(settings)
@@ -538,7 +543,8 @@ def table(result: dict) -> str:
     """The figures as Markdown tables, each beside its floor or target (for the README)."""
     lines = []
     m = result["machine"]
-    lines.append(f"{m['cpus']} CPUs, {m['platform']}, Python {m['python']}, {m['store']}; "
+    lines.append(f"{m['cpus']} CPUs, {m['platform']}, Python {m['python']}, {m['store']}, "
+                 f"embedder on {m.get('embed_runtime', 'torch')}; "
                  f"load average at start {m['load_average_at_start']}; {result['total_s']} s in all")
     if result.get("query"):
         lines += ["", "| chunks (synthetic) | floor p50 / p95 ms | ask p50 / p95 ms | ratio p50 / p95 |",

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
-from rag.db import feedback, now, questions, translated
+from rag.db import feedback, now, questions, relaxed_commit, translated
 from rag.types import Answer
 
 
@@ -33,7 +33,7 @@ class ActivityLog:
 
     @translated
     def record_answer(self, answer: Answer, session: str | None = None, handoff_id: int | None = None) -> None:
-        with self.engine.begin() as conn:
+        with relaxed_commit(self.engine) as conn:  # one row a question: not worth an fsync
             conn.execute(
                 insert(questions).values(
                     created_at=now(),

@@ -120,19 +120,18 @@ class ExtractiveAnswerer:
     def _select(self, question: str, pool: list[ScoredChunk]) -> list[_Candidate]:
         query = Counter(terms(question))
         candidates = [
-            (rank, pos, text)
+            (rank, pos, text, set(terms(text)))
             for rank, sc in enumerate(pool)
             for pos, text in enumerate(sentences(sc.chunk.text))
             if 4 <= len(text.split()) <= 80 and not is_instruction(text)
         ]
         # Weigh query terms by how rare they are among the candidate sentences.
-        doc_freq = Counter(t for _, _, text in candidates for t in set(terms(text)))
+        doc_freq = Counter(t for *_, found in candidates for t in found)
         n = max(len(candidates), 1)
         weight = {t: math.log(1 + n / (1 + doc_freq[t])) for t in query}
         total = sum(weight.values()) or 1.0
         scored = []
-        for rank, pos, text in candidates:
-            found = set(terms(text))
+        for rank, pos, text, found in candidates:
             overlap = sum(w for t, w in weight.items() if t in found) / total
             # The retriever's rank already weighs meaning and words together.
             prior = 1.0 / (1 + 0.7 * rank)

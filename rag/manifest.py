@@ -156,6 +156,10 @@ class Manifest:
         """The k chunks best matching any of `words` by BM25, best first, with a score > 0."""
         return self.lexical.search(words, k)
 
+    def chunks_by_id(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        """Chunks by id, from the lexical index (which stores them whole)."""
+        return self.lexical.by_id(ids)
+
     def chunks(self) -> list[Chunk]:
         """Every chunk in the lexical index, in chunk id order."""
         return self.lexical.chunks()

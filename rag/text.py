@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # Sentence ends, or a line break (list items and headings end a sentence too).
@@ -40,6 +41,7 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+@lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A light suffix stripper: enough to match 'meetings' with 'meeting', 'giving' with 'give'."""
     for suffix in ("ingly", "edly", "ings", "ing", "ies", "ied", "ness", "ment", "ers", "ed", "es", "er", "ly", "s"):

@@ -249,3 +249,20 @@ def test_purge_enforces_retention_but_never_touches_open_handoffs(tmp_path: Path
     assert "2 questions, 0 feedback, 1 resolved handoffs deleted" in result.output
     assert {h.ref for h in store.list()} == {old_open.ref, recent_resolved.ref}
     assert len(log.recent()) == 1
+
+
+def test_question_log_rows_skip_the_fsync_and_leave_other_writes_durable(tmp_path: Path) -> None:
+    from rag.types import Answer
+
+    engine = open_database(load_settings(data_dir=tmp_path))
+    log = ActivityLog(engine)
+    log.record_answer(Answer("how do I start?", "answer", "a", timings_ms={"total": 5.0}))
+    # The row is committed (another connection, outside the pool, reads it) ...
+    with sqlite3.connect(tmp_path / "mentorkb.sqlite3") as other:
+        assert other.execute("SELECT question, route FROM questions").fetchall() == [("how do I start?", "answer")]
+    # ... and the pooled connection is back to full durability for handoffs and accounts.
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    store = HandoffStore(engine)
+    ref = store.create("crisis", [("user", "help")]).ref
+    assert [h.ref for h in store.list()] == [ref]

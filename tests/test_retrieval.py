@@ -75,6 +75,15 @@ def test_lexical_index_follows_updates_and_deletes(tmp_path: Path, embedder) -> 
     assert live.lexical(["wombat"], 5) == []
 
 
+def test_chunks_are_read_by_id_from_the_lexical_index_as_chroma_holds_them(assistant) -> None:
+    store, manifest = assistant.store._current()
+    ids = [chunk_id for chunk_id, _ in assistant.store.nearest(assistant.embedder.embed(["feedback"])[0], 30)]
+    from_lexical = assistant.store.chunks([*ids, "no-such-chunk", ids[0]])
+    assert from_lexical == store.chunks(ids)  # every field, and only chunks that exist
+    assert len(from_lexical) == len(ids) == 30
+    assert manifest.chunks_by_id([]) == {}
+
+
 def test_query_words_drop_only_function_words() -> None:
     assert query_words("How do I give feedback to my mentor?") == ["give", "feedback", "mentor"]
     # Content words that a broader stoplist drops carry this question.
