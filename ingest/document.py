@@ -43,12 +43,16 @@ class LoadedDocument:
 
 _SPACE = re.compile(r"[ \t\u00a0]+")
 _BLANKS = re.compile(r"\n{3,}")
+# Without these, a text is printable exactly when it holds no control (C*) or separator
+# (Z*) characters other than the space: then there is nothing to drop.
+_LINE_BREAKS = str.maketrans("", "", "\n\t")
 
 
 def normalize_text(text: str) -> str:
     """NFC, unified newlines, collapsed runs of spaces and blank lines, no control chars."""
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c)[0] != "C")
+    if not text.translate(_LINE_BREAKS).isprintable():  # the common case has nothing to drop
+        text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c)[0] != "C")
     text = "\n".join(_SPACE.sub(" ", line).strip() for line in text.split("\n"))
     return _BLANKS.sub("\n\n", text).strip()
 

@@ -81,7 +81,7 @@ def _small_docs(target: Path, n: int) -> None:
         )
 
 
-def bench_ingest(settings: Settings, corpus: Path, copies: int, noop_docs: int, repeats: int = 3) -> dict:
+def bench_ingest(settings: Settings, corpus: Path, copies: int, noop_docs: int, repeats: int = 5) -> dict:
     """Full ingest pipeline against encode() alone, and a no-op re-ingest; always on embedded Chroma."""
     settings = settings.model_copy(update={"chroma_url": ""})
     embedder = make_embedder(settings)

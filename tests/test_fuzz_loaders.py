@@ -85,3 +85,18 @@ def test_a_file_over_the_time_limit_is_skipped_and_the_worker_recovers(tmp_path:
     with pytest.raises(LoaderError, match=r"^slow\.pdf: took longer than 1e-06 s to read; skipped$"):
         sandbox.load(slow, "slow.pdf", timeout_s=1e-6)
     assert sandbox.load(slow, "slow.pdf", timeout_s=30).title  # a fresh worker takes over
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60)
+       | st.text(alphabet=" \t\n\r\u00a0\u200b\u2028\x07\x00ab.", max_size=30))
+def test_normalizing_drops_exactly_the_control_characters(text: str) -> None:
+    """The printable fast path of normalize_text gives what the per-character filter gives."""
+    import unicodedata
+
+    from ingest.document import normalize_text
+
+    nfc = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    kept = "".join(c for c in nfc if c in "\n\t" or unicodedata.category(c)[0] != "C")
+    assert normalize_text(text) == normalize_text(kept)
+    assert not any(unicodedata.category(c)[0] == "C" for c in normalize_text(text) if c not in "\n\t")
