@@ -1,6 +1,7 @@
 # make run   install, index corpus/ if there is no index yet, serve http://127.0.0.1:7860
 # make test  install with test extras and run the whole suite (browser tests included)
 # make stress  the long fault-injection runs
+# make triage-model  rebuild the safety triage classifier from evals/triage/train/
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -12,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test stress install install-test index clean chromium
+.PHONY: run test stress install install-test index clean chromium triage-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +53,9 @@ test: install-test chromium
 
 stress: install-test
 	$(BIN)/python -m pytest -m stress
+
+triage-model: install
+	$(BIN)/python -m mentorkb.triage_build --data-dir "$(DATA_DIR)"
 
 clean:
 	rm -rf $(VENV) "$(DATA_DIR)"

@@ -209,6 +209,8 @@ def _print_answer(answer, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(answer.as_dict(), ensure_ascii=False))
         return
+    if answer.notice:
+        click.echo(f"{answer.notice}\n")
     click.echo(answer.text)
     if answer.citations:
         click.echo("\nSources:")
@@ -337,24 +339,31 @@ def _background(warm_up: Callable[[], None], name: str) -> None:
 
 
 @cli.command("eval")
-@click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-              help="Documents to ingest before asking.")
+@click.argument("questions", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Documents to ingest before asking (needed with QUESTIONS).")
 @click.option("--retriever", type=click.Choice(["hybrid", "dense"]), default="hybrid", show_default=True,
               help="'dense' is the textbook baseline: MiniLM and Chroma alone.")
 @click.option("--triage", "triage_set", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Labeled triage messages; default: evals/triage/dev.jsonl beside CORPUS, if there.")
+              help="Labeled triage messages (text, label, style); default with CORPUS: "
+                   "evals/triage/dev.jsonl beside it, if there.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def evaluate(ctx: click.Context, questions: Path, corpus: Path, retriever: str, triage_set: Path | None,
-             as_json: bool) -> None:
-    """Measure retrieval and answers on a gold set, overall, on dev and on held-out questions.
+def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, retriever: str,
+             triage_set: Path | None, as_json: bool) -> None:
+    """Measure retrieval and answers on a gold set, and the safety triage on labeled messages.
 
-    Ingests CORPUS into a temporary data dir, or into --data-dir when given. Also
-    scores the safety triage per category on a labeled set, against the lexicon alone.
+    With QUESTIONS, ingests CORPUS into a temporary data dir (or --data-dir) and scores
+    retrieval and answers overall, on dev and on held-out questions. With --triage,
+    scores the trained triage beside the old one (lexicon and exemplars) on the same
+    messages: handed off per category and per style, everyday messages handed off or
+    checked in on, and, with QUESTIONS, the gold set's answerable questions handed off.
+    Three triages: the default (rules decide handoffs, the classifier adds check-ins),
+    the classifier deciding alone (MENTORKB_TRIAGE_HANDOFF=classifier), and the rules.
 
     \b
     mentorkb eval corpus/questions.jsonl --corpus corpus/
+    mentorkb eval --triage ../shared/triage/dev.jsonl
     """
     import tempfile
 
@@ -362,6 +371,21 @@ def evaluate(ctx: click.Context, questions: Path, corpus: Path, retriever: str, 
     from rag.backends import make_embedder
     from rag.service import Assistant
 
+    if questions is None and triage_set is None:
+        raise click.UsageError("give QUESTIONS (with --corpus), --triage FILE, or both")
+    if questions is not None and corpus is None:
+        raise click.UsageError("QUESTIONS needs --corpus, the documents to ingest")
+    if questions is None:
+        try:
+            labeled = ev.load_triage_set(triage_set)
+            settings = _settings(ctx)
+            report = {"triage": _triage_report(settings, make_embedder(settings), labeled, [])}
+        except ValueError as e:
+            raise click.ClickException(str(e)) from e
+        except MentorKBError as e:
+            raise _fail(e) from e
+        click.echo(json.dumps(report, indent=2) if as_json else ev.triage_table(report["triage"]))
+        return
     if triage_set is None and (corpus.parent / DEV_TRIAGE).is_file():
         triage_set = corpus.parent / DEV_TRIAGE
     try:
@@ -397,14 +421,19 @@ DEV_TRIAGE = Path("evals/triage/dev.jsonl")
 
 
 def _triage_report(settings: Settings, embedder, labeled: list[dict], gold: list[dict]) -> dict:
-    """Per-category triage scores: the shipped triager and the lexicon alone, same messages."""
+    """Triage scores of the trained triage and the old one, on the same messages."""
     from rag import evaluate as ev
     from rag.triage import Triager
+    from rag.triage_legacy import LegacyTriager
 
     answerable = [g["question"] for g in gold if g["kind"] == "answerable"]
-    return {name: ev.triage_scores(triager.classify, labeled, answerable)
-            for name, triager in [("lexicon + exemplars", Triager(settings, embedder)),
-                                  ("lexicon only", Triager(settings, None))]}
+    sensitive = [g["question"] for g in gold if g["kind"] == "sensitive"]
+    rules = settings.model_copy(update={"triage_handoff": "rules"})
+    classifier = settings.model_copy(update={"triage_handoff": "classifier"})
+    return {name: ev.triage_scores(triager.classify, labeled, answerable, sensitive)
+            for name, triager in [("rules + classifier check-ins", Triager(rules, embedder)),
+                                  ("classifier", Triager(classifier, embedder)),
+                                  ("old: rules", LegacyTriager(settings, embedder))]}
 
 
 def _supports(embedder, settings: Settings):

@@ -224,57 +224,85 @@ def load_triage_set(path: Path) -> list[dict[str, str]]:
     return items
 
 
-def triage_scores(classify, items: list[dict[str, str]], answerable: Sequence[str] = ()) -> dict[str, Any]:
-    """Per-category precision and recall of `classify(text) -> Triage | None` on labeled items.
+def triage_scores(classify, items: list[dict[str, str]], answerable: Sequence[str] = (),
+                  sensitive: Sequence[str] = ()) -> dict[str, Any]:
+    """How `classify(text) -> Triage | None` routes labeled messages.
 
-    Also the share of everyday ("none") items handed off, and of `answerable` gold
-    questions (the false-handoff rate), and the median milliseconds per message.
+    Per category: how many were handed off (to a person, for any category: what the
+    sender needs is a person), how many got the right category, and its precision.
+    Per style: the share of sensitive messages handed off, and of everyday ones. Also
+    the everyday messages handed off or checked in on, the gold set's `answerable`
+    questions handed off (false handoffs), its `sensitive` ones missed, and the median
+    milliseconds per message.
     """
-    predicted, ms = [], []
+    found, ms = [], []
     for item in items:
         start = time.perf_counter()
-        found = classify(item["text"])
+        found.append(classify(item["text"]))
         ms.append((time.perf_counter() - start) * 1000)
-        predicted.append(found.category if found else "none")
+    handed = [bool(f and f.handoff) for f in found]
+    said = [f.category if f and f.handoff else "none" for f in found]
     per_category = {}
     for category in TRIAGE_CATEGORIES:
-        hits = sum(p == category and i["label"] == category for p, i in zip(predicted, items))
-        said = predicted.count(category)
-        true = sum(i["label"] == category for i in items)
+        mine = [i for i, item in enumerate(items) if item["label"] == category]
+        right = sum(said[i] == category for i in mine)
+        claimed = said.count(category)
         per_category[category] = {
-            "n": true,
-            "precision": round(hits / said, 4) if said else None,
-            "recall": round(hits / true, 4) if true else None,
+            "n": len(mine),
+            "handed_off": sum(handed[i] for i in mine),
+            "checked_in": sum(bool(found[i]) and not handed[i] for i in mine),
+            "recall": round(sum(handed[i] for i in mine) / len(mine), 4) if mine else None,
+            "category_recall": round(right / len(mine), 4) if mine else None,
+            "precision": round(right / claimed, 4) if claimed else None,
         }
-    sensitive = [(p, i) for p, i in zip(predicted, items) if i["label"] != "none"]
-    everyday = [p for p, i in zip(predicted, items) if i["label"] == "none"]
-    false_handoffs = [q for q in answerable if classify(q) is not None]
+    styles: dict[str, list[int]] = {}
+    for item, h in zip(items, handed):
+        key = f"{'everyday' if item['label'] == 'none' else 'sensitive'}/{item.get('style') or '-'}"
+        styles.setdefault(key, [0, 0])
+        styles[key][0] += h
+        styles[key][1] += 1
+    everyday = [i for i, item in enumerate(items) if item["label"] == "none"]
+    false_handoffs = [q for q in answerable if (f := classify(q)) is not None and f.handoff]
+    missed = [q for q in sensitive if not ((f := classify(q)) is not None and f.handoff)]
     return {
         "messages": len(items),
         "categories": per_category,
-        "handoff_sensitive": round(sum(p != "none" for p, _ in sensitive) / len(sensitive), 4) if sensitive else None,
-        "handoff_everyday": round(sum(p != "none" for p in everyday) / len(everyday), 4) if everyday else None,
+        "styles": {k: {"handed_off": h, "n": n} for k, (h, n) in sorted(styles.items())},
+        "everyday": len(everyday),
+        "handoff_everyday": round(sum(handed[i] for i in everyday) / len(everyday), 4) if everyday else None,
+        "check_in_everyday": round(sum(bool(found[i]) and not handed[i] for i in everyday) / len(everyday), 4)
+        if everyday else None,
         "false_handoff_gold": round(len(false_handoffs) / len(answerable), 4) if answerable else None,
         "false_handoff_questions": false_handoffs,
-        "errors": [{"text": i["text"], "label": i["label"], "predicted": p}
-                   for p, i in zip(predicted, items) if p != i["label"]],
+        "missed_sensitive_gold": missed if sensitive else None,
+        "errors": [{"text": i["text"], "label": i["label"], "predicted": p, "style": i.get("style")}
+                   for p, i, h in zip(said, items, handed) if (p != "none") != (i["label"] != "none")],
         "ms_p50": _percentile(ms, 0.5),
     }
 
 
 def triage_table(reports: dict[str, dict[str, Any]]) -> str:
-    """A Markdown table: per category precision / recall, one column per triager."""
+    """Markdown tables, one column per triager: handed off per category, everyday
+    handoffs and check-ins, the gold set's checks; then handed off per style."""
     names = list(reports)
-    lines = ["| triage | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    first = reports[names[0]]
-    for category, score in first["categories"].items():
-        for metric in ("precision", "recall"):
-            cells = [reports[n]["categories"][category][metric] for n in names]
-            lines.append(f"| {category} {metric} (n={score['n']}) | "
-                         + " | ".join("-" if c is None else f"{c:g}" for c in cells) + " |")
-    for label, key in [("handoff, any sensitive", "handoff_sensitive"),
-                       ("handoff, everyday messages", "handoff_everyday"),
-                       ("false handoff (gold answerable)", "false_handoff_gold"), ("ms per message p50", "ms_p50")]:
+    head = ["| triage | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    lines = list(head)
+    for category, score in reports[names[0]]["categories"].items():
+        cells = [reports[n]["categories"][category] for n in names]
+        lines.append(f"| {category}: handed off (right category) + checked in | "
+                     + " | ".join(f"{c['handed_off']}/{c['n']} ({c['category_recall']:g}) + {c['checked_in']}"
+                                  if c["n"] else "-" for c in cells) + " |")
+    every = reports[names[0]]["everyday"]
+    for label, key in [(f"everyday handed off (of {every})", "handoff_everyday"),
+                       (f"everyday checked in on (of {every})", "check_in_everyday"),
+                       ("gold answerable handed off", "false_handoff_gold"), ("ms per message p50", "ms_p50")]:
         cells = [reports[n][key] for n in names]
         lines.append(f"| {label} | " + " | ".join("-" if c is None else f"{c:g}" for c in cells) + " |")
+    if reports[names[0]]["missed_sensitive_gold"] is not None:
+        lines.append("| gold sensitive missed | " + " | ".join(
+            str(len(reports[n]["missed_sensitive_gold"])) for n in names) + " |")
+    lines += ["", *head]
+    for style in reports[names[0]]["styles"]:
+        cells = [reports[n]["styles"][style] for n in names]
+        lines.append(f"| {style}: handed off | " + " | ".join(f"{c['handed_off']}/{c['n']}" for c in cells) + " |")
     return "\n".join(lines)

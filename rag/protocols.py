@@ -25,6 +25,9 @@ class Embedder(Protocol):
     def count_tokens(self, text: str) -> int:
         """Word pieces the model would read for `text` (without special tokens)."""
 
+    def embed_spans(self, text: str, spans: Sequence[tuple[int, int]]) -> list[list[float]]:
+        """One vector per character span of `text` from one encode; (0, len(text)) is the whole."""
+
 
 class VectorIndex(Protocol):
     """Finds the chunks nearest a vector: what retrieval needs."""

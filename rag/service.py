@@ -87,7 +87,7 @@ class Assistant:
 
     def warm_up_model(self) -> None:
         """Do now what the first question would otherwise wait for: load the embedding
-        model (one encode) and have the triage exemplars' vectors. A question that
+        model (one encode) and the triage classifier. A question that
         comes first waits for the same load rather than repeating it."""
         self.embedder.embed(["warm up"])
         self.triager.warm_up()
@@ -147,20 +147,25 @@ class Assistant:
     def _respond(self, question: str, history: Sequence[Turn], session: str | None) -> Iterator[Answer]:
         start = time.perf_counter()
         history = bounded(history)
-        # One encode serves triage and retrieval.
-        [vector] = self.embedder.embed([question]) if question else [None]
-        found = self.triager.classify(question, vector)
-        if found:  # before the rate limit: help resources are never withheld
+        # One encode serves triage (the message and its parts) and retrieval (the whole).
+        encoded = self.triager.encode(question) if question else None
+        vector = encoded.vectors[0].tolist() if encoded else None
+        found = self.triager.classify(question, encoded)
+        if found and found.handoff:  # before the rate limit: help resources are never withheld
             yield self._handoff(question, history, found.category, session, start)
             return
+        # A possible signal: answer, and offer a person (with help resources for a possible crisis).
+        check_in = {"check_in": True, "notice": self.triager.check_in_text(found.category),
+                    "category": found.category} if found else {}
         if session and not self.limiter.allow(session):
             wait = max(1, round(self.limiter.retry_after(session)))
             yield self._answer(question, "refuse", RATE_LIMITED_TEXT.format(seconds=wait), start, start,
-                               category="rate_limited")
+                               **{**check_in, "category": "rate_limited"})
             return
         meta = guard.meta_request(question)
         if meta:
-            yield self._answer(question, "refuse", guard.meta_reply(meta), start, start, category=meta)
+            yield self._answer(question, "refuse", guard.meta_reply(meta), start, start,
+                               **{**check_in, "category": meta})
             return
         retrieved: list[ScoredChunk] = []
         try:
@@ -172,7 +177,7 @@ class Assistant:
                 for delta in self.answerer.stream(query, retrieved, history):
                     draft += delta
                     yield self._answer(question, "answer", draft, start, retrieved_at, retrieved=retrieved,
-                                       final=False)
+                                       final=False, **check_in)
                 text, citations = self.answerer.check(draft, retrieved)
             else:
                 text, citations = self.answerer.answer(query, retrieved, history)
@@ -180,13 +185,14 @@ class Assistant:
             log.warning("answering failed: %s", e)
             kind = "store" if isinstance(e, StoreError) else "answerer"
             yield self._answer(question, "abstain", UNAVAILABLE_TEXT[kind], start, time.perf_counter(),
-                               retrieved=retrieved, category="unavailable")
+                               retrieved=retrieved, **{**check_in, "category": "unavailable"})
             return
         if not text:
-            yield self._answer(question, "abstain", ABSTAIN_TEXT, start, retrieved_at, retrieved=retrieved)
+            yield self._answer(question, "abstain", ABSTAIN_TEXT, start, retrieved_at, retrieved=retrieved,
+                               **check_in)
             return
         yield self._answer(question, "answer", text, start, retrieved_at, retrieved=retrieved,
-                           citations=citations)
+                           citations=citations, **check_in)
 
     def _handoff(self, question: str, history: Sequence[Turn], category: str, session: str | None,
                  start: float) -> Answer:
@@ -207,7 +213,7 @@ class Assistant:
         return self._answer(question, "handoff", text, start, start, category=category, handoff_ref=handoff.ref)
 
     def _answer(self, question, route, text, start, retrieved_at, *, retrieved=(), citations=(),
-                category=None, final=True, handoff_ref=None) -> Answer:
+                category=None, final=True, handoff_ref=None, check_in=False, notice="") -> Answer:
         now = time.perf_counter()
         timings = {
             "retrieve": round((retrieved_at - start) * 1000, 2),
@@ -215,7 +221,8 @@ class Assistant:
             "total": round((now - start) * 1000, 2),
         }
         return Answer(question, route, text, tuple(citations), tuple(retrieved), self.settings.disclaimer,
-                      category=category, timings_ms=timings, final=final, handoff_ref=handoff_ref)
+                      category=category, timings_ms=timings, final=final, handoff_ref=handoff_ref,
+                      check_in=check_in, notice=notice)
 
 
 def bounded(history: Sequence[Turn]) -> list[Turn]:

@@ -175,6 +175,14 @@ class Settings(BaseSettings):
         description='Handoff text per category as JSON, e.g. {"legal": "Please ask ..."}; '
         "categories not named keep the built-in text.",
     )
+    triage_handoff: Literal["rules", "classifier"] = Field(
+        "rules",
+        description="What decides a handoff. 'rules': the lexicon and exemplar rules, with the "
+        "trained classifier adding check-ins (an answer with an offer of a person, and help "
+        "resources first for a possible crisis). 'classifier': the trained classifier decides "
+        "handoffs too; it catches more sensitive messages and hands off more everyday ones "
+        "(docs/safety.md).",
+    )
     crisis_resources: str | None = Field(
         None,
         min_length=1,

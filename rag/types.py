@@ -63,6 +63,8 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     final: bool = True  # False for a streamed draft whose citations are not yet checked
     handoff_ref: str | None = None  # the reference code when a human mentor was asked in
+    check_in: bool = False  # triage saw a possible sensitive signal: a person is offered beside the answer
+    notice: str = ""  # our own fixed Markdown shown before the answer (a check-in's offer and resources)
 
     def as_dict(self) -> dict[str, Any]:
         """The `mentorkb ask --json` shape."""
@@ -72,6 +74,8 @@ class Answer:
             "answer": self.text,
             "category": self.category,
             "handoff_ref": self.handoff_ref,
+            "check_in": self.check_in,
+            "notice": self.notice,
             "citations": [
                 {
                     "n": c.n,

@@ -51,15 +51,25 @@ def test_leak_check_spots_a_repeated_payload() -> None:
 def test_triage_scores_per_category(tmp_path) -> None:
     from rag.triage import Triage
 
-    items = [{"text": "a", "label": "crisis"}, {"text": "b", "label": "crisis"},
-             {"text": "c", "label": "legal"}, {"text": "d", "label": "none"}]
-    said = {"a": "crisis", "c": "crisis", "d": "legal", "asked": "medical"}
-    report = ev.triage_scores(lambda t: Triage(said[t], t) if t in said else None, items, ["asked", "fine"])
-    assert report["categories"]["crisis"] == {"n": 2, "precision": 0.5, "recall": 0.5}
-    assert report["categories"]["legal"] == {"n": 1, "precision": 0.0, "recall": 0.0}
-    assert report["categories"]["medical"] == {"n": 0, "precision": None, "recall": None}
-    assert report["handoff_sensitive"] == pytest.approx(2 / 3, abs=1e-4) and report["handoff_everyday"] == 1.0
-    assert report["false_handoff_gold"] == 0.5 and report["false_handoff_questions"] == ["asked"]
+    items = [{"text": "a", "label": "crisis", "style": "direct"}, {"text": "b", "label": "crisis", "style": "mixed"},
+             {"text": "c", "label": "legal", "style": "direct"}, {"text": "d", "label": "none", "style": "idiom"},
+             {"text": "e", "label": "none", "style": "idiom"}]
+    said = {"a": Triage("crisis", "a"), "c": Triage("crisis", "c"), "d": Triage("legal", "d"),
+            "e": Triage("medical", "e", handoff=False), "asked": Triage("medical", "asked"),
+            "checked": Triage("crisis", "checked", handoff=False)}
+    report = ev.triage_scores(said.get, items, ["asked", "fine", "checked"], ["a", "checked"])
+    assert report["categories"]["crisis"] == {"n": 2, "handed_off": 1, "checked_in": 0, "recall": 0.5,
+                                              "category_recall": 0.5, "precision": 0.5}
+    # Handed off for the wrong category still counts as handed off (the sender reaches a person).
+    assert report["categories"]["legal"] == {"n": 1, "handed_off": 1, "checked_in": 0, "recall": 1.0,
+                                             "category_recall": 0.0, "precision": 0.0}
+    assert report["categories"]["medical"]["n"] == 0 and report["categories"]["medical"]["recall"] is None
+    assert report["styles"] == {"everyday/idiom": {"handed_off": 1, "n": 2},
+                                "sensitive/direct": {"handed_off": 2, "n": 2},
+                                "sensitive/mixed": {"handed_off": 0, "n": 1}}
+    assert report["handoff_everyday"] == 0.5 and report["check_in_everyday"] == 0.5
+    assert report["false_handoff_gold"] == pytest.approx(1 / 3, abs=1e-4)
+    assert report["false_handoff_questions"] == ["asked"] and report["missed_sensitive_gold"] == ["checked"]
     path = tmp_path / "triage.jsonl"
     path.write_text('{"text": "x", "label": "none"}\n{"text": "y", "label": "legl"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"triage\.jsonl:2: unknown label 'legl'"):

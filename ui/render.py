@@ -31,9 +31,11 @@ def answer_markdown(answer: Answer) -> str:
     if answer.route == "handoff":
         # Our own fixed text (the crisis resources use bold): not from any document.
         body = answer.text
-    if not answer.citations:
-        return body
-    return body + "\n\n" + sources_markdown(answer)
+    if answer.citations:
+        body += "\n\n" + sources_markdown(answer)
+    if answer.notice:  # our own fixed text, like a handoff's: help resources come first
+        body = f"{answer.notice}\n\n---\n\n{body}"
+    return body
 
 
 def sources_markdown(answer: Answer) -> str:

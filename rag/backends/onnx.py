@@ -117,6 +117,22 @@ class OnnxEmbedder:
             vectors[batch] = self._run(session, [texts[i] for i in batch])
         return vectors.tolist()
 
+    def embed_spans(self, text: str, spans: Sequence[tuple[int, int]]) -> list[list[float]]:
+        """One vector per character span of `text`, pooled from a single encode; the
+        span (0, len(text)) gives exactly `embed([text])[0]`."""
+        from rag.backends.spans import fill_missing, pool_spans
+
+        session = self.session
+        [encoding] = self._tokenizer.encode_batch([text])
+        feed = {
+            "input_ids": np.array([encoding.ids], dtype=np.int64),
+            "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
+            "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
+        }
+        [hidden] = session.run(None, feed)
+        vectors = pool_spans(hidden[0], encoding.offsets, encoding.special_tokens_mask, spans, len(text))
+        return fill_missing(vectors, [text[a:b] for a, b in spans], self.embed)
+
     def _run(self, session: Any, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
         feed = {

@@ -99,5 +99,18 @@ class SentenceTransformerEmbedder:
         )
         return vectors.tolist()
 
+    def embed_spans(self, text: str, spans: Sequence[tuple[int, int]]) -> list[list[float]]:
+        """One vector per character span of `text`, pooled from a single encode (as the
+        ONNX embedder does); the span (0, len(text)) gives `embed([text])[0]`."""
+        from rag.backends.spans import fill_missing, pool_spans
+
+        model = self.model
+        states = model.encode(text, output_value="token_embeddings", convert_to_numpy=True,
+                              show_progress_bar=False)
+        tokens = model.tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True,
+                                 truncation=True, max_length=model.max_seq_length)
+        vectors = pool_spans(states, tokens["offset_mapping"], tokens["special_tokens_mask"], spans, len(text))
+        return fill_missing(vectors, [text[a:b] for a, b in spans], self.embed)
+
     def count_tokens(self, text: str) -> int:
         return len(self.model.tokenizer.encode(text, add_special_tokens=False))
