@@ -148,6 +148,7 @@ class TriageModel:
         self.thresholds = thresholds
         self.embedding_weight = embedding_weight
         self.report = report or {}
+        self._analyzers = [v.build_analyzer() for v in self.vectorizers]
         self._none = self.classes.index("none")
         self._columns = [self.classes.index(c) for c in TRIAGE_CATEGORIES]
 
@@ -155,8 +156,15 @@ class TriageModel:
         """(parts, categories) scores in `TRIAGE_CATEGORIES` order, each P(c) / (P(c) + P(none))."""
         import numpy as np
 
-        matrix = features(texts, np.asarray(vectors, dtype=np.float32), self.vectorizers, self.embedding_weight)
-        logits = matrix @ self.coef.T + self.intercept
+        vectors = np.asarray(vectors, dtype=np.float32)
+        dimension = vectors.shape[1]
+        logits = (vectors * self.embedding_weight) @ self.coef[:, :dimension].T + self.intercept
+        start = dimension
+        for v, analyzer in zip(self.vectorizers, self._analyzers):
+            block = self.coef[:, start:start + len(v.vocabulary_)]
+            start += len(v.vocabulary_)
+            for row, text in enumerate(texts):
+                logits[row] += _tfidf_dot(analyzer, v.vocabulary_, v.idf_, text, block)
         # The softmax normaliser cancels in the ratio: sigmoid of the logit difference.
         diff = logits[:, self._columns] - logits[:, [self._none]]
         return 1.0 / (1.0 + np.exp(-np.clip(diff, -50, 50)))
@@ -203,6 +211,30 @@ class TriageModel:
         if missing or "none" not in model.classes:
             raise ConfigError(f"{path}: the triage model lacks categories {missing or ['none']}")
         return model
+
+
+def _tfidf_dot(analyzer: Any, vocabulary: dict[str, int], idf: np.ndarray, text: str,
+               block: np.ndarray) -> np.ndarray:
+    """`block @ vectorizer.transform([text])[0]` without building a sparse matrix.
+
+    The same sublinear TF-IDF with L2 norm as the fitted vectorizer (a test checks it
+    against `transform`); for a handful of short parts, scikit-learn's validation and
+    sparse bookkeeping cost several times the arithmetic.
+    """
+    import numpy as np
+
+    counts: dict[int, int] = {}
+    for gram in analyzer(text):
+        column = vocabulary.get(gram)
+        if column is not None:
+            counts[column] = counts.get(column, 0) + 1
+    if not counts:
+        return np.zeros(block.shape[0], dtype=block.dtype)
+    columns = np.fromiter(counts, dtype=np.int64, count=len(counts))
+    weights = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+    weights *= idf[columns]
+    weights /= np.linalg.norm(weights)
+    return block[:, columns] @ weights
 
 
 def features(texts: Sequence[str], vectors: np.ndarray, vectorizers: Sequence[Any],

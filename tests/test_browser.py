@@ -64,7 +64,9 @@ def data_dir(corpus_data_dir: Path, tmp_path_factory: pytest.TempPathFactory, em
     from rag.settings import load_settings
 
     data = tmp_path_factory.mktemp("browser") / "data"
-    shutil.copytree(corpus_data_dir, data)
+    # The index only: copying the session's SQLite file would close this process's
+    # descriptors on it, which drops SQLite's POSIX locks for the connections still open.
+    shutil.copytree(corpus_data_dir, data, ignore=shutil.ignore_patterns("mentorkb.sqlite3*"))
     poison = data.parent / "zebra-crossings.md"
     poison.write_text(POISON, encoding="utf-8")
     report = Indexer(load_settings(data_dir=data), embedder).sync([poison])

@@ -340,3 +340,19 @@ def test_eval_triage_alone_prints_new_beside_old_per_category_and_style(tmp_path
     assert "| everyday/ordinary: handed off | 0/1 | 0/1 | 0/1 |" in result.stdout
     missing = subprocess.run([str(exe), "eval"], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "give QUESTIONS (with --corpus), --triage FILE, or both" in missing.stderr
+
+
+def test_part_scores_match_the_scikit_learn_features_they_were_trained_on(embedder) -> None:
+    import numpy as np
+
+    from rag.triage_model import encode, features
+
+    model = TriageModel.load(MODEL_FILE)
+    encoded = encode(embedder, "hey quick q abt rebasing lol, also evrything feels pointless tonite. "
+                               "Zzzqx unknown wordz!")
+    fast = model.part_scores(encoded.parts, encoded.vectors)
+    logits = features(encoded.parts, encoded.vectors, model.vectorizers, model.embedding_weight) @ model.coef.T
+    logits += model.intercept
+    columns = [model.classes.index(c) for c in TRIAGE]
+    expected = 1 / (1 + np.exp(-(logits[:, columns] - logits[:, [model.classes.index("none")]])))
+    assert fast.shape == (len(encoded.parts), len(TRIAGE)) and np.allclose(fast, expected, atol=1e-5)
