@@ -1,4 +1,8 @@
-"""The previous safety triage, kept only as an evaluation baseline.
+"""The earlier safety triage's rules: by default they still decide handoffs.
+
+`rag/triage.py` runs them (with `MENTORKB_TRIAGE_HANDOFF=rules`, the default) before
+its trained classifier, which adds check-ins; `mentorkb eval --triage` also reports
+them alone, as the baseline.
 
 Two signals, both erring toward escalation:
 
@@ -13,8 +17,8 @@ Thresholds were tuned on `evals/triage/dev.jsonl` (see `mentorkb eval --triage`)
 crisis the most sensitive. A crisis phrase wins over everything; a message whose
 nearest category by similarity is crisis is a crisis even if a milder phrase matched.
 The message is encoded once (pass `vector` to reuse the retrieval query's).
-It fell short on messages written independently of its rules (docs/safety.md);
-`rag/triage.py` replaced it.
+They miss many messages written independently of them (docs/safety.md), and hand
+off few everyday questions.
 """
 
 from __future__ import annotations
@@ -150,8 +154,7 @@ def _vectors(embedder: Embedder, path: Path, texts: list[str], cache_dir: Path |
 
 
 class LegacyTriager:
-    """The previous triage, kept as the baseline `mentorkb eval --triage` reports beside
-    the trained one: the whole lexicon, then nearest-exemplar rules.
+    """The earlier triage: the whole lexicon, then nearest-exemplar rules.
 
     Args:
         settings: `triage_categories` (enabled), `triage_messages`, `crisis_resources`.
