@@ -355,11 +355,11 @@ def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, re
 
     With QUESTIONS, ingests CORPUS into a temporary data dir (or --data-dir) and scores
     retrieval and answers overall, on dev and on held-out questions. With --triage,
-    scores the trained triage beside the old one (lexicon and exemplars) on the same
-    messages: handed off per category and per style, everyday messages handed off or
-    checked in on, and, with QUESTIONS, the gold set's answerable questions handed off.
-    Three triages: the default (rules decide handoffs, the classifier adds check-ins),
-    the classifier deciding alone (MENTORKB_TRIAGE_HANDOFF=classifier), and the rules.
+    scores three triages on the same messages: the default (rules decide handoffs, the
+    classifier adds check-ins), the classifier deciding alone
+    (MENTORKB_TRIAGE_HANDOFF=classifier) and the rules alone. Per category and per
+    style: handed off and checked in; everyday messages handed off or checked in on;
+    with QUESTIONS, the gold set's answerable questions handed off.
 
     \b
     mentorkb eval corpus/questions.jsonl --corpus corpus/

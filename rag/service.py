@@ -155,8 +155,7 @@ class Assistant:
             yield self._handoff(question, history, found.category, session, start)
             return
         # A possible signal: answer, and offer a person (with help resources for a possible crisis).
-        check_in = {"check_in": True, "notice": self.triager.check_in_text(found.category),
-                    "category": found.category} if found else {}
+        check_in = {"notice": self.triager.check_in_text(found.category), "category": found.category} if found else {}
         if session and not self.limiter.allow(session):
             wait = max(1, round(self.limiter.retry_after(session)))
             yield self._answer(question, "refuse", RATE_LIMITED_TEXT.format(seconds=wait), start, start,
@@ -213,7 +212,7 @@ class Assistant:
         return self._answer(question, "handoff", text, start, start, category=category, handoff_ref=handoff.ref)
 
     def _answer(self, question, route, text, start, retrieved_at, *, retrieved=(), citations=(),
-                category=None, final=True, handoff_ref=None, check_in=False, notice="") -> Answer:
+                category=None, final=True, handoff_ref=None, notice="") -> Answer:
         now = time.perf_counter()
         timings = {
             "retrieve": round((retrieved_at - start) * 1000, 2),
@@ -222,7 +221,7 @@ class Assistant:
         }
         return Answer(question, route, text, tuple(citations), tuple(retrieved), self.settings.disclaimer,
                       category=category, timings_ms=timings, final=final, handoff_ref=handoff_ref,
-                      check_in=check_in, notice=notice)
+                      notice=notice)
 
 
 def bounded(history: Sequence[Turn]) -> list[Turn]:

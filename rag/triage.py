@@ -262,11 +262,11 @@ class Triager:
             return self._model
 
     def warm_up(self) -> None:
-        """Load the classifier (and the rules' exemplars) and run them once before a first message."""
+        """Load the classifier and the rules' exemplar vectors before a first message."""
         if self.embedder is not None:
+            self.model  # the property loads the file, and scikit-learn, once
             if self.rules is not None:
                 self.rules.warm_up()
-            self.classify("warm up")
 
     def encode(self, message: str) -> Encoded:
         """The message and its parts, embedded in one encode; `.vectors[0]` is the

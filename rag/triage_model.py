@@ -120,15 +120,15 @@ def encode(embedder: Embedder, message: str, extra: Sequence[Span] = ()) -> Enco
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Per category: at or above `handoff` a person takes over; for a category other
-    than crisis, at or above `check_in` the answer comes with an offer of a person."""
+    """Per category: at or above `handoff` a person takes over; at or above `check_in`
+    the answer comes with an offer of a person (and help resources, for crisis)."""
 
     handoff: dict[str, float]
     check_in: dict[str, float]
 
 
 class TriageModel:
-    """Scores message parts per category. Build with `load`, or `from_parts` in training.
+    """Scores message parts per category. `load` reads the shipped file; training builds one directly.
 
     Args:
         classes: the classifier's labels in column order ("none" among them).
@@ -148,7 +148,12 @@ class TriageModel:
         self.thresholds = thresholds
         self.embedding_weight = embedding_weight
         self.report = report or {}
-        self._analyzers = [v.build_analyzer() for v in self.vectorizers]
+        # Each vectorizer's analyzer, vocabulary, idf and block of weight columns (after the embedding's).
+        self._ngrams = []
+        start = coef.shape[1] - sum(len(v.vocabulary_) for v in self.vectorizers)
+        for v in self.vectorizers:
+            self._ngrams.append((v.build_analyzer(), v.vocabulary_, v.idf_, coef[:, start:start + len(v.vocabulary_)]))
+            start += len(v.vocabulary_)
         self._none = self.classes.index("none")
         self._columns = [self.classes.index(c) for c in TRIAGE_CATEGORIES]
 
@@ -157,14 +162,10 @@ class TriageModel:
         import numpy as np
 
         vectors = np.asarray(vectors, dtype=np.float32)
-        dimension = vectors.shape[1]
-        logits = (vectors * self.embedding_weight) @ self.coef[:, :dimension].T + self.intercept
-        start = dimension
-        for v, analyzer in zip(self.vectorizers, self._analyzers):
-            block = self.coef[:, start:start + len(v.vocabulary_)]
-            start += len(v.vocabulary_)
+        logits = (vectors * self.embedding_weight) @ self.coef[:, :vectors.shape[1]].T + self.intercept
+        for analyzer, vocabulary, idf, block in self._ngrams:
             for row, text in enumerate(texts):
-                logits[row] += _tfidf_dot(analyzer, v.vocabulary_, v.idf_, text, block)
+                logits[row] += _tfidf_dot(analyzer, vocabulary, idf, text, block)
         # The softmax normaliser cancels in the ratio: sigmoid of the logit difference.
         diff = logits[:, self._columns] - logits[:, [self._none]]
         return 1.0 / (1.0 + np.exp(-np.clip(diff, -50, 50)))

@@ -63,8 +63,12 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     final: bool = True  # False for a streamed draft whose citations are not yet checked
     handoff_ref: str | None = None  # the reference code when a human mentor was asked in
-    check_in: bool = False  # triage saw a possible sensitive signal: a person is offered beside the answer
-    notice: str = ""  # our own fixed Markdown shown before the answer (a check-in's offer and resources)
+    notice: str = ""  # our own fixed Markdown shown before the answer: a check-in's offer and resources
+
+    @property
+    def check_in(self) -> bool:
+        """Triage saw a possible sensitive signal: a person is offered beside the answer."""
+        return bool(self.notice)
 
     def as_dict(self) -> dict[str, Any]:
         """The `mentorkb ask --json` shape."""

@@ -124,22 +124,12 @@ class OnnxEmbedder:
 
         session = self.session
         [encoding] = self._tokenizer.encode_batch([text])
-        feed = {
-            "input_ids": np.array([encoding.ids], dtype=np.int64),
-            "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
-            "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
-        }
-        [hidden] = session.run(None, feed)
+        [hidden] = session.run(None, _feed([encoding]))
         vectors = pool_spans(hidden[0], encoding.offsets, encoding.special_tokens_mask, spans, len(text))
         return fill_missing(vectors, [text[a:b] for a, b in spans], self.embed)
 
     def _run(self, session: Any, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
-        feed = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
+        feed = _feed(self._tokenizer.encode_batch(texts))
         [hidden] = session.run(None, feed)
         # Mean pooling over real tokens, then unit length: sentence-transformers' Pooling
         # and Normalize modules for this model.
@@ -149,6 +139,15 @@ class OnnxEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return len(self._counter.encode(text, add_special_tokens=False).ids)
+
+
+def _feed(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
+    """The model's inputs for a batch of (padded) tokenizer encodings."""
+    return {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
 
 
 def export(model_dir: Path, dest: Path, embedder: OnnxEmbedder) -> None:
