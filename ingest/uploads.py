@@ -90,6 +90,7 @@ def stage(files: Sequence[tuple[str, Path]], owner: str, settings: Settings) -> 
         return report
     target_dir = uploads_dir(settings, owner)
     target_dir.mkdir(parents=True, exist_ok=True)
+    kept = {p.name: p.stat().st_size for p in target_dir.iterdir() if p.is_file() and not p.name.startswith(".")}
     seen: set[str] = set()
     for client_name, temp_path in files:
         shown = "".join(ch for ch in str(client_name) if ch.isprintable())[:MAX_NAME_CHARS] or "(no name)"
@@ -98,7 +99,12 @@ def stage(files: Sequence[tuple[str, Path]], owner: str, settings: Settings) -> 
             if name in seen:
                 raise ValueError("the same name twice in one upload")
             seen.add(name)
+            size = Path(temp_path).stat().st_size
+            if sum(kept.values()) - kept.get(name, 0) + size > settings.mentor_quota_mb * 2**20:
+                raise ValueError(f"over your upload quota of {settings.mentor_quota_mb:g} MB "
+                                 "(delete documents you no longer need, or ask an admin: MENTORKB_MENTOR_QUOTA_MB)")
             _check(Path(temp_path), name, settings)
+            kept[name] = size
             report.staged.append(Staged(_place(Path(temp_path), target_dir, name), source_id(owner, name)))
         except (ValueError, LoaderError, OSError) as e:
             reason = e.reason if isinstance(e, LoaderError) else (getattr(e, "strerror", None) or str(e))

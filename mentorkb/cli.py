@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -289,6 +290,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     from rag.service import Assistant
 
     settings = _settings(ctx)
+    # Gradio keeps uploads in GRADIO_TEMP_DIR (read when gradio is imported): under the
+    # data dir, with the rest of the state, and a folder the upload handler may sweep.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.data_dir / "tmp" / "gradio"))
     try:
         assistant = Assistant(settings)  # builds nothing heavy: each part loads on first use
     except MentorKBError as e:

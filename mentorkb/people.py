@@ -72,11 +72,16 @@ def handoffs() -> None:
 @click.option("--status", type=click.Choice(["open", "claimed", "resolved", "all"]), default="open",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
+@click.option("--page", type=click.IntRange(min=1), default=None, help="Only this page (default: every handoff).")
+@click.option("--per-page", type=click.IntRange(min=1), default=50, show_default=True)
 @click.pass_context
-def list_handoffs(ctx: click.Context, status: str, as_json: bool) -> None:
-    """Handoffs, newest first."""
+def list_handoffs(ctx: click.Context, status: str, as_json: bool, page: int | None, per_page: int) -> None:
+    """Handoffs in queue order: waiting ones first (crisis, then the longest waiting), then resolved, newest first.
+
+    Every matching handoff is listed unless --page asks for one page of them."""
     store, _ = _stores(ctx)
-    found = _run(lambda: store.list(None if status == "all" else status))
+    wanted = None if status == "all" else status
+    found = _run(lambda: store.list(wanted, per_page, (page - 1) * per_page) if page else store.list(wanted))
     for h in found:
         if as_json:
             click.echo(json.dumps(_as_dict(h), ensure_ascii=False))

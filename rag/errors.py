@@ -74,3 +74,11 @@ class ConflictError(MentorKBError):
 
 class AccessDenied(MentorKBError):
     """The caller's role or ownership does not allow this action."""
+
+
+class RateLimitedError(MentorKBError):
+    """Too many of one action from one visitor or address; `retry_after` in seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -148,15 +148,45 @@ class HandoffStore:
         return _handoff(row)
 
     @translated
-    def list(self, status: str | None = None, limit: int = 200) -> list[Handoff]:
-        """Newest first; `status` one of open, claimed, resolved, or None for all."""
-        query = select(handoffs).order_by(handoffs.c.created_at.desc(), handoffs.c.id.desc()).limit(limit)
+    def list(self, status: str | None = None, limit: int | None = None, offset: int = 0) -> list[Handoff]:
+        """Handoffs in queue order, every one unless `limit` pages them.
+
+        Not yet resolved first: crisis ones, then the rest, each oldest first (the
+        longest wait on top); then resolved ones, newest first. A flood of new handoffs
+        can push others down a page but never ahead of an open crisis.
+
+        Args:
+            status: open, claimed, resolved, or None for all.
+            limit: at most this many (None: all), starting at `offset` in that order.
+        """
+        resolved = handoffs.c.status == "resolved"
+        query = select(handoffs).order_by(
+            case((resolved, 1), else_=0),
+            case((handoffs.c.category == "crisis", 0), else_=1),
+            case((resolved, -handoffs.c.id), else_=handoffs.c.id),
+        ).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         if status:
             if status not in STATUSES:
                 raise ValueError(f"status: must be one of {', '.join(STATUSES)} (got {status!r})")
             query = query.where(handoffs.c.status == status)
         with self.engine.connect() as conn:
             return [_handoff(row) for row in conn.execute(query).mappings()]
+
+    @translated
+    def waiting(self, limit: int | None = None, offset: int = 0) -> tuple[list[Handoff], int, int]:
+        """(a page of the open and claimed handoffs in queue order, how many there are, how many are crisis)."""
+        unresolved = handoffs.c.status != "resolved"
+        counts = select(func.count(), func.count().filter(handoffs.c.category == "crisis")).where(unresolved)
+        with self.engine.connect() as conn:
+            total, crisis = conn.execute(counts).one()
+        query = select(handoffs).where(unresolved).order_by(
+            case((handoffs.c.category == "crisis", 0), else_=1), handoffs.c.id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [_handoff(row) for row in conn.execute(query).mappings()], total, crisis
 
     @translated
     def open_for(self, session: str) -> Handoff | None:

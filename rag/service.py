@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from rag import guard
 from rag.answer import ABSTAIN_TEXT, GenerativeAnswerer, make_answerer
 from rag.backends import make_activity_log, make_embedder, make_handoff_store
-from rag.errors import AnswererError, DatabaseError, StoreError
+from rag.errors import AnswererError, DatabaseError, RateLimitedError, StoreError
 from rag.activity import ActivityLog
 from rag.handoffs import Handoff, HandoffStore
 from rag.index import LiveIndex
@@ -84,6 +84,8 @@ class Assistant:
         self._handoffs = handoffs
         self._activity = activity
         self.limiter = RateLimiter(settings.rate_limit_per_minute, 60.0)
+        self.visitor_limiter = RateLimiter(settings.handoff_requests_per_hour, 3600.0)
+        self.address_limiter = RateLimiter(settings.handoff_requests_per_address_per_hour, 3600.0)
 
     def warm_up_model(self) -> None:
         """Do now what the first question would otherwise wait for: load the embedding
@@ -130,17 +132,36 @@ class Assistant:
                 log.warning("question log: %s", e)
 
     def request_human(
-        self, history: Sequence[Turn], *, contact: str | None = None, session: str | None = None
+        self, history: Sequence[Turn], *, contact: str | None = None, session: str | None = None,
+        visitor: str | None = None, address: str | None = None,
     ) -> Handoff:
         """The mentee asked for a person: a handoff with the conversation so far.
 
         Within one session, a handoff not yet resolved is reused (and gets the contact)
-        rather than duplicated. Raises DatabaseError when it cannot be stored.
+        rather than duplicated. New ones are limited per `visitor` (a server-issued
+        identity; the client's session id is its own choice) and per client `address`,
+        so a flood cannot bury the queue.
+
+        Raises:
+            ValueError: nothing to pass on (no message from the mentee and no contact).
+            RateLimitedError: over a limit; nothing is stored.
+            DatabaseError: it cannot be stored.
         """
         history = bounded(history)
+        contact = (contact or "").strip() or None
+        if not contact and not any(role == "user" and text.strip() for role, text in history):
+            raise ValueError("nothing to pass on: write a message or leave a contact so a mentor can reach you")
         existing = self.handoffs.open_for(session) if session else None
         if existing:
             return self.handoffs.update(existing.ref, contact=contact, transcript=history)
+        keys = [(self.visitor_limiter, f"visitor:{visitor}" if visitor else f"anonymous:{address}"),
+                (self.address_limiter, f"address:{address}")]
+        for limiter, key in keys:
+            if not limiter.allow(key):
+                wait = limiter.retry_after(key)
+                log.warning("handoff request limit hit for %s", key)
+                raise RateLimitedError(f"too many requests for a mentor from here; try again in "
+                                       f"{max(1, round(wait / 60))} minute(s)", wait)
         return self.handoffs.create("requested", history, requested_by="mentee", contact=contact,
                                     session=session)
 

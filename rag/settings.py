@@ -101,11 +101,23 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         20, ge=1, description="Questions one chat session may ask per minute; more get a polite wait."
     )
+    handoff_requests_per_hour: int = Field(
+        5, ge=1, description="New \"Talk to a human mentor\" handoffs one visitor (a server-issued cookie) "
+        "may create per hour; a visitor without that cookie counts as one per address."
+    )
+    handoff_requests_per_address_per_hour: int = Field(
+        30, ge=1, description="New \"Talk to a human mentor\" handoffs per client address per hour, "
+        "whatever the cookies. Handoffs the triage makes are never limited."
+    )
     max_question_chars: int = Field(
         2000, ge=100, description="Longer questions are cut to this many characters."
     )
     disclaimer: str = Field(DEFAULT_DISCLAIMER, description="Shown with every reply.")
     max_file_mb: float = Field(50, gt=0, description="Files larger than this are refused.")
+    mentor_quota_mb: float = Field(
+        500, gt=0, description="Most megabytes of uploaded documents one mentor may keep; an upload "
+        "that would go over it is refused."
+    )
     loader_timeout_s: float = Field(
         60, gt=0, description="Seconds one file may take to parse before it is skipped as unreadable."
     )

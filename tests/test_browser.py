@@ -286,7 +286,8 @@ def test_mentor_claims_and_resolves_a_handoff(page, base: str) -> None:
     queue = page.locator("#queue")
     expect(queue).to_contain_text(ref)
     rows = queue.inner_text()
-    assert rows[rows.index("MKB-"):].startswith(ref)  # newest first
+    assert ref in rows  # every waiting handoff: crisis first, then the longest waiting
+    expect(page.locator("#queue-heading")).to_contain_text("waiting")
     assert "Abuse or harassment" in rows
     page.locator("#handoff-pick input").click()
     page.get_by_role("option", name=f"{ref} · Abuse or harassment").click()

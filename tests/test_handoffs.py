@@ -64,10 +64,10 @@ def test_unknown_reference_is_a_clear_error(store: HandoffStore) -> None:
         store.get("MKB-NOPE")
 
 
-def test_newest_first_and_contact_added_later(store: HandoffStore) -> None:
+def test_longest_waiting_first_and_contact_added_later(store: HandoffStore) -> None:
     first = store.create("requested", TRANSCRIPT, requested_by="mentee")
     second = store.create("medical", [("user", "I keep getting panic attacks")])
-    assert [h.ref for h in store.list()] == [second.ref, first.ref]
+    assert [h.ref for h in store.list()] == [first.ref, second.ref]
     updated = store.update(first.ref, contact="sam@example.org", transcript=[*TRANSCRIPT, ("user", "thanks")])
     assert updated.contact == "sam@example.org" and len(updated.transcript) == 3
 

@@ -14,11 +14,13 @@ from typing import Any
 
 import gradio as gr
 
-from rag.errors import DatabaseError
+from rag.errors import DatabaseError, RateLimitedError
 from rag.service import Assistant
 from rag.settings import Settings
 from rag.starters import starter_questions
+from rag.triage import CRISIS_RESOURCES
 from rag.types import Answer
+from ui.auth import VISITOR_KEY
 from ui.render import answer_markdown, citation_label, escape, source_html
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,22 @@ CSS = """
 
 def _session(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None) if request is not None else None
+
+
+def _visitor_and_address(request: gr.Request | None) -> tuple[str | None, str | None]:
+    """The server-issued visitor id (set on the page load, `ui.server`) and the client address.
+
+    Both come from the HTTP request itself, never from what the client puts in the
+    queue payload (its `session_hash` is its own choice).
+    """
+    raw = getattr(request, "request", None) if request is not None else None
+    if raw is None:
+        return None, None
+    try:
+        visitor = raw.session.get(VISITOR_KEY)
+    except AssertionError:  # served without the session middleware (the chat on its own)
+        visitor = None
+    return visitor, raw.client.host if raw.client else None
 
 
 def _sources_update(answer: Answer | None) -> dict:
@@ -94,9 +112,16 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         return source_html(cited) if cited else PANEL_EMPTY
 
     def talk_to_human(contact: str, turns: list[tuple[str, str]], request: gr.Request) -> str:
+        visitor, address = _visitor_and_address(request)
         try:
-            handoff = assistant.request_human(turns, contact=(contact or "").strip() or None,
-                                              session=_session(request))
+            handoff = assistant.request_human(turns, contact=contact, session=_session(request),
+                                              visitor=visitor, address=address)
+        except ValueError:
+            return ("Write a message or leave a contact first, so a mentor knows what to help with "
+                    "or how to reach you.")
+        except RateLimitedError as e:
+            resources = settings.crisis_resources or CRISIS_RESOURCES
+            return f"{resources}\n\nA mentor can't be asked from here again just now ({escape(str(e))})."
         except DatabaseError as e:
             log.error("could not store a requested handoff: %s", e)
             return ("I couldn't pass this on automatically just now. Please contact a human mentor "

@@ -20,6 +20,13 @@ from rag.settings import Settings
 
 SESSION_USER = "user"
 SESSION_AT = "at"
+VISITOR_KEY = "visitor"  # a random id the server gives each browser: per-visitor limits
+
+
+def ensure_visitor(session: dict) -> None:
+    """Give this browser's session a visitor id if it has none (the cookie carries it)."""
+    if not isinstance(session.get(VISITOR_KEY), str):
+        session[VISITOR_KEY] = secrets.token_urlsafe(16)
 
 
 def secret_key(settings: Settings) -> str:

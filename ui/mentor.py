@@ -6,10 +6,16 @@ auth dependency) and checks the role again; the Workspace checks ownership.
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from rag.accounts import UserStore
 from rag.errors import MentorKBError
@@ -19,8 +25,12 @@ from rag.settings import Settings
 from ui import auth
 from ui.render import escape, transcript_markdown, when
 
+log = logging.getLogger(__name__)
+
 DOC_HEADERS = ["Document", "Title", "Tags", "Notes", "Chunks", "Updated"]
 QUEUE_HEADERS = ["Reference", "Created", "Status", "Category", "Summary", "Claimed by"]
+QUEUE_PAGE = 50  # handoffs a queue page shows; the queue pages, it never truncates
+UPLOAD_TTL_S = 3600  # uploads never handled (a closed tab) are swept after an hour
 
 
 def _failed(e: Exception) -> str:
@@ -31,14 +41,65 @@ def _tags(text: str) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
-def _paths(files) -> list[tuple[str, Path]]:
-    """Gradio's uploaded temp files as (client name, temp path)."""
-    out = []
+def _paths(files) -> tuple[list[tuple[str, Path]], list[str]]:
+    """Gradio's uploaded temp files as (client name, temp path), and a refusal for each
+    file that is not one: anything outside Gradio's upload folder (a server path, `..`,
+    a symlink out of it) or not a regular file (`/dev/zero`). Refusals are logged."""
+    root = Path(get_upload_folder()).resolve()
+    out, refused = [], []
     for f in files or []:
         path = Path(f if isinstance(f, str) else getattr(f, "path", None) or f.name)
         client = getattr(f, "orig_name", None) or path.name
-        out.append((client, path))
-    return out
+        try:
+            real = path.resolve(strict=True)
+            uploaded = real.is_relative_to(root) and stat.S_ISREG(real.stat().st_mode)
+        except (OSError, RuntimeError):
+            uploaded = False
+        if uploaded:
+            out.append((client, real))
+        else:
+            log.warning("refused file data naming %r: not a file uploaded to %s", str(path)[:300], root)
+            refused.append(f"{client}: not a file uploaded here")
+    return out, refused
+
+
+def _discard(files) -> None:
+    """Delete Gradio's temp copies of these uploads once handled, and their folders once
+    empty; nothing outside Gradio's upload folder is touched (a link is removed, never
+    what it points to)."""
+    root = Path(get_upload_folder()).resolve()
+    for f in files or []:
+        path = Path(os.path.normpath(os.path.abspath(f if isinstance(f, str) else getattr(f, "path", None) or f.name)))
+        try:
+            folder = path.parent.resolve()
+            if folder.is_relative_to(root) and folder != root:
+                path.unlink(missing_ok=True)
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+        except OSError as e:
+            log.warning("could not delete the upload's temp copy %s: %s", path, e)
+    _sweep(root)
+
+
+def _sweep(root: Path, now: float | None = None) -> None:
+    """Delete what Gradio leaves in its upload folder: uploads never handled (a closed
+    tab) after UPLOAD_TTL_S, and the empty temp file its File component creates for
+    every handled upload and never removes, after a minute."""
+    now = time.time() if now is None else now
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            info = entry.lstat()
+            if stat.S_ISDIR(info.st_mode) and len(entry.name) == 64 and now - info.st_mtime > UPLOAD_TTL_S:
+                shutil.rmtree(entry)  # an upload's hash-named folder
+            elif (stat.S_ISREG(info.st_mode) and entry.name.startswith("tmp") and info.st_size == 0
+                  and now - info.st_mtime > 60):
+                entry.unlink()
+        except OSError as e:
+            log.warning("could not clear %s from the upload folder: %s", entry, e)
 
 
 def header_markdown(users: Callable[[], UserStore], request: gr.Request, role: str) -> str:
@@ -65,17 +126,22 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
     def upload(files, title, tags, notes, request: gr.Request, progress=gr.Progress()):
         try:
             user = me(request)
-            chosen = _paths(files)
+            chosen, refused = _paths(files)
             progress(0, desc="Checking and indexing")
-            result = workspace.upload(
-                chosen, user, title=title or "", tags=_tags(tags), notes=notes or "",
-                progress=lambda i, n, source: progress(i / n, desc=f"Indexed {i} of {n}"),
-            )
+            indexed, errors = [], refused
+            if chosen:
+                result = workspace.upload(
+                    chosen, user, title=title or "", tags=_tags(tags), notes=notes or "",
+                    progress=lambda i, n, source: progress(i / n, desc=f"Indexed {i} of {n}"),
+                )
+                indexed, errors = list(result.indexed), refused + list(result.errors)
         except (MentorKBError, ValueError) as e:
             return _failed(e), gr.skip()
-        lines = [f"- Searchable now: `{escape(s)}`" for s in result.indexed]
-        lines += [f"- Refused: {escape(e)}" for e in result.errors]
-        summary = f"**{len(result.indexed)} uploaded**, {len(result.errors)} refused.\n\n" + "\n".join(lines)
+        finally:
+            _discard(files)
+        lines = [f"- Searchable now: `{escape(s)}`" for s in indexed]
+        lines += [f"- Refused: {escape(e)}" for e in errors]
+        summary = f"**{len(indexed)} uploaded**, {len(errors)} refused.\n\n" + "\n".join(lines)
         return summary, None
 
     def delete(source, request: gr.Request):
@@ -91,22 +157,36 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
         if not source or not file:
             return "Choose a document and its new version first.", gr.skip()
         try:
-            [chosen] = _paths([file])
-            result = workspace.replace(source, chosen, me(request))
+            chosen, refused = _paths([file])
+            if refused:
+                return _failed(refused[0]), gr.skip()
+            result = workspace.replace(source, chosen[0], me(request))
         except (MentorKBError, ValueError) as e:
             return _failed(e), gr.skip()
+        finally:
+            _discard([file])
         if result.errors:
             return _failed("; ".join(result.errors)), gr.skip()
         return f"Replaced `{escape(source)}` with the new version.", None
 
-    def queue(current: str | None, request: gr.Request):
-        """Open and claimed handoffs, newest first; the chosen one stays chosen while listed."""
+    def queue(current: str | None, page: float | None, request: gr.Request):
+        """A page of the open and claimed handoffs, crisis first, then the longest waiting;
+        the chosen one stays chosen while listed."""
         me(request)
-        items = [h for h in handoffs().list() if h.status != "resolved"]
+        page = max(1, int(page or 1))
+        items, total, crisis = handoffs().waiting(QUEUE_PAGE, (page - 1) * QUEUE_PAGE)
+        pages = max(1, -(-total // QUEUE_PAGE))
+        if not items and page > 1:  # the queue shrank under this page: show the last one
+            page = pages
+            items, total, crisis = handoffs().waiting(QUEUE_PAGE, (page - 1) * QUEUE_PAGE)
         rows = [[h.ref, when(h.created_at), h.status, h.label, h.summary, h.claimed_by or ""] for h in items]
         refs = [h.ref for h in items]
-        return gr.update(value=rows or [["", "", "", "", "", ""]]), gr.update(
-            choices=[(f"{h.ref} · {h.label}", h.ref) for h in items], value=current if current in refs else None)
+        heading = (f"**{total} waiting** ({crisis} crisis, always listed first) · page {page} of {pages}"
+                   if total else "No handoffs waiting.")
+        return (gr.update(value=rows or [["", "", "", "", "", ""]]),
+                gr.update(choices=[(f"{h.ref} · {h.label}", h.ref) for h in items],
+                          value=current if current in refs else None),
+                heading, gr.update(value=page, maximum=pages))
 
     def who_am_i(request: gr.Request) -> str:
         return header_markdown(users, request, "mentor")
@@ -166,7 +246,9 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
                     delete_button = gr.Button("Delete", variant="stop", elem_id="delete")
             doc_status = gr.Markdown(elem_id="doc-status")
         with gr.Tab("Handoff queue", elem_id="tab-handoffs"):
+            queue_heading = gr.Markdown(elem_id="queue-heading")
             queue_table = gr.Dataframe(headers=QUEUE_HEADERS, interactive=False, elem_id="queue", wrap=True)
+            queue_page = gr.Number(1, label="Page", precision=0, minimum=1, elem_id="queue-page")
             ref = gr.Dropdown(label="Handoff", choices=[], elem_id="handoff-pick")
             detail = gr.Markdown(elem_id="handoff-detail")
             with gr.Row():
@@ -177,18 +259,20 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             refresh = gr.Button("Refresh queue", size="sm", elem_id="refresh-queue")
 
         private = {"api_visibility": "private"}
+        queue_outputs = [queue_table, ref, queue_heading, queue_page]
         app.load(who_am_i, None, who, **private)
         app.load(documents, None, [table, pick], **private)
-        app.load(queue, [ref], [queue_table, ref], **private)
+        app.load(queue, [ref, queue_page], queue_outputs, **private)
         upload_button.click(upload, [files, title, tags, notes], [upload_result, files], **private).then(
             documents, None, [table, pick], **private)
         delete_button.click(delete, [pick], doc_status, **private).then(documents, None, [table, pick], **private)
         replace_button.click(replace, [pick, new_version], [doc_status, new_version], **private).then(
             documents, None, [table, pick], **private)
         claim_button.click(claim, [ref], queue_status, **private).then(
-            queue, [ref], [queue_table, ref], **private).then(show, [ref], detail, **private)
+            queue, [ref, queue_page], queue_outputs, **private).then(show, [ref], detail, **private)
         resolve_button.click(resolve, [ref, note], [queue_status, note], **private).then(
-            queue, [ref], [queue_table, ref], **private).then(show, [ref], detail, **private)
+            queue, [ref, queue_page], queue_outputs, **private).then(show, [ref], detail, **private)
         ref.change(show, [ref], detail, **private)
-        refresh.click(queue, [ref], [queue_table, ref], **private)
+        refresh.click(queue, [ref, queue_page], queue_outputs, **private)
+        queue_page.submit(queue, [ref, queue_page], queue_outputs, **private)
     return app

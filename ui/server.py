@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # Path prefix -> the role it needs.
 PROTECTED = {"/mentor": "mentor", "/admin": "admin"}
+# Gradio's routes that take or serve files (after the mount's prefix).
+FILE_ROUTES = ("/gradio_api/upload", "/gradio_api/file=", "/gradio_api/file/", "/gradio_api/proxy=")
 
 
 def create_server(assistant: Assistant, settings: Settings, workspace: Workspace,
@@ -62,6 +64,13 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
     @server.middleware("http")
     async def guard(request: Request, call_next) -> Response:
         path = request.url.path
+        if request.method == "GET" and path == "/":
+            auth.ensure_visitor(request.session)
+        if _file_route(path) and not path.startswith("/mentor/"):
+            # Only the mentor workspace takes files: the chat and the admin page have
+            # no upload route and serve no uploaded file, signed in or not.
+            return JSONResponse({"error": "files are uploaded and served only in the mentor workspace"},
+                                status_code=404)
         prefix = next((p for p in PROTECTED if path == p or path.startswith(p + "/")), None)
         if prefix is None and settings.mentee_login and not _public(path):
             prefix = "/"
@@ -132,15 +141,28 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
 
         return current
 
-    common = {"footer_links": [], "show_error": True}
-    gr.mount_gradio_app(server, build_mentor_app(workspace, lambda: assistant.handoffs, user_store, settings), "/mentor",
-                        auth_dependency=dependency("mentor"), **common)
-    gr.mount_gradio_app(server, build_admin_app(workspace, lambda: assistant.activity, user_store, settings), "/admin",
-                        auth_dependency=dependency("admin"), **common)
+    # Files larger than an upload may be are cut off by Gradio as they stream in.
+    common = {"footer_links": [], "show_error": True, "max_file_size": int(settings.max_file_mb * 2**20)}
+    apps = [build_mentor_app(workspace, lambda: assistant.handoffs, user_store, settings),
+            build_admin_app(workspace, lambda: assistant.activity, user_store, settings),
+            build_app(assistant, settings)]
+    gr.mount_gradio_app(server, apps[0], "/mentor", auth_dependency=dependency("mentor"), **common)
+    gr.mount_gradio_app(server, apps[1], "/admin", auth_dependency=dependency("admin"), **common)
     # Mounted last: "/" matches every path.
-    gr.mount_gradio_app(server, build_app(assistant, settings), "/", css=CHAT_CSS,
+    gr.mount_gradio_app(server, apps[2], "/", css=CHAT_CSS,
                         auth_dependency=dependency("mentor") if settings.mentee_login else None, **common)
+    for app in apps:
+        # Gradio checks that file data names a file in its upload folder only once an
+        # app "has launched", which mounting never marks: without this, a queue call
+        # could hand a handler any server path as an "uploaded" file.
+        app.has_launched = True
     return server
+
+
+def _file_route(path: str) -> bool:
+    """Gradio's routes that take or serve files, under any mount."""
+    mount = next((p for p in PROTECTED if path.startswith(p + "/")), "")
+    return path[len(mount):].startswith(FILE_ROUTES)
 
 
 def _public(path: str) -> bool:

@@ -1,0 +1,98 @@
+"""Issue 22, finding 1: anonymous "Talk to a human mentor" floods must not bury a crisis handoff.
+
+The probe's attack, replayed over loopback against `mentorkb serve`: hundreds of
+queue calls to the button's handler, each with a fresh `session_hash` and no cookie.
+Before the fix every call stored a handoff and the views showed only the newest 200,
+so an open crisis handoff fell out of both.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.security.gradio_queue import button_fn_index, join
+from tests.serving import MENTORKB, mentorkb_env, serve
+
+FLOOD = 300
+
+
+@pytest.fixture(scope="module")
+def served(corpus_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    data = tmp_path_factory.mktemp("flood") / "data"
+    shutil.copytree(corpus_data_dir, data, ignore=shutil.ignore_patterns("mentorkb.sqlite3*"))
+    with serve(data, data.parent / "serve.log") as url:
+        yield url, data
+
+
+def handoffs_list(data: Path, *args: str) -> list[dict]:
+    done = subprocess.run([str(MENTORKB), "--data-dir", str(data), "handoffs", "list", "--json", *args],
+                          capture_output=True, text=True, env=mentorkb_env(), check=True)
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_a_flood_of_anonymous_requests_is_limited_and_the_crisis_stays_first(served) -> None:
+    url, data = served
+    with httpx.Client(base_url=url, timeout=60) as http:
+        event = http.post("/gradio_api/call/ask", json={"data": ["I don't want to be alive anymore"]}).json()
+        result = http.get(f"/gradio_api/call/ask/{event['event_id']}").text
+        assert '"route": "handoff"' in result and '"category": "crisis"' in result, result
+        fn_index = button_fn_index(http, "Talk to a human mentor")
+        replies = [join(http, fn_index, [f"flood{n}@example.org", None])["output"]["data"][0]
+                   for n in range(FLOOD)]
+    stored = [r for r in replies if "Your reference is" in r]
+    refused = [r for r in replies if "can't be asked from here again" in r]
+    assert 0 < len(stored) <= 5 and len(stored) + len(refused) == FLOOD
+    assert "988" in refused[0]  # help resources even when refused
+    listed = handoffs_list(data)
+    assert listed[0]["category"] == "crisis" and len(listed) == 1 + len(stored)
+
+
+def test_views_page_every_waiting_handoff_crisis_first(tmp_path: Path) -> None:
+    """300 stored handoffs (the flood without its limit): nothing is truncated, the crisis leads."""
+    from rag.backends import make_handoff_store
+    from rag.settings import load_settings
+
+    store = make_handoff_store(load_settings(data_dir=tmp_path))
+    first = store.create("requested", [("user", "early")], requested_by="mentee")
+    crisis = store.create("crisis", [("user", "I don't want to be alive anymore")])
+    for n in range(FLOOD):
+        store.create("requested", [("user", f"flood {n}")], requested_by="mentee")
+    page, total, crises = store.waiting(50)
+    assert (total, crises) == (FLOOD + 2, 1) and [h.ref for h in page[:2]] == [crisis.ref, first.ref]
+    everything = handoffs_list(tmp_path, "--status", "all")
+    assert len(everything) == FLOOD + 2 and everything[0]["ref"] == crisis.ref
+    last = handoffs_list(tmp_path, "--page", "7", "--per-page", "50")
+    assert len(last) == 2 and not {h["ref"] for h in last} & {crisis.ref, first.ref}
+
+
+def test_requests_are_limited_per_visitor_and_per_address_and_empty_ones_not_stored(tmp_path: Path,
+                                                                                     embedder) -> None:
+    from rag.backends import make_handoff_store
+    from rag.errors import RateLimitedError
+    from rag.service import Assistant
+    from rag.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path, handoff_requests_per_hour=2, handoff_requests_per_address_per_hour=3)
+    assistant = Assistant(settings, embedder=embedder)
+    with pytest.raises(ValueError, match="write a message or leave a contact"):
+        assistant.request_human([], session="s0", visitor="v0", address="10.0.0.1")
+    said = [("user", "I'd like to talk to someone")]
+    for n in (1, 2):
+        assistant.request_human(said, session=f"a{n}", visitor="alice", address="10.0.0.1")
+    with pytest.raises(RateLimitedError):  # alice's third, with a new session id
+        assistant.request_human(said, session="a3", visitor="alice", address="10.0.0.1")
+    assistant.request_human(said, session="b1", visitor="bob", address="10.0.0.1")
+    with pytest.raises(RateLimitedError):  # the address's fourth, whoever asks
+        assistant.request_human(said, session="c1", visitor="carol", address="10.0.0.1")
+    assistant.request_human(said, session="d1", visitor="dan", address="10.0.0.2")
+    again = assistant.request_human(said, contact="alice@example.org", session="a1", visitor="alice",
+                                    address="10.0.0.1")  # her own open handoff is updated, never limited
+    assert again.contact == "alice@example.org"
+    assert len(make_handoff_store(settings).list()) == 4
