@@ -17,7 +17,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,33 +83,55 @@ def stage(files: Sequence[tuple[str, Path]], owner: str, settings: Settings) -> 
     A bad file is reported on one line and skipped; the others go on. More than
     `settings.max_upload_files` at once refuses the whole batch.
     """
-    report = UploadReport()
+    checked, errors = check(files, owner, settings)
+    report = place(checked, owner, settings)
+    report.errors[:0] = errors
+    return report
+
+
+def check(files: Sequence[tuple[str, Path]], owner: str, settings: Settings,
+          slot: Callable[[], AbstractContextManager] = nullcontext) -> tuple[list[tuple[str, Path]], list[str]]:
+    """The first half of `stage`, which needs no index lock: name, size, the owner's
+    quota and a trial parse in the sandbox, each file's inside `slot()` (the caller's
+    share of the parsing workers). Returns ((name, temp path) to place, error lines)."""
+    errors: list[str] = []
     if len(files) > settings.max_upload_files:
-        report.errors.append(
-            f"{len(files)} files at once: the limit is {settings.max_upload_files} (MENTORKB_MAX_UPLOAD_FILES)"
-        )
-        return report
+        return [], [f"{len(files)} files at once: the limit is {settings.max_upload_files} (MENTORKB_MAX_UPLOAD_FILES)"]
     target_dir = uploads_dir(settings, owner)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    kept = {p.name: p.stat().st_size for p in target_dir.iterdir() if p.is_file() and not p.name.startswith(".")}
-    seen: set[str] = set()
+    kept = ({p.name: p.stat().st_size for p in target_dir.iterdir() if p.is_file() and not p.name.startswith(".")}
+            if target_dir.is_dir() else {})
+    checked: list[tuple[str, Path]] = []
     for client_name, temp_path in files:
         shown = "".join(ch for ch in str(client_name) if ch.isprintable())[:MAX_NAME_CHARS] or "(no name)"
         try:
             name = safe_name(str(client_name))
-            if name in seen:
+            if name in (n for n, _ in checked):
                 raise ValueError("the same name twice in one upload")
-            seen.add(name)
             size = Path(temp_path).stat().st_size
             if sum(kept.values()) - kept.get(name, 0) + size > settings.mentor_quota_mb * 2**20:
                 raise ValueError(f"over your upload quota of {settings.mentor_quota_mb:g} MB "
                                  "(delete documents you no longer need, or ask an admin: MENTORKB_MENTOR_QUOTA_MB)")
-            _check(Path(temp_path), name, settings)
+            with slot():
+                _check(Path(temp_path), name, settings)
             kept[name] = size
-            report.staged.append(Staged(_place(Path(temp_path), target_dir, name), source_id(owner, name)))
+            checked.append((name, Path(temp_path)))
         except (ValueError, LoaderError, OSError) as e:
             reason = e.reason if isinstance(e, LoaderError) else (getattr(e, "strerror", None) or str(e))
-            report.errors.append(f"{shown}: {reason}")
+            errors.append(f"{shown}: {reason}")
+    return checked, errors
+
+
+def place(checked: Sequence[tuple[str, Path]], owner: str, settings: Settings) -> UploadReport:
+    """The second half of `stage`, under the index lock: copy each checked file into the
+    owner's folder (atomically replacing an older version)."""
+    report = UploadReport()
+    target_dir = uploads_dir(settings, owner)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for name, temp_path in checked:
+        try:
+            report.staged.append(Staged(_place(temp_path, target_dir, name), source_id(owner, name)))
+        except OSError as e:
+            report.errors.append(f"{name}: {e.strerror or e}")
     return report
 
 

@@ -4,7 +4,8 @@ It lives in the composition root because it joins `ingest` (staging, indexing) t
 what `ui` may call; `ui` sees only the `rag.protocols.Workspace` Protocol. Every
 method checks the caller's role and ownership here, on the server. Index writes
 from this process are serialized by one lock, and the cross-process writer lock
-(held by a CLI reindex) becomes a clear "busy" message.
+(held by a CLI reindex) becomes a clear "busy" message. Uploaded files are checked
+(trial-parsed) before that lock, in a few worker slots shared fairly among mentors.
 
 Upload metadata (title, tags, notes) is kept beside the files in
 `DATA_DIR/uploads/<mentor>/.meta.json`, so a replaced version keeps it and a full
@@ -19,7 +20,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from ingest import uploads
@@ -50,6 +51,9 @@ class Workspace:
         self.settings = settings
         self.indexer = Indexer(settings, embedder)
         self._writing = threading.Lock()
+        self._slots = threading.BoundedSemaphore(settings.upload_workers)
+        self._turns: dict[str, threading.Lock] = {}
+        self._turns_lock = threading.Lock()
 
     # -- mentors ------------------------------------------------------------
 
@@ -66,14 +70,20 @@ class Workspace:
         _require_role(user)
         if not files:
             return UploadResult(errors=("no file chosen",))
-        with self._writer():
-            report = uploads.stage(files, user.name, self.settings)
-            meta = {
-                s.source: {"title": title.strip(), "tags": [t for t in tags if t], "notes": notes.strip()}
-                for s in report.staged
-            }
-            self._save_meta(user.name, meta)
-            indexed, failed = self._index([(s.path, s.source) for s in report.staged], progress)
+        # Checking (a trial parse, up to the loader time limit a file) runs before the
+        # index lock, in a few shared worker slots, one file at a time per mentor: one
+        # mentor's hostile files never hold up another's upload.
+        with self._mentor_turn(user.name):
+            checked, errors = uploads.check(files, user.name, self.settings, self._slot)
+            with self._writer():
+                report = uploads.place(checked, user.name, self.settings)
+                report.errors[:0] = errors
+                meta = {
+                    s.source: {"title": title.strip(), "tags": [t for t in tags if t], "notes": notes.strip()}
+                    for s in report.staged
+                }
+                self._save_meta(user.name, meta)
+                indexed, failed = self._index([(s.path, s.source) for s in report.staged], progress)
         return UploadResult(tuple(indexed), tuple(report.errors) + tuple(failed))
 
     def replace(self, source: str, file: tuple[str, Path], user: User) -> UploadResult:
@@ -86,11 +96,14 @@ class Workspace:
         client_name, temp_path = file
         if Path(uploads.safe_name(client_name)).suffix.lower() != Path(old_name).suffix.lower():
             raise ValueError(f"{client_name}: the new version must have the same file type as {old_name}")
-        with self._writer():
-            if self._record(source) is None:
-                raise NotFoundError(f"{source}: not in the index")
-            report = uploads.stage([(old_name, temp_path)], owner, self.settings)
-            indexed, failed = self._index([(s.path, s.source) for s in report.staged], None)
+        with self._mentor_turn(owner):
+            checked, errors = uploads.check([(old_name, temp_path)], owner, self.settings, self._slot)
+            with self._writer():
+                if self._record(source) is None:
+                    raise NotFoundError(f"{source}: not in the index")
+                report = uploads.place(checked, owner, self.settings)
+                report.errors[:0] = errors
+                indexed, failed = self._index([(s.path, s.source) for s in report.staged], None)
         errors = [e.replace(old_name, client_name, 1) for e in report.errors]
         return UploadResult(tuple(indexed), tuple(errors) + tuple(failed))
 
@@ -174,6 +187,17 @@ class Workspace:
 
     # -- helpers ------------------------------------------------------------
 
+    def _mentor_turn(self, mentor: str) -> AbstractContextManager:
+        """One upload or replace at a time per mentor (so a quota is checked against
+        what is really kept); other mentors go on."""
+        with self._turns_lock:
+            turn = self._turns.setdefault(mentor, threading.Lock())
+        return _holding(turn, "your previous upload is still being checked; try again when it is done")
+
+    def _slot(self) -> AbstractContextManager:
+        """One of the `upload_workers` parsing slots shared by all mentors."""
+        return _holding(self._slots, BUSY)
+
     @contextmanager
     def _writer(self) -> Iterator[None]:
         """One index write at a time in this process; another process's lock is 'busy'."""
@@ -232,6 +256,17 @@ class Workspace:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(meta, f, ensure_ascii=False, indent=1)
         os.replace(tmp, path)
+
+
+@contextmanager
+def _holding(lock: threading.Lock | threading.BoundedSemaphore, busy: str) -> Iterator[None]:
+    """Hold `lock`, or say `busy` (IndexLockedError) after waiting ten minutes for it."""
+    if not lock.acquire(timeout=600):
+        raise IndexLockedError(busy)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _changed(path: Path, record: DocumentRecord | None) -> bool:

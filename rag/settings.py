@@ -122,6 +122,10 @@ class Settings(BaseSettings):
         60, gt=0, description="Seconds one file may take to parse before it is skipped as unreadable."
     )
     max_upload_files: int = Field(20, ge=1, description="Most files one web upload may carry.")
+    upload_workers: int = Field(
+        2, ge=1, description="Uploaded files checked (trial-parsed) at once across all mentors; each "
+        "mentor's files are checked one at a time, so one mentor cannot take every slot."
+    )
     embed_batch: int = Field(
         1024,
         ge=1,

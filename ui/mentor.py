@@ -31,6 +31,9 @@ DOC_HEADERS = ["Document", "Title", "Tags", "Notes", "Chunks", "Updated"]
 QUEUE_HEADERS = ["Reference", "Created", "Status", "Category", "Summary", "Claimed by"]
 QUEUE_PAGE = 50  # handoffs a queue page shows; the queue pages, it never truncates
 UPLOAD_TTL_S = 3600  # uploads never handled (a closed tab) are swept after an hour
+# Uploads handled at once (Gradio runs one at a time by default, so one slow file held up
+# every mentor); the Workspace shares its parsing workers fairly among them.
+UPLOADS_AT_ONCE = 8
 
 
 def _failed(e: Exception) -> str:
@@ -263,10 +266,12 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
         app.load(who_am_i, None, who, **private)
         app.load(documents, None, [table, pick], **private)
         app.load(queue, [ref, queue_page], queue_outputs, **private)
-        upload_button.click(upload, [files, title, tags, notes], [upload_result, files], **private).then(
+        upload_button.click(upload, [files, title, tags, notes], [upload_result, files],
+                            concurrency_limit=UPLOADS_AT_ONCE, **private).then(
             documents, None, [table, pick], **private)
         delete_button.click(delete, [pick], doc_status, **private).then(documents, None, [table, pick], **private)
-        replace_button.click(replace, [pick, new_version], [doc_status, new_version], **private).then(
+        replace_button.click(replace, [pick, new_version], [doc_status, new_version],
+                             concurrency_limit=UPLOADS_AT_ONCE, **private).then(
             documents, None, [table, pick], **private)
         claim_button.click(claim, [ref], queue_status, **private).then(
             queue, [ref, queue_page], queue_outputs, **private).then(show, [ref], detail, **private)

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.security.gradio_queue import button_fn_index, join
-from tests.serving import MENTORKB, mentorkb_env, serve
+from tests.serving import MENTORKB, add_user, mentorkb_env, serve
 
 FLOOD = 300
 
@@ -54,22 +54,39 @@ def test_a_flood_of_anonymous_requests_is_limited_and_the_crisis_stays_first(ser
     assert listed[0]["category"] == "crisis" and len(listed) == 1 + len(stored)
 
 
-def test_views_page_every_waiting_handoff_crisis_first(tmp_path: Path) -> None:
-    """300 stored handoffs (the flood without its limit): nothing is truncated, the crisis leads."""
+def test_views_page_every_waiting_handoff_crisis_first(corpus_data_dir: Path, tmp_path: Path) -> None:
+    """300 stored handoffs (the flood without its limit): the CLI lists them all and the
+    mentor queue pages them, the crisis first in both."""
     from rag.backends import make_handoff_store
     from rag.settings import load_settings
 
-    store = make_handoff_store(load_settings(data_dir=tmp_path))
+    data = tmp_path / "data"
+    shutil.copytree(corpus_data_dir, data, ignore=shutil.ignore_patterns("mentorkb.sqlite3*"))
+    store = make_handoff_store(load_settings(data_dir=data))
     first = store.create("requested", [("user", "early")], requested_by="mentee")
     crisis = store.create("crisis", [("user", "I don't want to be alive anymore")])
     for n in range(FLOOD):
         store.create("requested", [("user", f"flood {n}")], requested_by="mentee")
-    page, total, crises = store.waiting(50)
-    assert (total, crises) == (FLOOD + 2, 1) and [h.ref for h in page[:2]] == [crisis.ref, first.ref]
-    everything = handoffs_list(tmp_path, "--status", "all")
-    assert len(everything) == FLOOD + 2 and everything[0]["ref"] == crisis.ref
-    last = handoffs_list(tmp_path, "--page", "7", "--per-page", "50")
+    everything = handoffs_list(data, "--status", "all")
+    assert len(everything) == FLOOD + 2 and [h["ref"] for h in everything[:2]] == [crisis.ref, first.ref]
+    last = handoffs_list(data, "--page", "7", "--per-page", "50")
     assert len(last) == 2 and not {h["ref"] for h in last} & {crisis.ref, first.ref}
+    add_user(data, "mo", "mentor", "a-long-password")
+    with serve(data, tmp_path / "serve.log") as url, httpx.Client(base_url=url, timeout=60) as http:
+        assert http.post("/login", data={"username": "mo", "password": "a-long-password"},
+                         follow_redirects=False).status_code == 303
+        refresh = button_fn_index(http, "Refresh queue", "/mentor")
+        pages = [[value(out) for out in join(http, refresh, [None, page], "/mentor")["output"]["data"]]
+                 for page in (1, 7)]
+    (table, _, heading, _), (last_table, _, last_heading, _) = pages
+    assert [row[0] for row in table["data"][:2]] == [crisis.ref, first.ref] and len(table["data"]) == 50
+    assert f"{FLOOD + 2} waiting" in heading and "1 crisis" in heading and "page 1 of 7" in heading
+    assert len(last_table["data"]) == 2 and "page 7 of 7" in last_heading
+
+
+def value(output):
+    """A handler output's value, whether sent plainly or as a `gr.update`."""
+    return output["value"] if isinstance(output, dict) and output.get("__type__") == "update" else output
 
 
 def test_requests_are_limited_per_visitor_and_per_address_and_empty_ones_not_stored(tmp_path: Path,
