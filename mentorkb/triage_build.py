@@ -153,6 +153,20 @@ def budget_threshold(scores, share: float) -> float:
     return float(np.nextafter(ordered[allowed], np.inf)) if allowed < len(ordered) else 0.0
 
 
+def choose_thresholds(oof, labels, budget: float = EVERYDAY_BUDGET) -> Thresholds:
+    """Thresholds from out-of-fold scores (messages, categories) and their labels: a
+    handoff at the recall target (crisis 1.0, others HANDOFF_RECALL), raised until each
+    category hands off at most `budget` of the everyday messages; a check-in at
+    CHECK_IN_RECALL, never above the handoff."""
+    everyday = oof[labels == "none"]
+    handoff = {c: max(threshold_at(oof[labels == c, j], HANDOFF_RECALL if c != "crisis" else 1.0),
+                      budget_threshold(everyday[:, j], budget))
+               for j, c in enumerate(TRIAGE_CATEGORIES)}
+    check_in = {c: min(handoff[c], threshold_at(oof[labels == c, j], CHECK_IN_RECALL[c]))
+                for j, c in enumerate(TRIAGE_CATEGORIES)}
+    return Thresholds(handoff, check_in)
+
+
 def build(train_dir: Path, out: Path, embedder, budget: float = EVERYDAY_BUDGET) -> dict:
     """Cross-validate, choose thresholds, fit on everything, write `out`; the report."""
     import numpy as np
@@ -168,13 +182,7 @@ def build(train_dir: Path, out: Path, embedder, budget: float = EVERYDAY_BUDGET)
         click.echo(f"fold {n}/{FOLDS}", err=True)
         model = fit([messages[i] for i in train])
         oof[test] = message_scores(model, [messages[i] for i in test])
-    everyday = oof[labels == "none"]
-    handoff = {c: max(threshold_at(oof[labels == c, j], HANDOFF_RECALL if c != "crisis" else 1.0),
-                      budget_threshold(everyday[:, j], budget))
-               for j, c in enumerate(TRIAGE_CATEGORIES)}
-    check_in = {c: min(handoff[c], threshold_at(oof[labels == c, j], CHECK_IN_RECALL[c]))
-                for j, c in enumerate(TRIAGE_CATEGORIES)}
-    thresholds = Thresholds(handoff, check_in)
+    thresholds = choose_thresholds(oof, labels, budget)
     report = {**cv_report(rows, oof, thresholds), "everyday_budget": budget, "train_sha256": train_digest(train_dir)}
     model = fit(messages, thresholds)
     model.report = report

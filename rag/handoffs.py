@@ -159,20 +159,10 @@ class HandoffStore:
             status: open, claimed, resolved, or None for all.
             limit: at most this many (None: all), starting at `offset` in that order.
         """
-        resolved = handoffs.c.status == "resolved"
-        query = select(handoffs).order_by(
-            case((resolved, 1), else_=0),
-            case((handoffs.c.category == "crisis", 0), else_=1),
-            case((resolved, -handoffs.c.id), else_=handoffs.c.id),
-        ).offset(offset)
-        if limit is not None:
-            query = query.limit(limit)
-        if status:
-            if status not in STATUSES:
-                raise ValueError(f"status: must be one of {', '.join(STATUSES)} (got {status!r})")
-            query = query.where(handoffs.c.status == status)
+        if status and status not in STATUSES:
+            raise ValueError(f"status: must be one of {', '.join(STATUSES)} (got {status!r})")
         with self.engine.connect() as conn:
-            return [_handoff(row) for row in conn.execute(query).mappings()]
+            return _in_queue_order(conn, handoffs.c.status == status if status else None, limit, offset)
 
     @translated
     def waiting(self, limit: int | None = None, offset: int = 0) -> tuple[list[Handoff], int, int]:
@@ -181,12 +171,7 @@ class HandoffStore:
         counts = select(func.count(), func.count().filter(handoffs.c.category == "crisis")).where(unresolved)
         with self.engine.connect() as conn:
             total, crisis = conn.execute(counts).one()
-        query = select(handoffs).where(unresolved).order_by(
-            case((handoffs.c.category == "crisis", 0), else_=1), handoffs.c.id).offset(offset)
-        if limit is not None:
-            query = query.limit(limit)
-        with self.engine.connect() as conn:
-            return [_handoff(row) for row in conn.execute(query).mappings()], total, crisis
+            return _in_queue_order(conn, unresolved, limit, offset), total, crisis
 
     @translated
     def open_for(self, session: str) -> Handoff | None:
@@ -282,6 +267,21 @@ class HandoffStore:
                 conn.execute(update(handoffs).where(handoffs.c.id == handoff.id).values(notified=outcome))
         except Exception:  # noqa: BLE001 - bookkeeping only; the handoff itself is stored
             log.exception("could not record webhook outcome for %s", handoff.ref)
+
+
+def _in_queue_order(conn: Any, where: Any, limit: int | None, offset: int) -> list[Handoff]:
+    """Handoffs matching `where` (None: all) in queue order, as `HandoffStore.list` describes."""
+    resolved = handoffs.c.status == "resolved"
+    query = select(handoffs).order_by(
+        case((resolved, 1), else_=0),
+        case((handoffs.c.category == "crisis", 0), else_=1),
+        case((resolved, -handoffs.c.id), else_=handoffs.c.id),
+    ).offset(offset)
+    if where is not None:
+        query = query.where(where)
+    if limit is not None:
+        query = query.limit(limit)
+    return [_handoff(row) for row in conn.execute(query).mappings()]
 
 
 def _handoff(row: Any) -> Handoff:

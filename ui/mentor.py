@@ -44,6 +44,11 @@ def _tags(text: str) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
+def _temp_path(f) -> Path:
+    """Where Gradio says an uploaded file is (a path string or a file object)."""
+    return Path(f if isinstance(f, str) else getattr(f, "path", None) or f.name)
+
+
 def _paths(files) -> tuple[list[tuple[str, Path]], list[str]]:
     """Gradio's uploaded temp files as (client name, temp path), and a refusal for each
     file that is not one: anything outside Gradio's upload folder (a server path, `..`,
@@ -51,7 +56,7 @@ def _paths(files) -> tuple[list[tuple[str, Path]], list[str]]:
     root = Path(get_upload_folder()).resolve()
     out, refused = [], []
     for f in files or []:
-        path = Path(f if isinstance(f, str) else getattr(f, "path", None) or f.name)
+        path = _temp_path(f)
         client = getattr(f, "orig_name", None) or path.name
         try:
             real = path.resolve(strict=True)
@@ -72,7 +77,7 @@ def _discard(files) -> None:
     what it points to)."""
     root = Path(get_upload_folder()).resolve()
     for f in files or []:
-        path = Path(os.path.normpath(os.path.abspath(f if isinstance(f, str) else getattr(f, "path", None) or f.name)))
+        path = Path(os.path.normpath(_temp_path(f).absolute()))
         try:
             folder = path.parent.resolve()
             if folder.is_relative_to(root) and folder != root:

@@ -23,7 +23,6 @@ import numpy as np
 
 from mentorkb import triage_build as tb
 from rag.triage import decide
-from rag.triage_model import Thresholds
 from rag.types import TRIAGE_CATEGORIES as CATS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,12 +86,7 @@ def evaluate(name, train, messages, extra, sets, fit=tb.fit) -> dict:
     for fold, test in StratifiedGroupKFold(tb.FOLDS, shuffle=True, random_state=0).split(
             train, labels, groups=np.arange(len(train))):
         oof[test] = tb.message_scores(fit([messages[i] for i in fold] + extra), [messages[i] for i in test])
-    everyday = oof[labels == "none"]
-    handoff = {c: max(tb.threshold_at(oof[labels == c, j], 1.0 if c == "crisis" else tb.HANDOFF_RECALL),
-                      tb.budget_threshold(everyday[:, j], tb.EVERYDAY_BUDGET)) for j, c in enumerate(CATS)}
-    check_in = {c: min(handoff[c], tb.threshold_at(oof[labels == c, j], tb.CHECK_IN_RECALL[c]))
-                for j, c in enumerate(CATS)}
-    thresholds = Thresholds(handoff, check_in)
+    thresholds = tb.choose_thresholds(oof, labels)
     model = fit(messages + extra, thresholds)
     result = {"variant": name}
     for set_name, (rows, encoded) in sets.items():
