@@ -2,6 +2,7 @@
 # make test  install with test extras and run the whole suite (browser tests included)
 # make stress  the long fault-injection runs
 # make triage-model  rebuild the safety triage classifier from evals/triage/train/
+# make injection-model  rebuild the detector of instructions in documents from evals/injection/
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -13,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test stress install install-test index clean chromium triage-model
+.PHONY: run test stress install install-test index clean chromium triage-model injection-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,9 @@ stress: install-test
 
 triage-model: install
 	$(BIN)/python -m mentorkb.triage_build --data-dir "$(DATA_DIR)"
+
+injection-model: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m mentorkb.injection_build
 
 clean:
 	rm -rf $(VENV) "$(DATA_DIR)"

@@ -136,11 +136,13 @@ class TriageModel:
         vectorizers: fitted TF-IDF vectorizers whose outputs follow the embedding.
         thresholds: decision thresholds from cross-validation.
         embedding_weight: the factor the embedding block was scaled by in training.
+        categories: the labels scored, in output order (the injection detector, `rag.injection`,
+            is the same kind of model with the one category "injection").
     """
 
     def __init__(self, classes: Sequence[str], coef: np.ndarray, intercept: np.ndarray,
                  vectorizers: Sequence[Any], thresholds: Thresholds, embedding_weight: float = 1.0,
-                 report: dict | None = None) -> None:
+                 report: dict | None = None, categories: Sequence[str] = TRIAGE_CATEGORIES) -> None:
         self.classes = list(classes)
         self.coef = coef
         self.intercept = intercept
@@ -155,10 +157,11 @@ class TriageModel:
             self._ngrams.append((v.build_analyzer(), v.vocabulary_, v.idf_, coef[:, start:start + len(v.vocabulary_)]))
             start += len(v.vocabulary_)
         self._none = self.classes.index("none")
-        self._columns = [self.classes.index(c) for c in TRIAGE_CATEGORIES]
+        self.categories = list(categories)
+        self._columns = [self.classes.index(c) for c in self.categories]
 
     def part_scores(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
-        """(parts, categories) scores in `TRIAGE_CATEGORIES` order, each P(c) / (P(c) + P(none))."""
+        """(parts, categories) scores in `categories` order, each P(c) / (P(c) + P(none))."""
         import numpy as np
 
         vectors = np.asarray(vectors, dtype=np.float32)
@@ -189,8 +192,10 @@ class TriageModel:
             np.savez_compressed(f, **arrays)
 
     @classmethod
-    def load(cls, path: Path = MODEL_FILE) -> TriageModel:
-        """Read a model written by `save`; a missing or damaged file is a ConfigError."""
+    def load(cls, path: Path = MODEL_FILE, categories: Sequence[str] = TRIAGE_CATEGORIES,
+             rebuild: str = "make triage-model") -> TriageModel:
+        """Read a model written by `save`; a missing or damaged file is a ConfigError
+        naming the command (`rebuild`) that makes it again."""
         import numpy as np
         from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -205,12 +210,12 @@ class TriageModel:
                     vectorizers.append(v)
                 model = cls([str(c) for c in data["classes"]], data["coef"], data["intercept"], vectorizers,
                             Thresholds(meta["handoff"], meta["check_in"]), meta["embedding_weight"],
-                            meta.get("report"))
+                            meta.get("report"), categories)
         except (OSError, KeyError, ValueError) as e:
-            raise ConfigError(f"{path}: not a triage model ({e}); rebuild it with `make triage-model`") from e
-        missing = [c for c in TRIAGE_CATEGORIES if c not in model.classes or c not in model.thresholds.handoff]
+            raise ConfigError(f"{path}: not a classifier model ({e}); rebuild it with `{rebuild}`") from e
+        missing = [c for c in categories if c not in model.classes or c not in model.thresholds.handoff]
         if missing or "none" not in model.classes:
-            raise ConfigError(f"{path}: the triage model lacks categories {missing or ['none']}")
+            raise ConfigError(f"{path}: the model lacks categories {missing or ['none']}; rebuild it with `{rebuild}`")
         return model
 
 

@@ -226,7 +226,7 @@ def test_a_damaged_model_file_is_a_one_line_error(tmp_path: Path, embedder) -> N
     damaged.write_bytes(b"not a model")
     with pytest.raises(ConfigError) as error:
         Triager(load_settings(), embedder, damaged).classify("how often should we meet?")
-    assert str(error.value).startswith(f"{damaged}: not a triage model") and "\n" not in str(error.value)
+    assert str(error.value).startswith(f"{damaged}: not a classifier model") and "\n" not in str(error.value)
 
 
 def test_messages_and_crisis_resources_are_configurable(monkeypatch: pytest.MonkeyPatch, corpus_data_dir: Path,

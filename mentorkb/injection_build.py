@@ -1,0 +1,124 @@
+"""Rebuild the injection detector from `evals/injection/` (`make injection-model`).
+
+    python -m mentorkb.injection_build [--data DIR] [--out FILE]
+
+Labeled sentences (`train.jsonl`, and `extra_*.jsonl` written for this project)
+teach "injection" against "none"; `guides.jsonl`, sentences of public guides, teach
+"none" at a fifth of the weight, so the everyday language of guides is not flagged.
+Every sentence is normalised (`rag.injection_text`) before it is embedded and
+vectorised, as at ingest. The threshold comes from 5-fold cross-validation over the
+labeled sentences: the lowest score that flags at most `BENIGN_BUDGET` of their benign
+ones (a flagged sentence is dropped from its document, so precision comes first).
+The report beside the model gives the cross-validated figures.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from rag.injection import MODEL_FILE, REBUILD
+from rag.injection_text import normalise
+from rag.triage_model import Thresholds, TriageModel, features
+
+DATA_DIR = Path("evals/injection")
+C = 4.0
+GUIDE_WEIGHT = 0.2
+BENIGN_BUDGET = 0.02
+FOLDS = 5
+
+
+def load_data(data_dir: Path) -> tuple[list[str], list[str], list[float]]:
+    """(texts, labels, weights): the labeled sentences, then the guide sentences."""
+    texts, labels, weights = [], [], []
+    labeled = [data_dir / "train.jsonl", *sorted(data_dir.glob("extra_*.jsonl"))]
+    for path in labeled:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                row = json.loads(line)
+                if row.get("label") not in ("injection", "benign"):
+                    raise click.ClickException(f"{path}:{number}: label must be injection or benign")
+                texts.append(row["text"])
+                labels.append("injection" if row["label"] == "injection" else "none")
+                weights.append(1.0)
+    guides = data_dir / "guides.jsonl"
+    for line in guides.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            texts.append(json.loads(line)["text"])
+            labels.append("none")
+            weights.append(GUIDE_WEIGHT)
+    return texts, labels, weights
+
+
+def fit(texts: list[str], vectors, labels: list[str], weights: list[float]) -> TriageModel:
+    """TF-IDF of character and word n-grams plus the embedding, one logistic regression."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizers = [
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b"),
+    ]
+    for v in vectorizers:
+        v.fit(texts)
+    classifier = LogisticRegression(C=C, max_iter=3000, class_weight="balanced")
+    classifier.fit(features(texts, vectors, vectorizers), labels, sample_weight=np.asarray(weights))
+    # A binary regression scores classes_[1]; as two softmax rows (±w/2) the model's
+    # P(c) / (P(c) + P(none)) is exactly its probability.
+    w, b = classifier.coef_[0], classifier.intercept_[0]
+    return TriageModel(list(classifier.classes_), np.vstack([-w, w]) / 2, np.asarray([-b, b]) / 2,
+                       vectorizers, Thresholds({"injection": 0.5}, {"injection": 0.5}), categories=("injection",))
+
+
+def threshold(scores, labels: list[str]) -> float:
+    """The lowest score flagging at most BENIGN_BUDGET of the benign sentences."""
+    import numpy as np
+
+    benign = np.sort(np.asarray([s for s, y in zip(scores, labels) if y == "none"]))[::-1]
+    allowed = int(BENIGN_BUDGET * len(benign))
+    return float(benign[allowed]) + 1e-6
+
+
+@click.command()
+@click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False), default=DATA_DIR)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=MODEL_FILE)
+def main(data_dir: Path, out: Path) -> None:
+    """Train, cross-validate, choose the threshold and write the model and its report."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    from rag.backends import make_embedder
+    from rag.settings import Settings
+
+    texts, labels, weights = load_data(data_dir)
+    texts = [normalise(t) for t in texts]
+    print(f"embedding {len(texts)} sentences", file=sys.stderr)
+    vectors = np.asarray(make_embedder(Settings()).embed(texts), dtype=np.float32)
+    labeled = sum(1 for w in weights if w == 1.0)
+    y = np.asarray(labels)
+    scores = np.zeros(labeled)
+    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(np.zeros(labeled), y[:labeled])
+    for k, (train, test) in enumerate(folds, 1):
+        rows = np.concatenate([train, np.arange(labeled, len(texts))])
+        model = fit([texts[i] for i in rows], vectors[rows], list(y[rows]), [weights[i] for i in rows])
+        scores[test] = model.part_scores([texts[i] for i in test], vectors[test])[:, 0]
+        print(f"fold {k}/{FOLDS}", file=sys.stderr)
+    cut = threshold(scores, labels[:labeled])
+    positive = y[:labeled] == "injection"
+    report = {"labeled": labeled, "guides": len(texts) - labeled, "threshold": cut,
+              "cv_recall": float((scores[positive] >= cut).mean()),
+              "cv_benign_flagged": float((scores[~positive] >= cut).mean())}
+    model = fit(texts, vectors, labels, weights)
+    model.thresholds = Thresholds({"injection": cut}, {"injection": cut})
+    model.report = report
+    model.save(out)
+    out.with_suffix(".report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Instructions hidden in documents: found at ingest, never quoted.
+
+A mentor's document is data, but a sentence in it can be written to make the reader
+or the assistant act for someone else: send a secret, contact an unofficial address,
+visit a look-alike sign-in page, trust a voice claiming to be a human or a system
+message, drop the assistant's rules. Such sentences are a safety class, like triage:
+
+1. `normalise` / `views` (rag.injection_text) undo disguises: look-alike letters,
+   fullwidth forms, zero-width characters, spacing, leetspeak, encoded payloads.
+2. A high-precision pattern layer (`pattern`) catches the unmistakable forms: role
+   tags ("SYSTEM:", "[INST]"), "ignore the above instructions", notes addressed to
+   the assistant, claims of being a human, orders to decode and obey. Quoted text is
+   left out first, so a guide *warning about* "ignore previous instructions" is not
+   flagged.
+3. A trained classifier (`Detector`, the same kind of model as the triage classifier:
+   MiniLM embedding plus character and word n-grams, one logistic regression) scores
+   every view; its threshold was chosen by cross-validation (`mentorkb.injection_build`).
+
+The indexer drops flagged sentences from the stored text, so neither the extractive
+answerer nor a generative backend ever reads them, and reports them to the mentor and
+the admin. Loading the model imports scikit-learn, so it is done lazily.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.injection_text import normalise, views
+
+if TYPE_CHECKING:
+    from rag.protocols import Embedder
+    from rag.triage_model import TriageModel
+
+MODEL_FILE = Path(__file__).parent / "data" / "injection_model.npz"
+REBUILD = "make injection-model"
+
+_QUOTED = re.compile(r"\"[^\"]{3,}\"|“[^”]{3,}”|'[^']{12,}'|‘[^’]{3,}’")
+_MODEL_WORDS = r"(?:assistant|ai|a\.i\.|model|language model|llm|chat ?bot|bot|gpt|copilot)"
+_PATTERNS = [
+    # role tags and chat-template markup
+    r"^\W*(?:system|assistant|developer|admin(?:istrator)?)(?:\s+(?:message|notice|prompt|note|override))?\s*[:\]>]",
+    r"<\|im_start\|>|\[/?inst\]|</?\s*(?:system|instructions?|context|document)\s*>",
+    r"\b(?:new|updated|real|true)\s+system\s+(?:prompt|instructions?|message)\b",
+    # "ignore the instructions above"
+    r"\b(?:ignore|disregard|forget|override|bypass)\b.{0,40}\b(?:previous|prior|above|earlier|preceding|all|your|its|the)\b"
+    r".{0,25}\b(?:instructions?|rules|guidelines|prompts?|directives?|polic(?:y|ies)|safety)\b",
+    # a note or an order addressed to the model reading the document
+    rf"\b(?:note|message|instructions?|reminder)\s+(?:to|for)\s+(?:the\s+|any\s+)?{_MODEL_WORDS}\b",
+    rf"\bif\s+you\s+are\s+(?:an?\s+|the\s+)?{_MODEL_WORDS}\b",
+    rf"\b(?:if|when)\s+(?:an?\s+|the\s+|any\s+)?{_MODEL_WORDS}\s+(?:is\s+)?(?:reads?|reading|sees?|processe?s?)\b",
+    rf"^\W*{_MODEL_WORDS}\s*,",
+    rf"\b(?:the|this|any)\s+{_MODEL_WORDS}\s+(?:must|should|shall|will\s+now|has\s+to|is\s+to)\b",
+    r"\b(?:at\s+the\s+end\s+of|append\s+to|end)\s+(?:every|each|all|your)\s+(?:answers?|repl(?:y|ies)|responses?)\b",
+    r"\b(?:every|each|all)\s+(?:answers?|repl(?:y|ies)|responses?)\s+(?:must|should)\b",
+    # claims of being a person, or orders to deny being an AI
+    r"\b(?:i\s+am|i'm|this\s+is|you\s+are\s+(?:talking|chatting|speaking)\s+(?:to|with))\s+(?:an?\s+)?"
+    r"(?:real|actual|live|certified)\s+(?:human|person)\b",
+    rf"\bnot\s+an?\s+{_MODEL_WORDS}\b.{{0,40}}\b(?:trust|share|send|tell)\s+me\b",
+    rf"\b(?:never|don't|do\s+not)\s+(?:mention|say|admit|reveal|disclose)\b.{{0,20}}\b(?:you\s+are|you're|being)\s+an?\s+{_MODEL_WORDS}\b",
+    r"\bintroduce\s+yourself\s+as\b",
+    # decode and obey
+    r"\b(?:decode|decipher|rot-?13|base64|hex|backwards|reversed?)\b.{0,40}\b(?:follow|obey|comply|execute|act\s+on|"
+    r"do\s+what|real\s+task)\b",
+]
+_PATTERN_RE = [re.compile(p, re.I | re.M) for p in _PATTERNS]
+
+
+def pattern(text: str) -> bool:
+    """True when `text` (normalised, its quotations left out) has an unmistakable form."""
+    plain = _QUOTED.sub(" \"…\" ", normalise(text))
+    return any(p.search(plain) for p in _PATTERN_RE)
+
+
+class Detector:
+    """Flags sentences that read as instructions to the reader or the assistant.
+
+    Args:
+        embedder: the index's embedder (the model was trained on its vectors).
+        model: a loaded classifier; by default the shipped `rag/data/injection_model.npz`.
+    """
+
+    def __init__(self, embedder: Embedder, model: TriageModel | None = None) -> None:
+        from rag.triage_model import TriageModel
+
+        self.embedder = embedder
+        self.model = model or TriageModel.load(MODEL_FILE, ("injection",), REBUILD)
+        self.threshold = self.model.thresholds.handoff["injection"]
+
+    def scores(self, sentences: Sequence[str]) -> list[float]:
+        """The classifier's score of each sentence: the highest over its views."""
+        import numpy as np
+
+        owners, texts = [], []
+        for i, sentence in enumerate(sentences):
+            for view in views(sentence):
+                owners.append(i)
+                texts.append(view)
+        if not texts:
+            return []
+        vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
+        found = self.model.part_scores(texts, vectors)[:, 0]
+        best = np.zeros(len(sentences))
+        np.maximum.at(best, np.asarray(owners), found)
+        return best.tolist()
+
+    def flagged(self, sentences: Sequence[str]) -> list[bool]:
+        """Per sentence: a pattern matches, or the classifier's score reaches its threshold."""
+        scores = self.scores(sentences)
+        return [pattern(s) or score >= self.threshold for s, score in zip(sentences, scores)]
