@@ -9,7 +9,9 @@ for the README go to docs/.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -47,6 +49,28 @@ you talk about stripes. <script>window.__pwned=4</script> The zebra keeper value
 and a short update on the herd's stripes.
 """
 
+# Characters a person types and documents hold, which must show exactly as typed.
+TITLE = 'Quokka Check-ins: It\'s "#1" & *not emphasis* [no link](http://evil.example/) <script>window.__pwned=5</script>'
+MENTOR_NAME = "Zoë O'Brien & co"
+GREETING = 'the quokka keeper\'s greeting is "It\'s #1 & we\'re glad you\'re here" <script>window.__pwned=6</script> 😀.'
+WELCOME = "The quokka keeper welcomes each mentee with Привет, 你好 and مرحبا, never in a hurry."
+QUOTED = f"""---
+title: {json.dumps(TITLE)}
+mentor: {json.dumps(MENTOR_NAME)}
+---
+# Quokka Check-ins
+
+## Greeting at the quokka check-in
+
+At every quokka check-in, {GREETING}
+{WELCOME}
+"""
+TYPED = 'It\'s "#1" & <script>window.__pwned=7</script> 😀 Привет 你好 مرحبا \\ *not emphasis* [no link](http://evil.example/)'
+# What a person must never see: entities escaped twice, or Markdown's backslash escapes.
+ESCAPED = ("&#x27;", "&#39;", "&amp;", "&quot;", "&lt;", "&gt;", "\\#", "\\*", "\\[")
+# Elements that document or user text must never create in a message or a panel.
+NOT_OURS = "a, em, h1, h2, h4, h5, h6, img, script, iframe"
+
 UPLOAD = """# Alpaca Retreats for Mentors
 
 ## What happens on an alpaca retreat
@@ -67,10 +91,11 @@ def data_dir(corpus_data_dir: Path, tmp_path_factory: pytest.TempPathFactory, em
     # The index only: copying the session's SQLite file would close this process's
     # descriptors on it, which drops SQLite's POSIX locks for the connections still open.
     shutil.copytree(corpus_data_dir, data, ignore=shutil.ignore_patterns("mentorkb.sqlite3*"))
-    poison = data.parent / "zebra-crossings.md"
+    poison, quoted = data.parent / "zebra-crossings.md", data.parent / "quokka-check-ins.md"
     poison.write_text(POISON, encoding="utf-8")
-    report = Indexer(load_settings(data_dir=data), embedder).sync([poison])
-    assert report.added == ["zebra-crossings.md"], report.as_dict()
+    quoted.write_text(QUOTED, encoding="utf-8")
+    report = Indexer(load_settings(data_dir=data), embedder).sync([poison, quoted])
+    assert sorted(report.added) == ["quokka-check-ins.md", "zebra-crossings.md"], report.as_dict()
     add_user(data, MENTOR, "mentor", MENTOR_PW)
     add_user(data, ADMIN, "admin", ADMIN_PW)
     return data
@@ -102,6 +127,7 @@ def page(browser):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))  # alert() ran
     yield page
     context.close()
     assert not errors, errors
@@ -188,6 +214,38 @@ def test_poisoned_document_is_shown_as_text_and_never_runs(page, base: str) -> N
     assert "<script>window.__pwned=2</script>Mallory" in panel
     assert page.evaluate("() => window.__pwned") is None
     assert page.locator("img[src=x], #injected, #chat script, #source-panel script").count() == 0
+
+
+def assert_as_typed(shown: str, *typed: str) -> None:
+    """`shown` (what a person sees) holds each typed string exactly, and no escaping of ours."""
+    for expected in typed:
+        assert expected in shown, (expected, shown)
+    assert not [e for e in ESCAPED if e in shown], shown
+
+
+def assert_nothing_ran(page) -> None:
+    assert page.evaluate("() => typeof window.__pwned") == "undefined"
+
+
+def test_typed_characters_show_as_typed_in_the_chat_and_source_panel(page, base: str) -> None:
+    open_chat(page, base)
+    question = f"How does the quokka keeper greet each mentee at the quokka check-in? {TYPED}"
+    reply = ask(page, question)
+    assert_as_typed(page.locator("#chat .user-row").last.inner_text(), question)
+    assert_as_typed(reply, GREETING, WELCOME, TITLE, MENTOR_NAME, "quokka-check-ins.md")
+    message = page.locator("#chat .bot-row").last
+    assert message.locator("strong").filter(has_text="[1]").count() >= 1  # our markers stay bold
+    assert message.locator("strong").filter(has_text="Sources").count() == 1
+    assert message.locator("ol li").count() >= 1  # and the Sources list a list
+    assert page.locator("#chat").locator(NOT_OURS).count() == 0
+    label = page.locator("#sources label").filter(has_text="Quokka")
+    assert_as_typed(label.inner_text(), TITLE)
+    label.click()
+    panel = page.locator("#source-panel")
+    panel.locator("mark").first.wait_for()
+    assert_as_typed(panel.inner_text(), TITLE, MENTOR_NAME, GREETING, WELCOME)
+    assert panel.locator(NOT_OURS).count() == 0
+    assert_nothing_ran(page)
 
 
 def test_talk_to_a_human_mentor_shows_the_reference(page, base: str, data_dir: Path) -> None:
@@ -302,14 +360,57 @@ def test_mentor_claims_and_resolves_a_handoff(page, base: str) -> None:
     expect(queue).not_to_contain_text(ref)
 
 
+def test_typed_characters_show_as_typed_to_mentors_and_admins(page, base: str) -> None:
+    crisis = f"I keep thinking everyone would be better off without me. {TYPED}"
+    contact = "Zoë O'Brien <zoe&co@example.org> #1"
+    comment = f"Not what I needed: {TYPED}"
+    open_chat(page, base)
+    reply = ask(page, crisis)
+    assert page.locator("#chat .bot-row").last.locator("strong").filter(has_text="988").count() == 1  # bold help
+    assert "MKB-" in reply and "**" not in reply
+    assert_as_typed(page.locator("#chat .user-row").last.inner_text(), crisis)
+    page.locator("#chat button[aria-label=Dislike]").last.click()
+    page.locator("#feedback-comment textarea, #feedback-comment input").first.fill(comment)
+    page.locator("#feedback-send").click()
+    page.locator("#feedback-status").get_by_text("comment was saved").wait_for()
+    page.locator("#contact textarea, #contact input").first.fill(contact)
+    page.locator("#human").click()
+    status = page.locator("#handoff-status")
+    status.get_by_text("MKB-").wait_for()
+    ref = next(word.strip(".;") for word in status.inner_text().split() if word.startswith("MKB-"))
+    assert_nothing_ran(page)
+
+    sign_in(page, base, MENTOR, MENTOR_PW)
+    page.get_by_role("tab", name="Handoff queue").click()
+    queue = page.locator("#queue")
+    expect(queue).to_contain_text(ref)
+    page.locator("#handoff-pick input").click()
+    page.get_by_role("option", name=re.compile(re.escape(ref))).click()
+    detail = page.locator("#handoff-detail")
+    detail.get_by_text(contact).wait_for()
+    assert_as_typed(detail.inner_text(), f"Mentee: {crisis}", f"Contact: {contact}", ref)
+    assert detail.locator(NOT_OURS).count() == 0
+    assert_as_typed(queue.inner_text(), ref)
+    assert_nothing_ran(page)
+
+    page.context.clear_cookies()
+    sign_in(page, base, ADMIN, ADMIN_PW, "/admin/")
+    feedback = page.locator("#feedback-summary")
+    feedback.get_by_text("Not what I needed").wait_for()
+    assert_as_typed(feedback.inner_text(), comment, crisis[:80])
+    assert feedback.locator("em em, a, img, script").count() == 0  # each comment's note is ours, in italics
+    assert_as_typed(page.locator("#recent").inner_text(), TYPED)
+    assert_nothing_ran(page)
+
+
 def test_admin_sees_stats_and_rebuilds_the_index(page, base: str) -> None:
     sign_in(page, base, ADMIN, ADMIN_PW, "/admin/")
     stats = page.locator("#index-stats")
     stats.get_by_text("documents").wait_for()
-    assert "25 documents" in stats.inner_text().replace("*", "")  # the corpus and the poisoned one
+    assert "26 documents" in stats.inner_text().replace("*", "")  # the corpus and the two poisoned ones
     usage = page.locator("#usage").inner_text()
     assert "questions" in usage and "answer" in usage
     assert "How should I greet the zebra keeper" in page.locator("#recent").inner_text()
     assert "Too long for me" in page.locator("#feedback-summary").inner_text()
     page.locator("#reindex").click()
-    page.locator("#reindex-result").get_by_text("25 added").wait_for(timeout=240_000)
+    page.locator("#reindex-result").get_by_text("26 added").wait_for(timeout=240_000)

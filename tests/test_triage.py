@@ -148,11 +148,11 @@ def assistant(corpus_data_dir: Path, embedder):
     ],
 )
 def test_mixed_texting_and_long_crisis_messages_get_resources_first_through_ask(assistant, message: str) -> None:
-    from ui.render import answer_markdown
+    from ui.render import answer_html, markdown
 
     answer = assistant.ask(message)
     assert answer.category == "crisis", answer
-    assert answer_markdown(answer).startswith(CRISIS_RESOURCES)  # first thing the mentee sees
+    assert answer_html(answer).startswith(markdown(CRISIS_RESOURCES))  # first thing the mentee sees
     if answer.route == "handoff":  # the rules caught it: a mentor is asked in
         assert answer.handoff_ref and assistant.handoffs.get(answer.handoff_ref).category == "crisis"
         assert not answer.citations and answer.as_dict()["check_in"] is False
@@ -174,14 +174,14 @@ def test_rules_decide_handoffs_by_default_and_the_classifier_adds_check_ins(defa
 
 
 def test_check_in_tier_answers_and_offers_a_person(assistant) -> None:
-    from ui.render import answer_markdown
+    from ui.render import answer_html, markdown
 
     answer = assistant.ask("things at home have been rough lately, how do I stay focused in standups?")
     assert answer.route in ("answer", "abstain") and answer.handoff_ref is None
     assert answer.check_in and answer.notice == CHECK_IN_TEXT
     assert answer.as_dict()["check_in"] is True
-    shown = answer_markdown(answer)
-    assert shown.startswith(CHECK_IN_TEXT) and "Talk to a human mentor" in shown
+    shown = answer_html(answer)
+    assert shown.startswith(markdown(CHECK_IN_TEXT)) and "Talk to a human mentor" in shown
     plain = assistant.ask("how often should a mentor and mentee meet?")
     assert plain.route == "answer" and not plain.check_in and plain.notice == ""
     assert plain.as_dict()["check_in"] is False

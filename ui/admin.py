@@ -12,8 +12,8 @@ from rag.errors import MentorKBError
 from rag.protocols import Workspace
 from rag.settings import Settings
 from ui import auth
-from ui.mentor import header_markdown
-from ui.render import escape, when
+from ui.mentor import header_html
+from ui.render import markdown, when
 
 QUESTION_HEADERS = ["When", "Question", "Route", "Category", "Latency (ms)"]
 
@@ -29,7 +29,7 @@ def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], u
         return auth.require(users(), request.username, "admin")
 
     def who_am_i(request: gr.Request) -> str:
-        return header_markdown(users, request, "admin")
+        return header_html(users, request, "admin")
 
     def overview(request: gr.Request):
         admin(request)
@@ -45,42 +45,42 @@ def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], u
             f"**{usage['questions']}** questions ({by_route}); median latency "
             f"{f'{p50:.0f} ms' if p50 is not None else '-'}"
         )
-        comments = "\n".join(
-            f"- {'👍' if c['rating'] > 0 else '👎'} {escape(c['comment'])} "
-            f"<small>(on “{escape(c['question'][:80])}”, {when(c['created_at'])})</small>"
-            for c in usage["feedback_comments"]
-        )
-        feedback_md = f"👍 **{usage['feedback_up']}** · 👎 **{usage['feedback_down']}**\n\n{comments}"
+        lines = [f"👍 **{usage['feedback_up']}** · 👎 **{usage['feedback_down']}**", ""]
+        values = []
+        for c in usage["feedback_comments"]:
+            lines.append(f"- {'👍' if c['rating'] > 0 else '👎'} {{}} _(on “{{}}”, {{}})_")
+            values += [c["comment"], c["question"][:80], when(c["created_at"])]
+        feedback = markdown("\n".join(lines), *values)
         privacy = "" if settings.log_questions else "_Question text is not stored (MENTORKB_LOG_QUESTIONS=0)._"
         rows = [
             [when(q.created_at), q.question if q.question is not None else "(not stored)", q.route,
              q.category or "", round(q.latency_ms)]
             for q in activity().recent(50)
         ]
-        return index_md, usage_md, feedback_md, privacy, rows or [["", "", "", "", ""]]
+        return index_md, usage_md, feedback, privacy, rows or [["", "", "", "", ""]]
 
     def reindex(request: gr.Request, progress=gr.Progress()):
         try:
             user = admin(request)
             progress(0, desc="Rebuilding the index")
-            return escape(workspace.reindex(user))
+            return markdown("{}", workspace.reindex(user))
         except MentorKBError as e:
-            return f"**Error:** {escape(str(e))}"
+            return markdown("**Error:** {}", e)
 
     with gr.Blocks(title="MentorKB: admin", analytics_enabled=False) as app:
         gr.Markdown("# Admin")
-        who = gr.Markdown(elem_id="who")
+        who = gr.HTML(elem_id="who")
         gr.Markdown("## Index")
         index_stats = gr.Markdown(elem_id="index-stats")
         with gr.Row():
             reindex_button = gr.Button("Rebuild the index", variant="secondary", elem_id="reindex", scale=0)
-            reindex_result = gr.Markdown(elem_id="reindex-result")
+            reindex_result = gr.HTML(elem_id="reindex-result")
         gr.Markdown("## Questions")
         usage = gr.Markdown(elem_id="usage")
         privacy = gr.Markdown()
         recent = gr.Dataframe(headers=QUESTION_HEADERS, interactive=False, wrap=True, elem_id="recent")
         gr.Markdown("## Feedback")
-        feedback = gr.Markdown(elem_id="feedback-summary")
+        feedback = gr.HTML(elem_id="feedback-summary")
         refresh = gr.Button("Refresh", size="sm", elem_id="refresh")
 
         private = {"api_visibility": "private"}

@@ -21,7 +21,7 @@ from rag.starters import starter_questions
 from rag.triage import CRISIS_RESOURCES
 from rag.types import Answer
 from ui.auth import VISITOR_KEY
-from ui.render import answer_markdown, citation_label, escape, source_html
+from ui.render import answer_html, citation_label, markdown, source_html, text
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,13 @@ def chat_responder(assistant: Assistant):
         if not message:
             yield chat, "", turns, answers, gr.skip(), gr.skip(), gr.skip()
             return
-        shown = chat + [{"role": "user", "content": escape(message)}]
+        shown = chat + [{"role": "user", "content": markdown("{}", message)}]
         answer = None
         for answer in assistant.ask_stream(message, turns, session=_session(request)):
             if not answer.final:
-                reply = {"role": "assistant", "content": answer_markdown(answer)}
+                reply = {"role": "assistant", "content": answer_html(answer)}
                 yield shown + [reply], "", turns, answers, gr.skip(), gr.skip(), gr.skip()
-        chat = shown + [{"role": "assistant", "content": answer_markdown(answer)}]
+        chat = shown + [{"role": "assistant", "content": answer_html(answer)}]
         answers = {**answers, len(chat) - 1: answer}
         turns = turns + [("user", message), ("assistant", answer.text)]
         yield chat, "", turns, answers, _sources_update(answer), PANEL_EMPTY, len(chat) - 1
@@ -121,13 +121,13 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                     "or how to reach you.")
         except RateLimitedError as e:
             resources = settings.crisis_resources or CRISIS_RESOURCES
-            return f"{resources}\n\nA mentor can't be asked from here again just now ({escape(str(e))})."
+            return markdown(resources) + markdown("A mentor can't be asked from here again just now ({}).", e)
         except DatabaseError as e:
             log.error("could not store a requested handoff: %s", e)
             return ("I couldn't pass this on automatically just now. Please contact a human mentor "
                     "or your programme lead directly.")
-        return (f"A human mentor has been asked to get in touch. Your reference is "
-                f"**{escape(handoff.ref)}**; mention it when you talk to them.")
+        return markdown("A human mentor has been asked to get in touch. Your reference is "
+                        "**{}**; mention it when you talk to them.", handoff.ref)
 
     def rate(answers: dict[int, Answer], evt: gr.LikeData, request: gr.Request):
         index = evt.index if isinstance(evt.index, int) else evt.index[0]
@@ -165,7 +165,11 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                 if starters:
                     with gr.Row(elem_id="starters"):
                         starter_buttons = [gr.Button(q, size="sm", variant="secondary") for q in starters]
-                chat = gr.Chatbot(label="Conversation", height=460, elem_id="chat", buttons=["copy"],
+                # Messages arrive as HTML from ui.render: Gradio's Markdown and LaTeX would read
+                # document text a second time. Its sanitizer stays on; it never escapes text.
+                # No copy button: it copies the message's HTML source, not what is shown.
+                chat = gr.Chatbot(label="Conversation", height=460, elem_id="chat", buttons=[],
+                                  render_markdown=False, latex_delimiters=[],
                                   feedback_options=("Like", "Dislike"))
                 with gr.Row():
                     box = gr.Textbox(placeholder="Ask a question, e.g. How often should I meet my mentor?",
@@ -180,8 +184,8 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                     contact = gr.Textbox(placeholder="Optional: how a mentor can reach you (email, chat handle)",
                                          show_label=False, scale=3, elem_id="contact")
                     human = gr.Button("Talk to a human mentor", variant="secondary", scale=2, elem_id="human")
-                handoff_status = gr.Markdown(elem_id="handoff-status")
-                gr.Markdown(escape(settings.disclaimer), elem_id="disclaimer")
+                handoff_status = gr.HTML(elem_id="handoff-status")
+                gr.HTML(text(settings.disclaimer), elem_id="disclaimer")
             with gr.Column(scale=2):
                 sources = gr.Radio(label="Sources", choices=[], visible=False, elem_id="sources",
                                    info="The sources of the answer you last got or clicked.")

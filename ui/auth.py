@@ -8,6 +8,7 @@ because `signed_in` looks the user up on every request.
 
 from __future__ import annotations
 
+import html
 import os
 import secrets
 import time
@@ -91,10 +92,9 @@ def safe_next(target: str | None, default: str = "/mentor/") -> str:
 
 
 def login_page(error: str = "", next_path: str = "/mentor/") -> str:
-    """The sign-in form. `error` is our own text; `next_path` is escaped."""
-    from ui.render import escape_html
-
-    message = f'<p class="error" role="alert">{escape_html(error)}</p>' if error else ""
+    """The sign-in form, a page of its own (not Gradio's): `error` and `next_path` are
+    escaped once, by the standard library, for an HTML page that reads nothing as Markdown."""
+    message = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>MentorKB: sign in</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -115,7 +115,7 @@ small a {{ color: #555; }}
 {message}
 <label>Name <input name="username" autocomplete="username" required autofocus></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<input type="hidden" name="next" value="{escape_html(next_path)}">
+<input type="hidden" name="next" value="{html.escape(next_path)}">
 <button type="submit">Sign in</button>
 </form></body></html>"""
 

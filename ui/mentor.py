@@ -23,7 +23,7 @@ from rag.handoffs import HandoffStore
 from rag.protocols import Workspace
 from rag.settings import Settings
 from ui import auth
-from ui.render import escape, transcript_markdown, when
+from ui.render import markdown, transcript_html, when
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ UPLOADS_AT_ONCE = 8
 
 
 def _failed(e: Exception) -> str:
-    return f"**Error:** {escape(str(e))}"
+    return markdown("**Error:** {}", e)
 
 
 def _tags(text: str) -> list[str]:
@@ -110,9 +110,10 @@ def _sweep(root: Path, now: float | None = None) -> None:
             log.warning("could not clear %s from the upload folder: %s", entry, e)
 
 
-def header_markdown(users: Callable[[], UserStore], request: gr.Request, role: str) -> str:
+def header_html(users: Callable[[], UserStore], request: gr.Request, role: str) -> str:
+    """The line atop the workspace and admin pages: who is signed in, and the way out."""
     user = auth.require(users(), request.username, role)
-    return f"Signed in as **{escape(user.name)}** ({user.role}) · [Chat](/) · [Sign out](/logout)"
+    return markdown("Signed in as **{}** ({}) · [Chat](/) · [Sign out](/logout)", user.name, user.role)
 
 
 def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore],
@@ -147,10 +148,9 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             return _failed(e), gr.skip()
         finally:
             _discard(files)
-        lines = [f"- Searchable now: `{escape(s)}`" for s in indexed]
-        lines += [f"- Refused: {escape(e)}" for e in errors]
-        summary = f"**{len(indexed)} uploaded**, {len(errors)} refused.\n\n" + "\n".join(lines)
-        return summary, None
+        lines = [f"**{len(indexed)} uploaded**, {len(errors)} refused.", ""]
+        lines += ["- Searchable now: `{}`"] * len(indexed) + ["- Refused: {}"] * len(errors)
+        return markdown("\n".join(lines), *indexed, *errors), None
 
     def delete(source, request: gr.Request):
         if not source:
@@ -159,7 +159,7 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             workspace.delete(source, me(request))
         except (MentorKBError, ValueError) as e:
             return _failed(e)
-        return f"Deleted `{escape(source)}`: it is no longer used in answers."
+        return markdown("Deleted `{}`: it is no longer used in answers.", source)
 
     def replace(source, file, request: gr.Request):
         if not source or not file:
@@ -175,7 +175,7 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             _discard([file])
         if result.errors:
             return _failed("; ".join(result.errors)), gr.skip()
-        return f"Replaced `{escape(source)}` with the new version.", None
+        return markdown("Replaced `{}` with the new version.", source), None
 
     def queue(current: str | None, page: float | None, request: gr.Request):
         """A page of the open and claimed handoffs, crisis first, then the longest waiting;
@@ -197,7 +197,7 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
                 heading, gr.update(value=page, maximum=pages))
 
     def who_am_i(request: gr.Request) -> str:
-        return header_markdown(users, request, "mentor")
+        return header_html(users, request, "mentor")
 
     def show(ref, request: gr.Request):
         me(request)
@@ -207,10 +207,11 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             h = handoffs().get(ref)
         except MentorKBError as e:
             return _failed(e)
-        contact = f"Contact: {escape(h.contact)}\n\n" if h.contact else ""
-        claimed = f", claimed by {escape(h.claimed_by)}" if h.claimed_by else ""
-        return (f"### {escape(h.ref)}: {escape(h.label)}\nStatus: {h.status}{claimed} · "
-                f"created {when(h.created_at)}\n\n{contact}{transcript_markdown(h.transcript)}")
+        created = when(h.created_at)
+        status = (markdown("Status: {}, claimed by {} · created {}", h.status, h.claimed_by, created)
+                  if h.claimed_by else markdown("Status: {} · created {}", h.status, created))
+        contact = markdown("Contact: {}", h.contact) if h.contact else ""
+        return markdown("### {}: {}", h.ref, h.label) + status + contact + transcript_html(h.transcript)
 
     def claim(ref, request: gr.Request):
         if not ref:
@@ -219,7 +220,7 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             h = handoffs().claim(ref, me(request).name)
         except (MentorKBError, ValueError) as e:
             return _failed(e)
-        return f"You claimed **{escape(h.ref)}**."
+        return markdown("You claimed **{}**.", h.ref)
 
     def resolve(ref, note, request: gr.Request):
         if not ref:
@@ -228,11 +229,11 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             h = handoffs().resolve(ref, me(request).name, note or "")
         except (MentorKBError, ValueError) as e:
             return _failed(e), gr.skip()
-        return f"Resolved **{escape(h.ref)}**.", ""
+        return markdown("Resolved **{}**.", h.ref), ""
 
     with gr.Blocks(title="MentorKB: mentor workspace", analytics_enabled=False) as app:
         gr.Markdown("# Mentor workspace")
-        who = gr.Markdown(elem_id="who")
+        who = gr.HTML(elem_id="who")
         with gr.Tab("Upload", elem_id="tab-upload"):
             files = gr.File(label="Documents (.md, .txt, .html, .pdf, .docx)", file_count="multiple",
                             elem_id="upload-files")
@@ -242,7 +243,7 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             notes = gr.Textbox(label="Notes for other mentors (optional, not shown to mentees)", lines=2,
                                elem_id="upload-notes")
             upload_button = gr.Button("Upload and index", variant="primary", elem_id="upload")
-            upload_result = gr.Markdown(elem_id="upload-result")
+            upload_result = gr.HTML(elem_id="upload-result")
         with gr.Tab("My documents", elem_id="tab-documents"):
             table = gr.Dataframe(headers=DOC_HEADERS, interactive=False, elem_id="documents", wrap=True)
             pick = gr.Dropdown(label="Document", choices=[], elem_id="doc-pick")
@@ -252,18 +253,18 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
                 with gr.Column():
                     replace_button = gr.Button("Replace with new version", elem_id="replace")
                     delete_button = gr.Button("Delete", variant="stop", elem_id="delete")
-            doc_status = gr.Markdown(elem_id="doc-status")
+            doc_status = gr.HTML(elem_id="doc-status")
         with gr.Tab("Handoff queue", elem_id="tab-handoffs"):
             queue_heading = gr.Markdown(elem_id="queue-heading")
             queue_table = gr.Dataframe(headers=QUEUE_HEADERS, interactive=False, elem_id="queue", wrap=True)
             queue_page = gr.Number(1, label="Page", precision=0, minimum=1, elem_id="queue-page")
             ref = gr.Dropdown(label="Handoff", choices=[], elem_id="handoff-pick")
-            detail = gr.Markdown(elem_id="handoff-detail")
+            detail = gr.HTML(elem_id="handoff-detail")
             with gr.Row():
                 claim_button = gr.Button("Claim", elem_id="claim")
                 note = gr.Textbox(label="Resolution note", scale=3, elem_id="resolve-note")
                 resolve_button = gr.Button("Resolve", variant="primary", elem_id="resolve")
-            queue_status = gr.Markdown(elem_id="queue-status")
+            queue_status = gr.HTML(elem_id="queue-status")
             refresh = gr.Button("Refresh queue", size="sm", elem_id="refresh-queue")
 
         private = {"api_visibility": "private"}

@@ -1,89 +1,115 @@
-"""Answer -> safe Markdown. Pure functions: everything from documents is escaped,
-so HTML or script inside a mentor's file is shown as text, never run."""
+"""Answer -> safe HTML, by markdown-it-py. Pure functions, one path for every page:
+
+- our own text (citation markers, the Sources list, crisis resources, statuses) is
+  Markdown, rendered with raw HTML off;
+- user and document text goes into it as text: escaped once, by markdown-it's text
+  renderer, after our Markdown is parsed, so it shows as typed and can never make a
+  tag, a link, emphasis or a heading.
+
+The components that show this HTML add nothing of their own: the chat's Chatbot has
+Markdown and LaTeX off (it still sanitizes), and the other panels are `gr.HTML`.
+"""
 
 from __future__ import annotations
 
-import html
 import re
-
 from datetime import datetime
+
+from markdown_it import MarkdownIt
 
 from rag.text import sentences
 from rag.types import Answer, Citation
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
-_CITE = re.compile(r"\\\[(\d+)\\\]")
+# Our Markdown: CommonMark with raw HTML off, so even our own text cannot smuggle in a tag.
+_OURS = MarkdownIt("commonmark", {"html": False})
+# User and document text: markdown-it's "zero" preset knows no syntax at all (no links,
+# emphasis, headings, entities or backslash escapes); it only escapes and keeps line breaks.
+_TEXT = MarkdownIt("zero", {"breaks": True}).enable("newline")
+# Where a value goes while our Markdown is parsed: private-use characters, which no
+# Markdown rule touches.
+_FIELD = re.compile("\ue000(\\d+)\ue001")
+_CITE = re.compile(r"\[(\d+)\]")
+SNIPPET_CHARS = 300
 
 
-def escape_html(text: str) -> str:
-    """Text safe inside HTML: tags and quotes become entities."""
-    return html.escape(text or "", quote=True)
+def text(value: object) -> str:
+    """User or document text as HTML: shown as typed, line breaks kept, nothing live."""
+    return _TEXT.renderInline("" if value is None else str(value))
 
 
-def escape(text: str) -> str:
-    """Text safe to drop into Markdown: no HTML, no links, no emphasis."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=True))
+def markdown(template: str, *values: object) -> str:
+    """Our own Markdown as HTML, each `{}` in it filled with a value shown as `text`.
+
+    The template is parsed before the values go in, so nothing in a value is read as
+    Markdown. Without values the template is used as it is, braces and all (operators'
+    settings, such as the crisis resources, are Markdown of our own too).
+    """
+    if not values:
+        return _OURS.render(template)
+    parsed = _OURS.render(template.format(*(f"\ue000{i}\ue001" for i in range(len(values)))))
+    return _FIELD.sub(lambda m: text(values[int(m[1])]), parsed)
 
 
-def answer_markdown(answer: Answer) -> str:
-    """The chat message: the answer with bold [n] markers, then its numbered sources."""
-    body = _CITE.sub(r"**[\1]**", escape(answer.text))
+def answer_html(answer: Answer) -> str:
+    """The chat message: any notice first, the answer with bold [n] markers, then its sources."""
     if answer.route == "handoff":
-        # Our own fixed text (the crisis resources use bold): not from any document.
-        body = answer.text
+        body = markdown(answer.text)  # our own fixed text (the crisis resources use bold)
+    else:  # the answer quotes documents: text, with our markers made bold after escaping
+        body = _CITE.sub(r"<strong>[\1]</strong>", markdown("{}", answer.text))
     if answer.citations:
-        body += "\n\n" + sources_markdown(answer)
+        body += sources_html(answer)
     if answer.notice:  # our own fixed text, like a handoff's: help resources come first
-        body = f"{answer.notice}\n\n---\n\n{body}"
+        body = markdown(f"{answer.notice}\n\n---") + body
     return body
 
 
-def sources_markdown(answer: Answer) -> str:
-    lines = ["**Sources**"]
+def sources_html(answer: Answer) -> str:
+    """The numbered Sources list: title › section (mentor, document, page) and the cited words."""
+    lines, values = ["**Sources**", ""], []
+
+    def field(value: object) -> str:  # a `{}` the value fills, in the order they are written
+        values.append(value)
+        return "{}"
+
     for c in answer.citations:
         chunk = c.chunk
-        where = escape(chunk.title)
-        if chunk.section:
-            where += f" › {escape(chunk.section)}"
-        details = [escape(chunk.source)]
-        if chunk.mentor:
-            details.insert(0, f"by {escape(chunk.mentor)}")
+        where = field(chunk.title) + (f" › {field(chunk.section)}" if chunk.section else "")
+        details = [f"by {field(chunk.mentor)}"] if chunk.mentor else []
+        details.append(field(chunk.source))
         if chunk.page:
-            details.append(f"p. {chunk.page}")
-        snippet = escape(c.snippet if len(c.snippet) <= 300 else c.snippet[:297] + "…")
-        lines.append(f"{c.n}. **{where}** ({', '.join(details)})  \n   “{snippet}”")
-    return "\n".join(lines)
+            details.append(f"p. {field(chunk.page)}")
+        snippet = c.snippet if len(c.snippet) <= SNIPPET_CHARS else c.snippet[:SNIPPET_CHARS - 3] + "…"
+        lines.append(f"{c.n}. **{where}** ({', '.join(details)})  \n   “{field(snippet)}”")
+    return markdown("\n".join(lines), *values)
 
 
 def citation_label(c: Citation) -> str:
-    """The clickable line under an answer: '[n] Title › Section'. Shown as plain text."""
+    """The clickable line under an answer: '[n] Title › Section'. The Radio shows it as text."""
     where = c.chunk.title + (f" › {c.chunk.section}" if c.chunk.section else "")
     return f"[{c.n}] {where}"
 
 
 def source_html(c: Citation) -> str:
     """The source panel: title, mentor, section, page and the passage, the cited
-    sentences marked. Every document-derived string is escaped."""
+    sentences marked. Every document-derived string is `text`."""
     chunk = c.chunk
     facts = [("Mentor", chunk.mentor), ("Section", chunk.section), ("Page", chunk.page), ("Document", chunk.source)]
-    rows = "".join(
-        f"<dt>{name}</dt><dd>{escape_html(str(value))}</dd>" for name, value in facts if value not in (None, "")
-    )
+    rows = "".join(f"<dt>{name}</dt><dd>{text(value)}</dd>" for name, value in facts if value not in (None, ""))
     return (
-        f'<div class="mkb-source" data-n="{c.n}"><h3>[{c.n}] {escape_html(chunk.title)}</h3>'
+        f'<div class="mkb-source" data-n="{c.n}"><h3>[{c.n}] {text(chunk.title)}</h3>'
         f'<dl class="mkb-facts">{rows}</dl>'
         f'<blockquote class="mkb-passage">{highlight(chunk.text, c.snippet)}</blockquote></div>'
     )
 
 
-def highlight(text: str, snippet: str) -> str:
-    """`text` escaped for HTML, each sentence of `snippet` it contains wrapped in <mark>.
+def highlight(passage: str, snippet: str) -> str:
+    """`passage` as `text`, each sentence of `snippet` it contains wrapped in <mark>.
 
     Matching ignores differences in whitespace (chunks keep line breaks, snippets don't).
     """
-    out = escape_html(text).replace("\n", "<br>")
+    out = text(passage)
     for sentence in sorted(set(sentences(snippet)), key=len, reverse=True):
-        words = escape_html(sentence).split()
+        words = [text(word) for word in sentence.split()]
         if not words:
             continue
         pattern = re.compile(r"(?:\s|<br>)+".join(re.escape(w) for w in words))
@@ -100,7 +126,11 @@ def when(value: datetime | float | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def transcript_markdown(transcript) -> str:
-    """A handoff's conversation, escaped, one turn per paragraph."""
+def transcript_html(transcript) -> str:
+    """A handoff's conversation, one turn per paragraph, every turn as text (an assistant
+    turn may quote a document)."""
+    if not transcript:
+        return markdown("_(empty)_")
     names = {"user": "Mentee", "assistant": "MentorKB"}
-    return "\n\n".join(f"**{names.get(role, escape(role))}:** {escape(text)}" for role, text in transcript) or "_(empty)_"
+    values = [v for role, said in transcript for v in (names.get(role, role), said)]
+    return markdown("\n\n".join("**{}:** {}" for _ in transcript), *values)
