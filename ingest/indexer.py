@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,10 +26,12 @@ from ingest.document import LoadedDocument
 from rag import index
 from rag.backends import make_store
 from rag.errors import LoaderError, StoreError
+from rag.injection import Detector
 from rag.lock import writer_lock
 from rag.manifest import DocumentRecord, Manifest, now
 from rag.protocols import Embedder, VectorStore
 from rag.settings import Settings
+from rag.text import sentences
 from rag.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,9 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     chunks_written: int = 0
+    # (source, sentence) for each sentence held back as an instruction to the reader or
+    # the assistant (rag.injection): dropped from the stored text, never quoted.
+    flagged: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         text = (
@@ -57,6 +63,8 @@ class IngestReport:
         )
         if self.removed:
             text += f"; {len(self.removed)} removed"
+        if self.flagged:
+            text += f"; {len(self.flagged)} sentences held back as instructions"
         return text
 
     def as_dict(self) -> dict:
@@ -68,6 +76,7 @@ class IngestReport:
             "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
             "failed": [{"source": s, "reason": r} for s, r in self.failed],
             "chunks_written": self.chunks_written,
+            "flagged": [{"source": s, "sentence": t} for s, t in self.flagged],
         }
 
 
@@ -172,6 +181,11 @@ class Indexer:
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
+
+    @functools.cached_property
+    def detector(self) -> Detector:
+        """The injection detector, loaded on the first document that needs it."""
+        return Detector(self.embedder)
 
     @contextmanager
     def _open(self, generation: Path) -> Iterator[Target]:
@@ -387,6 +401,7 @@ class Indexer:
         """Embed all pending chunks in one batch, store them, then commit each document."""
         if not pending:
             return
+        self._hold_back(pending, report)
         chunks = [c for p in pending for c in p.chunks]
         if chunks:
             vectors = self.embedder.embed([embedding_text(c) for c in chunks])
@@ -411,6 +426,35 @@ class Indexer:
             else:
                 report.added.append(p.doc.source)
         pending.clear()
+
+    def _hold_back(self, pending: list[_Pending], report: IngestReport) -> None:
+        """Drop every sentence that reads as an instruction from the pending chunks, before
+        they are embedded or stored: retrieved text is data, so no answerer, extractive or
+        generative, ever reads it. Each is reported once per document."""
+        found = {s for p in pending for c in p.chunks for s in sentences(c.text)}
+        ordered = sorted(found)
+        flagged = {s for s, bad in zip(ordered, self.detector.flagged(ordered)) if bad}
+        if not flagged:
+            return
+        for p in pending:
+            held = []
+            kept = []
+            for chunk in p.chunks:
+                bad = [s for s in sentences(chunk.text) if s in flagged]
+                if not bad:
+                    kept.append(chunk)
+                    continue
+                text = chunk.text
+                for sentence in bad:  # its words, whatever whitespace the chunk has between them
+                    text = re.sub(r"\s+".join(map(re.escape, sentence.split())), " ", text, count=1)
+                held += bad
+                text = "\n".join(" ".join(line.split()) for line in text.splitlines()).strip()
+                if text:  # a chunk of nothing but instructions is not stored at all
+                    kept.append(dataclasses.replace(chunk, text=text))
+            p.chunks[:] = kept
+            for sentence in dict.fromkeys(held):
+                report.flagged.append((p.doc.source, sentence))
+                log.warning("held back from %s, reads as an instruction: %s", p.doc.source, sentence)
 
     def _prune(self, target: Target, report: IngestReport) -> None:
         gone = [r.source for r in target.manifest.all() if not Path(r.path).is_file()]

@@ -94,6 +94,8 @@ def _report(ctx: click.Context, report, as_json: bool) -> None:
         click.echo(f"skipped: {source}: {reason}", err=True)
     for source, reason in report.failed:
         click.echo(f"error: {source}: {reason}", err=True)
+    for source, sentence in report.flagged:
+        click.echo(f"held back (reads as an instruction): {source}: {sentence}", err=True)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.summary())
     ctx.exit(1 if report.failed else 0)
 

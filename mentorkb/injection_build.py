@@ -27,7 +27,7 @@ from rag.triage_model import Thresholds, TriageModel, features
 DATA_DIR = Path("evals/injection")
 C = 4.0
 GUIDE_WEIGHT = 0.2
-BENIGN_BUDGET = 0.02
+BENIGN_BUDGET = 0.01
 FOLDS = 5
 
 

@@ -83,8 +83,8 @@ class Workspace:
                     for s in report.staged
                 }
                 self._save_meta(user.name, meta)
-                indexed, failed = self._index([(s.path, s.source) for s in report.staged], progress)
-        return UploadResult(tuple(indexed), tuple(report.errors) + tuple(failed))
+                indexed, failed, held = self._index([(s.path, s.source) for s in report.staged], progress)
+        return UploadResult(tuple(indexed), tuple(report.errors) + tuple(failed), tuple(held))
 
     def replace(self, source: str, file: tuple[str, Path], user: User) -> UploadResult:
         _require_role(user)
@@ -103,9 +103,9 @@ class Workspace:
                     raise NotFoundError(f"{source}: not in the index")
                 report = uploads.place(checked, owner, self.settings)
                 report.errors[:0] = errors
-                indexed, failed = self._index([(s.path, s.source) for s in report.staged], None)
+                indexed, failed, held = self._index([(s.path, s.source) for s in report.staged], None)
         errors = [e.replace(old_name, client_name, 1) for e in report.errors]
-        return UploadResult(tuple(indexed), tuple(errors) + tuple(failed))
+        return UploadResult(tuple(indexed), tuple(errors) + tuple(failed), tuple(held))
 
     def delete(self, source: str, user: User) -> None:
         _require_role(user)
@@ -142,7 +142,7 @@ class Workspace:
             if gone:
                 self.indexer.remove(gone)
             stale = [(path, source) for path, source in on_disk if _changed(path, records.get(source))]
-            indexed, failed = self._index(stale, None)
+            indexed, failed, _ = self._index(stale, None)
             for line in failed:
                 log.warning("recovering uploads: %s", line)
             return indexed, gone
@@ -210,20 +210,23 @@ class Workspace:
         finally:
             self._writing.release()
 
-    def _index(self, files, progress) -> tuple[list[str], list[str]]:
-        """Index staged files with their metadata; returns (indexed sources, error lines)."""
+    def _index(self, files, progress) -> tuple[list[str], list[str], list[str]]:
+        """Index staged files with their metadata; returns (indexed sources, error lines,
+        "NAME: sentence" for each sentence held back as an instruction)."""
         indexed: list[str] = []
         failed: list[str] = []
+        held: list[str] = []
         for i, (path, source) in enumerate(files, 1):
             owner = uploads.owner_of(source) or ""
             meta = self._load_meta(owner).get(source, {})
             report = self.indexer.add([(path, source)], overrides=_overrides(meta, owner))
             failed += [f"{s.rsplit('/', 1)[-1]}: {r}" for s, r in report.failed]
+            held += [f"{s.rsplit('/', 1)[-1]}: {t}" for s, t in report.flagged]
             if not report.failed:
                 indexed.append(source)
             if progress:
                 progress(i, len(files), source)
-        return indexed, failed
+        return indexed, failed, held
 
     def _records(self) -> list[DocumentRecord]:
         live = current_generation(self.settings.data_dir)

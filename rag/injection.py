@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 MODEL_FILE = Path(__file__).parent / "data" / "injection_model.npz"
 REBUILD = "make injection-model"
 
-_QUOTED = re.compile(r"\"[^\"]{3,}\"|“[^”]{3,}”|'[^']{12,}'|‘[^’]{3,}’")
+# Quotations and code spans: a guide quoting an attack, or showing markup, is not making one.
+_QUOTED = re.compile(r"\"[^\"]{3,}\"|“[^”]{3,}”|'[^']{12,}'|‘[^’]{3,}’|`[^`]+`")
 _MODEL_WORDS = r"(?:assistant|ai|a\.i\.|model|language model|llm|chat ?bot|bot|gpt|copilot)"
 _PATTERNS = [
     # role tags and chat-template markup
@@ -61,6 +62,9 @@ _PATTERNS = [
     rf"\bnot\s+an?\s+{_MODEL_WORDS}\b.{{0,40}}\b(?:trust|share|send|tell)\s+me\b",
     rf"\b(?:never|don't|do\s+not)\s+(?:mention|say|admit|reveal|disclose)\b.{{0,20}}\b(?:you\s+are|you're|being)\s+an?\s+{_MODEL_WORDS}\b",
     r"\bintroduce\s+yourself\s+as\b",
+    # an order to visit or sign in at a page whose path asks for an account or a secret
+    r"\b(?:visit|go\s+to|open|click|tap|follow|log\s*in\s+at|sign\s*in\s+at)\s+(?:\S+\s+){0,3}?(?:https?://)?"
+    r"[\w-]+(?:\.[\w-]+)+/\S*(?:verify|login|log-in|signin|sign-in|reset|account|secure|confirm|password|credential)",
     # decode and obey
     r"\b(?:decode|decipher|rot-?13|base64|hex|backwards|reversed?)\b.{0,40}\b(?:follow|obey|comply|execute|act\s+on|"
     r"do\s+what|real\s+task)\b",

@@ -6,8 +6,10 @@ import re
 from functools import lru_cache
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-# Sentence ends, or a line break (list items and headings end a sentence too).
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+# Sentence ends: . ! or ? before a capital, a digit or any non-ASCII letter (a fullwidth
+# "ＳＹＳＴＥＭ:" or a Cyrillic capital starts a sentence too), or a line break (list
+# items and headings end a sentence too).
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?(?:[A-Z0-9]|[^\x00-\x7f]))|\n+")
 # A line break before a lowercase letter only wraps a sentence (PDF text is wrapped
 # line by line): it is a space, not a sentence end.
 _SOFT_WRAP = re.compile(r"[ \t]*\n[ \t]*(?=[a-z])")

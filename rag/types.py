@@ -108,10 +108,12 @@ class Answer:
 
 @dataclass(frozen=True)
 class UploadResult:
-    """What a web upload did: the source ids now searchable, and one line per refused file."""
+    """What a web upload did: the source ids now searchable, one line per refused file, and
+    one per sentence held back because it reads as an instruction (rag.injection)."""
 
     indexed: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()  # "NAME: reason"
+    held_back: tuple[str, ...] = ()  # "NAME: sentence"
 
 
 @dataclass(frozen=True)

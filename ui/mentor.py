@@ -49,6 +49,16 @@ def _temp_path(f) -> Path:
     return Path(f if isinstance(f, str) else getattr(f, "path", None) or f.name)
 
 
+def _held_lines(held: list[str]) -> list[str]:
+    """Markdown lines telling a mentor which sentences were held back, one `{}` each: they
+    should know, and can reword any that is ordinary advice."""
+    if not held:
+        return []
+    return ["", f"**{len(held)} sentences held back**: they read as instructions to readers or to the "
+            "assistant, so they are not stored or quoted. Reword any that is ordinary advice.", ""] + [
+        "- Held back: {}"] * len(held)
+
+
 def _paths(files) -> tuple[list[tuple[str, Path]], list[str]]:
     """Gradio's uploaded temp files as (client name, temp path), and a refusal for each
     file that is not one: anything outside Gradio's upload folder (a server path, `..`,
@@ -137,20 +147,20 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             user = me(request)
             chosen, refused = _paths(files)
             progress(0, desc="Checking and indexing")
-            indexed, errors = [], refused
+            indexed, errors, held = [], refused, []
             if chosen:
                 result = workspace.upload(
                     chosen, user, title=title or "", tags=_tags(tags), notes=notes or "",
                     progress=lambda i, n, source: progress(i / n, desc=f"Indexed {i} of {n}"),
                 )
-                indexed, errors = list(result.indexed), refused + list(result.errors)
+                indexed, errors, held = list(result.indexed), refused + list(result.errors), list(result.held_back)
         except (MentorKBError, ValueError) as e:
             return _failed(e), gr.skip()
         finally:
             _discard(files)
         lines = [f"**{len(indexed)} uploaded**, {len(errors)} refused.", ""]
         lines += ["- Searchable now: `{}`"] * len(indexed) + ["- Refused: {}"] * len(errors)
-        return markdown("\n".join(lines), *indexed, *errors), None
+        return markdown("\n".join(lines + _held_lines(held)), *indexed, *errors, *held), None
 
     def delete(source, request: gr.Request):
         if not source:
@@ -175,7 +185,8 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             _discard([file])
         if result.errors:
             return _failed("; ".join(result.errors)), gr.skip()
-        return markdown("Replaced `{}` with the new version.", source), None
+        held = list(result.held_back)
+        return markdown("\n".join(["Replaced `{}` with the new version."] + _held_lines(held)), source, *held), None
 
     def queue(current: str | None, page: float | None, request: gr.Request):
         """A page of the open and claimed handoffs, crisis first, then the longest waiting;
