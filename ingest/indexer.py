@@ -454,7 +454,7 @@ class Indexer:
             p.chunks[:] = kept
             for sentence in dict.fromkeys(held):
                 report.flagged.append((p.doc.source, sentence))
-                log.warning("held back from %s, reads as an instruction: %s", p.doc.source, sentence)
+                log.info("held back from %s, reads as an instruction: %s", p.doc.source, sentence)
 
     def _prune(self, target: Target, report: IngestReport) -> None:
         gone = [r.source for r in target.manifest.all() if not Path(r.path).is_file()]

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.guard import is_instruction
+from rag.guard import foreign_links, is_instruction
 from rag.protocols import Embedder
 from rag.text import sentences
 from rag.types import Chunk, Citation, ScoredChunk
@@ -86,8 +86,13 @@ def validate(
         and whose score is the chunk's similarity to the question.
         ("", []) when no sentence survives: the caller abstains.
     """
-    # Instructions lifted from a source (or obeyed by the model) never reach the mentee.
-    claims = [claim for claim in _claims(text, len(sources)) if not is_instruction(claim.text)]
+    # Instructions lifted from a source (or obeyed by the model) never reach the mentee, and
+    # a link or address appears only as a cited source has it, never introduced.
+    claims = [
+        claim for claim in _claims(text, len(sources))
+        if not is_instruction(claim.text)
+        and not foreign_links(claim.text, [sources[i].chunk.text for i in claim.cited])
+    ]
     if not claims:
         return "", []
     cited = sorted({i for claim in claims for i in claim.cited})

@@ -82,7 +82,8 @@ _INSTRUCTION = [
     r"bank\s+details|card\s+number)\b",
     # click / visit / follow a link
     r"\b(click|tap|visit|open|go\s+to|follow)\b.{0,40}(https?://|www\.|\blink\b|\burl\b)",
-    r"https?://\S+",
+    # (a bare link is no order: an answer may repeat one as its cited source has it, see
+    # `foreign_links`; links a document plants as orders are held back at ingest)
     # email someone an address found in the text
     r"\b(email|e-mail|write\s+to|contact)\b.{0,40}\b[\w.+-]+@[\w-]+\.[\w.]+",
     # orders to the model
@@ -99,3 +100,26 @@ _INSTRUCTION_RE = [re.compile(p, re.I | re.M) for p in _INSTRUCTION]
 def is_instruction(sentence: str) -> bool:
     """True for a sentence that tells the reader or the model to do something risky."""
     return any(p.search(sentence) for p in _INSTRUCTION_RE)
+
+
+# --- links in a generated answer ------------------------------------------------------
+
+# A URL, a bare domain with a path or a common ending, or an email address.
+_LINK = re.compile(
+    r"https?://[^\s<>()\"'\]]+|www\.[^\s<>()\"'\]]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|dev|edu|gov|info|co|uk|de|me|app|ly)\b(?:/[^\s<>()\"'\]]*)?",
+    re.I,
+)
+
+
+def links(text: str) -> list[str]:
+    """The links and email addresses in `text`, lowercased, trailing punctuation dropped."""
+    return [m.rstrip(".,;:!?").lower() for m in _LINK.findall(text)]
+
+
+def foreign_links(text: str, sources: list[str]) -> list[str]:
+    """Links or addresses in `text` that none of `sources` contains: an answer may repeat
+    a link as its cited source has it, never introduce one (a model may obey an injection
+    or invent an address)."""
+    known = " ".join(sources).lower()
+    return [link for link in links(text) if link not in known]

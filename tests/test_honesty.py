@@ -141,3 +141,26 @@ def test_a_crisis_inside_a_jailbreak_is_still_a_crisis(assistant) -> None:
 )
 def test_ordinary_questions_are_not_mistaken_for_jailbreaks(question: str) -> None:
     assert meta_request(question) is None
+
+
+def test_a_generated_answer_repeats_links_as_cited_never_new_ones(embedder) -> None:
+    """Item 2 of issue 23: a link or address appears only as its cited source has it."""
+    from rag.types import Chunk, ScoredChunk
+
+    chunk = Chunk("g-1", "Read the contributor guide before your first pull request. The contributor guide is at "
+                  "https://github.com/kubernetes/community and answers most first questions.",
+                  source="contributing.md", title="Contributing")
+    retrieved = [ScoredChunk(chunk, 0.8, 0.8)]
+
+    def answer(reply: str) -> str:
+        model = FakeListChatModel(responses=[reply])
+        return GenerativeAnswerer(model, embedder, min_support=0.45, min_relevance=0.32).answer(
+            "Where is the contributor guide?", retrieved)[0]
+
+    kept = answer("The contributor guide is at https://github.com/kubernetes/community [1].")
+    assert "https://github.com/kubernetes/community" in kept
+    for introduced in ("https://kubernetes-guide.example.net/community", "guide-desk@example.net",
+                       "kubernetes-guide.example.net/login"):
+        text = answer(f"Read the contributor guide before your first pull request [1]. "
+                      f"The contributor guide is at {introduced} [1].")
+        assert "before your first pull request" in text and introduced not in text, text
