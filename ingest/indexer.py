@@ -431,8 +431,8 @@ class Indexer:
         """Drop every sentence that reads as an instruction from the pending chunks, before
         they are embedded or stored: retrieved text is data, so no answerer, extractive or
         generative, ever reads it. Each is reported once per document."""
-        found = {s for p in pending for c in p.chunks for s in sentences(c.text)}
-        ordered = sorted(found)
+        split = {c.chunk_id: sentences(c.text) for p in pending for c in p.chunks}
+        ordered = sorted({s for found in split.values() for s in found})
         flagged = {s for s, bad in zip(ordered, self.detector.flagged(ordered)) if bad}
         if not flagged:
             return
@@ -440,7 +440,7 @@ class Indexer:
             held = []
             kept = []
             for chunk in p.chunks:
-                bad = [s for s in sentences(chunk.text) if s in flagged]
+                bad = [s for s in split[chunk.chunk_id] if s in flagged]
                 if not bad:
                     kept.append(chunk)
                     continue

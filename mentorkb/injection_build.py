@@ -20,6 +20,7 @@ from pathlib import Path
 
 import click
 
+from mentorkb.triage_build import budget_threshold, read_labeled
 from rag.injection import MODEL_FILE, REBUILD
 from rag.injection_text import normalise
 from rag.triage_model import Thresholds, TriageModel, features
@@ -31,26 +32,17 @@ BENIGN_BUDGET = 0.01
 FOLDS = 5
 
 
-def load_data(data_dir: Path) -> tuple[list[str], list[str], list[float]]:
-    """(texts, labels, weights): the labeled sentences, then the guide sentences."""
-    texts, labels, weights = [], [], []
-    labeled = [data_dir / "train.jsonl", *sorted(data_dir.glob("extra_*.jsonl"))]
-    for path in labeled:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                row = json.loads(line)
-                if row.get("label") not in ("injection", "benign"):
-                    raise click.ClickException(f"{path}:{number}: label must be injection or benign")
-                texts.append(row["text"])
-                labels.append("injection" if row["label"] == "injection" else "none")
-                weights.append(1.0)
-    guides = data_dir / "guides.jsonl"
-    for line in guides.read_text(encoding="utf-8").splitlines():
+def load_data(data_dir: Path) -> tuple[list[str], list[str], int]:
+    """(texts, labels, how many are labeled): the labeled sentences, then the guide sentences."""
+    rows = read_labeled([data_dir / "train.jsonl", *sorted(data_dir.glob("extra_*.jsonl"))],
+                        ("injection", "benign"))
+    texts = [r["text"] for r in rows]
+    labels = ["injection" if r["label"] == "injection" else "none" for r in rows]
+    for line in (data_dir / "guides.jsonl").read_text(encoding="utf-8").splitlines():
         if line.strip():
             texts.append(json.loads(line)["text"])
             labels.append("none")
-            weights.append(GUIDE_WEIGHT)
-    return texts, labels, weights
+    return texts, labels, len(rows)
 
 
 def fit(texts: list[str], vectors, labels: list[str], weights: list[float]) -> TriageModel:
@@ -74,15 +66,6 @@ def fit(texts: list[str], vectors, labels: list[str], weights: list[float]) -> T
                        vectorizers, Thresholds({"injection": 0.5}, {"injection": 0.5}), categories=("injection",))
 
 
-def threshold(scores, labels: list[str]) -> float:
-    """The lowest score flagging at most BENIGN_BUDGET of the benign sentences."""
-    import numpy as np
-
-    benign = np.sort(np.asarray([s for s, y in zip(scores, labels) if y == "none"]))[::-1]
-    allowed = int(BENIGN_BUDGET * len(benign))
-    return float(benign[allowed]) + 1e-6
-
-
 @click.command()
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False), default=DATA_DIR)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=MODEL_FILE)
@@ -94,11 +77,11 @@ def main(data_dir: Path, out: Path) -> None:
     from rag.backends import make_embedder
     from rag.settings import Settings
 
-    texts, labels, weights = load_data(data_dir)
+    texts, labels, labeled = load_data(data_dir)
     texts = [normalise(t) for t in texts]
+    weights = [1.0] * labeled + [GUIDE_WEIGHT] * (len(texts) - labeled)
     print(f"embedding {len(texts)} sentences", file=sys.stderr)
     vectors = np.asarray(make_embedder(Settings()).embed(texts), dtype=np.float32)
-    labeled = sum(1 for w in weights if w == 1.0)
     y = np.asarray(labels)
     scores = np.zeros(labeled)
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(np.zeros(labeled), y[:labeled])
@@ -107,8 +90,8 @@ def main(data_dir: Path, out: Path) -> None:
         model = fit([texts[i] for i in rows], vectors[rows], list(y[rows]), [weights[i] for i in rows])
         scores[test] = model.part_scores([texts[i] for i in test], vectors[test])[:, 0]
         print(f"fold {k}/{FOLDS}", file=sys.stderr)
-    cut = threshold(scores, labels[:labeled])
     positive = y[:labeled] == "injection"
+    cut = budget_threshold(scores[~positive], BENIGN_BUDGET)
     report = {"labeled": labeled, "guides": len(texts) - labeled, "threshold": cut,
               "cv_recall": float((scores[positive] >= cut).mean()),
               "cv_benign_flagged": float((scores[~positive] >= cut).mean())}

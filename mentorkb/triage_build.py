@@ -45,16 +45,23 @@ def train_digest(train_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def load_rows(train_dir: Path) -> list[dict]:
-    """Every labeled message of every `*.jsonl` in `train_dir`, in file order."""
+def read_labeled(paths: list[Path], labels: tuple[str, ...]) -> list[dict]:
+    """Every row of the JSON-lines files `paths`, in order; a row whose `label` is not one
+    of `labels` stops the build with its file and line."""
     rows = []
-    for path in sorted(train_dir.glob("*.jsonl")):
+    for path in paths:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 row = json.loads(line)
-                if row.get("label") not in (*TRIAGE_CATEGORIES, "none"):
+                if row.get("label") not in labels:
                     raise click.ClickException(f"{path}:{number}: unknown label {row.get('label')!r}")
                 rows.append(row)
+    return rows
+
+
+def load_rows(train_dir: Path) -> list[dict]:
+    """Every labeled message of every `*.jsonl` in `train_dir`, in file order."""
+    rows = read_labeled(sorted(train_dir.glob("*.jsonl")), (*TRIAGE_CATEGORIES, "none"))
     if not rows:
         raise click.ClickException(f"{train_dir}: no labeled messages (*.jsonl)")
     return rows

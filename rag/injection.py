@@ -74,7 +74,12 @@ _PATTERN_RE = [re.compile(p, re.I | re.M) for p in _PATTERNS]
 
 def pattern(text: str) -> bool:
     """True when `text` (normalised, its quotations left out) has an unmistakable form."""
-    plain = _QUOTED.sub(" \"…\" ", normalise(text))
+    return _matches(normalise(text))
+
+
+def _matches(normalised: str) -> bool:
+    """`pattern` of text already normalised."""
+    plain = _QUOTED.sub(" \"…\" ", normalised)
     return any(p.search(plain) for p in _PATTERN_RE)
 
 
@@ -95,22 +100,24 @@ class Detector:
 
     def scores(self, sentences: Sequence[str]) -> list[float]:
         """The classifier's score of each sentence: the highest over its views."""
+        return self._scores([views(s) for s in sentences])
+
+    def flagged(self, sentences: Sequence[str]) -> list[bool]:
+        """Per sentence: a pattern matches, or the classifier's score reaches its threshold.
+        Each sentence is normalised once, for both (its first view is its normal form)."""
+        seen = [views(s) for s in sentences]
+        return [_matches(v[0]) or score >= self.threshold for v, score in zip(seen, self._scores(seen))]
+
+    def _scores(self, seen: Sequence[list[str]]) -> list[float]:
+        """Per sentence, given its views: the highest score over them, in one embed."""
         import numpy as np
 
-        owners, texts = [], []
-        for i, sentence in enumerate(sentences):
-            for view in views(sentence):
-                owners.append(i)
-                texts.append(view)
+        owners = [i for i, v in enumerate(seen) for _ in v]
+        texts = [view for v in seen for view in v]
         if not texts:
             return []
         vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
         found = self.model.part_scores(texts, vectors)[:, 0]
-        best = np.zeros(len(sentences))
+        best = np.zeros(len(seen))
         np.maximum.at(best, np.asarray(owners), found)
         return best.tolist()
-
-    def flagged(self, sentences: Sequence[str]) -> list[bool]:
-        """Per sentence: a pattern matches, or the classifier's score reaches its threshold."""
-        scores = self.scores(sentences)
-        return [pattern(s) or score >= self.threshold for s, score in zip(sentences, scores)]

@@ -45,7 +45,7 @@ def main(path: Path) -> None:
     sample = corpus_sentences()
     scores, sample_scores = detector.scores(texts), detector.scores(sample)
     rules = {
-        "fixed phrases (before)": (is_instruction, None),
+        "fixed phrases (rag.guard)": (is_instruction, None),
         "patterns": (pattern, None),
         "classifier": (None, detector.threshold),
         "patterns + classifier": (pattern, detector.threshold),
