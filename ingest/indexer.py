@@ -64,7 +64,9 @@ class IngestReport:
         if self.removed:
             text += f"; {len(self.removed)} removed"
         if self.flagged:
-            text += f"; {len(self.flagged)} sentences held back as instructions"
+            n = len(self.flagged)
+            what = "sentence held back as an instruction" if n == 1 else "sentences held back as instructions"
+            text += f"; {n} {what}"
         return text
 
     def as_dict(self) -> dict:
@@ -185,7 +187,7 @@ class Indexer:
     @functools.cached_property
     def detector(self) -> Detector:
         """The injection detector, loaded on the first document that needs it."""
-        return Detector(self.embedder)
+        return Detector()
 
     @contextmanager
     def _open(self, generation: Path) -> Iterator[Target]:

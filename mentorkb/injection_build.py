@@ -2,13 +2,16 @@
 
     python -m mentorkb.injection_build [--data DIR] [--out FILE]
 
-Labeled sentences (`train.jsonl`, and `extra_*.jsonl` written for this project)
-teach "injection" against "none"; `guides.jsonl`, sentences of public guides, teach
-"none" at a fifth of the weight, so the everyday language of guides is not flagged.
-Every sentence is normalised (`rag.injection_text`) before it is embedded and
-vectorised, as at ingest. The threshold comes from 5-fold cross-validation over the
-labeled sentences: the lowest score that flags at most `BENIGN_BUDGET` of their benign
-ones (a flagged sentence is dropped from its document, so precision comes first).
+Labeled sentences (`train.jsonl`, `extra_*.jsonl` and the minimal pairs `pairs_*.jsonl`
+written for this project) teach "injection" against "none"; ordinary text (`ORDINARY`:
+sentences of public guides, and of mentors' write-ups) teaches "none" at a fifth of the
+weight, so everyday language is not flagged. Every sentence is normalised (`rag.injection_text`) before it is
+vectorised, as at ingest. The model reads character and word n-grams only: once the
+pairs were added the MiniLM embedding block no longer helped in cross-validation
+(docs/security.md), and leaving it out spares ingest a second embedding of every
+sentence. The threshold comes from 5-fold cross-validation over the labeled sentences:
+the lowest score that flags at most `BENIGN_BUDGET` of the benign ones written one by
+one (a flagged sentence is dropped from its document, so precision comes first).
 The report beside the model gives the cross-validated figures.
 """
 
@@ -21,7 +24,7 @@ from pathlib import Path
 import click
 
 from mentorkb.triage_build import budget_threshold, read_labeled
-from rag.injection import MODEL_FILE, REBUILD
+from rag.injection import MODEL_FILE, REBUILD, no_embedding
 from rag.injection_text import normalise
 from rag.triage_model import Thresholds, TriageModel, features
 
@@ -30,23 +33,30 @@ C = 4.0
 GUIDE_WEIGHT = 0.2
 BENIGN_BUDGET = 0.01
 FOLDS = 5
+# Unlabeled ordinary text, taught as "none" at GUIDE_WEIGHT: public guides, and mentors'
+# own kind of prose (first person, checklists) that the guides lack.
+ORDINARY = ("guides.jsonl", "mentoring.jsonl")
 
 
-def load_data(data_dir: Path) -> tuple[list[str], list[str], int]:
-    """(texts, labels, how many are labeled): the labeled sentences, then the guide sentences."""
-    rows = read_labeled([data_dir / "train.jsonl", *sorted(data_dir.glob("extra_*.jsonl"))],
-                        ("injection", "benign"))
+def load_data(data_dir: Path) -> tuple[list[str], list[str], int, int]:
+    """(texts, labels, how many are labeled, how many of those are written as they come):
+    the sentences written one by one (`train.jsonl`, `extra_*.jsonl`), then the minimal
+    pairs (`pairs_*.jsonl`), then the ordinary sentences."""
+    natural = read_labeled([data_dir / "train.jsonl", *sorted(data_dir.glob("extra_*.jsonl"))],
+                           ("injection", "benign"))
+    rows = natural + read_labeled(sorted(data_dir.glob("pairs_*.jsonl")), ("injection", "benign"))
     texts = [r["text"] for r in rows]
     labels = ["injection" if r["label"] == "injection" else "none" for r in rows]
-    for line in (data_dir / "guides.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            texts.append(json.loads(line)["text"])
-            labels.append("none")
-    return texts, labels, len(rows)
+    for name in ORDINARY:
+        for line in (data_dir / name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                texts.append(json.loads(line)["text"])
+                labels.append("none")
+    return texts, labels, len(rows), len(natural)
 
 
-def fit(texts: list[str], vectors, labels: list[str], weights: list[float]) -> TriageModel:
-    """TF-IDF of character and word n-grams plus the embedding, one logistic regression."""
+def fit(texts: list[str], labels: list[str], weights: list[float]) -> TriageModel:
+    """TF-IDF of character and word n-grams, one logistic regression."""
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -58,7 +68,7 @@ def fit(texts: list[str], vectors, labels: list[str], weights: list[float]) -> T
     for v in vectorizers:
         v.fit(texts)
     classifier = LogisticRegression(C=C, max_iter=3000, class_weight="balanced")
-    classifier.fit(features(texts, vectors, vectorizers), labels, sample_weight=np.asarray(weights))
+    classifier.fit(features(texts, no_embedding(len(texts)), vectorizers), labels, sample_weight=np.asarray(weights))
     # A binary regression scores classes_[1]; as two softmax rows (±w/2) the model's
     # P(c) / (P(c) + P(none)) is exactly its probability.
     w, b = classifier.coef_[0], classifier.intercept_[0]
@@ -74,28 +84,28 @@ def main(data_dir: Path, out: Path) -> None:
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
-    from rag.backends import make_embedder
-    from rag.settings import Settings
-
-    texts, labels, labeled = load_data(data_dir)
+    texts, labels, labeled, natural = load_data(data_dir)
     texts = [normalise(t) for t in texts]
     weights = [1.0] * labeled + [GUIDE_WEIGHT] * (len(texts) - labeled)
-    print(f"embedding {len(texts)} sentences", file=sys.stderr)
-    vectors = np.asarray(make_embedder(Settings()).embed(texts), dtype=np.float32)
     y = np.asarray(labels)
     scores = np.zeros(labeled)
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(np.zeros(labeled), y[:labeled])
     for k, (train, test) in enumerate(folds, 1):
         rows = np.concatenate([train, np.arange(labeled, len(texts))])
-        model = fit([texts[i] for i in rows], vectors[rows], list(y[rows]), [weights[i] for i in rows])
-        scores[test] = model.part_scores([texts[i] for i in test], vectors[test])[:, 0]
+        model = fit([texts[i] for i in rows], list(y[rows]), [weights[i] for i in rows])
+        scores[test] = model.part_scores([texts[i] for i in test], no_embedding(len(test)))[:, 0]
         print(f"fold {k}/{FOLDS}", file=sys.stderr)
     positive = y[:labeled] == "injection"
-    cut = budget_threshold(scores[~positive], BENIGN_BUDGET)
-    report = {"labeled": labeled, "guides": len(texts) - labeled, "threshold": cut,
+    # The budget is taken over the benign sentences written one by one: a minimal pair's
+    # benign half is built to look like its injection, so it teaches the boundary but is
+    # no sample of the ordinary sentences whose loss the budget bounds.
+    calibration = ~positive & (np.arange(labeled) < natural)
+    cut = budget_threshold(scores[calibration], BENIGN_BUDGET)
+    report = {"labeled": labeled, "pairs": labeled - natural, "ordinary": len(texts) - labeled, "threshold": cut,
               "cv_recall": float((scores[positive] >= cut).mean()),
-              "cv_benign_flagged": float((scores[~positive] >= cut).mean())}
-    model = fit(texts, vectors, labels, weights)
+              "cv_benign_flagged": float((scores[calibration] >= cut).mean()),
+              "cv_pair_benign_flagged": float((scores[~positive & ~calibration] >= cut).mean())}
+    model = fit(texts, labels, weights)
     model.thresholds = Thresholds({"injection": cut}, {"injection": cut})
     model.report = report
     model.save(out)

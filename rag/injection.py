@@ -12,9 +12,11 @@ message, drop the assistant's rules. Such sentences are a safety class, like tri
    the assistant, claims of being a human, orders to decode and obey. Quoted text is
    left out first, so a guide *warning about* "ignore previous instructions" is not
    flagged.
-3. A trained classifier (`Detector`, the same kind of model as the triage classifier:
-   MiniLM embedding plus character and word n-grams, one logistic regression) scores
-   every view; its threshold was chosen by cross-validation (`mentorkb.injection_build`).
+3. A trained classifier (`Detector`, the same kind of model as the triage classifier,
+   on character and word n-grams without the embedding block: with enough labeled
+   sentences the embedding stopped helping, and ingest need not embed every sentence
+   again) scores every view; its threshold was chosen by cross-validation
+   (`mentorkb.injection_build`).
 
 The indexer drops flagged sentences from the stored text, so neither the extractive
 answerer nor a generative backend ever reads them, and reports them to the mentor and
@@ -31,7 +33,8 @@ from typing import TYPE_CHECKING
 from rag.injection_text import normalise, views
 
 if TYPE_CHECKING:
-    from rag.protocols import Embedder
+    import numpy as np
+
     from rag.triage_model import TriageModel
 
 MODEL_FILE = Path(__file__).parent / "data" / "injection_model.npz"
@@ -42,19 +45,19 @@ _QUOTED = re.compile(r"\"[^\"]{3,}\"|“[^”]{3,}”|'[^']{12,}'|‘[^’]{3,}�
 _MODEL_WORDS = r"(?:assistant|ai|a\.i\.|model|language model|llm|chat ?bot|bot|gpt|copilot)"
 _PATTERNS = [
     # role tags and chat-template markup
-    r"^\W*(?:system|assistant|developer|admin(?:istrator)?)(?:\s+(?:message|notice|prompt|note|override))?\s*[:\]>]",
+    r"^\W*(?:system|assistant|developer|admin(?:istrator)?)(?:\s+(?:message|prompt|override))?\s*[:\]>]",
     r"<\|im_start\|>|\[/?inst\]|</?\s*(?:system|instructions?|context|document)\s*>",
     r"\b(?:new|updated|real|true)\s+system\s+(?:prompt|instructions?|message)\b",
     # "ignore the instructions above"
-    r"\b(?:ignore|disregard|forget|override|bypass)\b.{0,40}\b(?:previous|prior|above|earlier|preceding|all|your|its|the)\b"
+    r"\b(?:ignore|disregard|forget|override|bypass)\b.{0,40}\b(?:previous|prior|above|earlier|preceding|all|your|system)\b"
     r".{0,25}\b(?:instructions?|rules|guidelines|prompts?|directives?|polic(?:y|ies)|safety)\b",
     # a note or an order addressed to the model reading the document
-    rf"\b(?:note|message|instructions?|reminder)\s+(?:to|for)\s+(?:the\s+|any\s+)?{_MODEL_WORDS}\b",
+    rf"\b(?:note|message|instructions?|reminder)\s+(?:to|for)\s+(?:the\s+|any\s+)?{_MODEL_WORDS}\s*[:,—-]",
     rf"\bif\s+you\s+are\s+(?:an?\s+|the\s+)?{_MODEL_WORDS}\b",
     rf"\b(?:if|when)\s+(?:an?\s+|the\s+|any\s+)?{_MODEL_WORDS}\s+(?:is\s+)?(?:reads?|reading|sees?|processe?s?)\b",
     rf"^\W*{_MODEL_WORDS}\s*,",
-    rf"\b(?:the|this|any)\s+{_MODEL_WORDS}\s+(?:must|should|shall|will\s+now|has\s+to|is\s+to)\b",
-    r"\b(?:at\s+the\s+end\s+of|append\s+to|end)\s+(?:every|each|all|your)\s+(?:answers?|repl(?:y|ies)|responses?)\b",
+    r"\b(?:at\s+the\s+end\s+of|append\s+to|end)\s+(?:every|each|all|your)\s+(?:answers?|repl(?:y|ies)|responses?)\s*,?\s*"
+    r"(?:add|append|include|insert|say|write|tell|ask|link|paste|put)\b",
     r"\b(?:every|each|all)\s+(?:answers?|repl(?:y|ies)|responses?)\s+(?:must|should)\b",
     # claims of being a person, or orders to deny being an AI
     r"\b(?:i\s+am|i'm|this\s+is|you\s+are\s+(?:talking|chatting|speaking)\s+(?:to|with))\s+(?:an?\s+)?"
@@ -66,7 +69,7 @@ _PATTERNS = [
     r"\b(?:visit|go\s+to|open|click|tap|follow|log\s*in\s+at|sign\s*in\s+at)\s+(?:\S+\s+){0,3}?(?:https?://)?"
     r"[\w-]+(?:\.[\w-]+)+/\S*(?:verify|login|log-in|signin|sign-in|reset|account|secure|confirm|password|credential)",
     # decode and obey
-    r"\b(?:decode|decipher|rot-?13|base64|hex|backwards|reversed?)\b.{0,40}\b(?:follow|obey|comply|execute|act\s+on|"
+    r"\b(?:decode|decipher|rot-?13|base64|hex|backwards|reversed?)\b(?:(?!\b(?:never|not|don't)\b).){0,40}\b(?:follow|obey|comply|execute|act\s+on|"
     r"do\s+what|real\s+task)\b",
 ]
 _PATTERN_RE = [re.compile(p, re.I | re.M) for p in _PATTERNS]
@@ -87,14 +90,12 @@ class Detector:
     """Flags sentences that read as instructions to the reader or the assistant.
 
     Args:
-        embedder: the index's embedder (the model was trained on its vectors).
         model: a loaded classifier; by default the shipped `rag/data/injection_model.npz`.
     """
 
-    def __init__(self, embedder: Embedder, model: TriageModel | None = None) -> None:
+    def __init__(self, model: TriageModel | None = None) -> None:
         from rag.triage_model import TriageModel
 
-        self.embedder = embedder
         self.model = model or TriageModel.load(MODEL_FILE, ("injection",), REBUILD)
         self.threshold = self.model.thresholds.handoff["injection"]
 
@@ -109,15 +110,21 @@ class Detector:
         return [_matches(v[0]) or score >= self.threshold for v, score in zip(seen, self._scores(seen))]
 
     def _scores(self, seen: Sequence[list[str]]) -> list[float]:
-        """Per sentence, given its views: the highest score over them, in one embed."""
+        """Per sentence, given its views: the highest score over them."""
         import numpy as np
 
         owners = [i for i, v in enumerate(seen) for _ in v]
         texts = [view for v in seen for view in v]
         if not texts:
             return []
-        vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
-        found = self.model.part_scores(texts, vectors)[:, 0]
+        found = self.model.part_scores(texts, no_embedding(len(texts)))[:, 0]
         best = np.zeros(len(seen))
         np.maximum.at(best, np.asarray(owners), found)
         return best.tolist()
+
+
+def no_embedding(rows: int) -> np.ndarray:
+    """The empty embedding block the n-gram-only model is scored with (`TriageModel` takes one)."""
+    import numpy as np
+
+    return np.zeros((rows, 0), dtype=np.float32)

@@ -68,8 +68,8 @@ def test_warnings_and_ordinary_advice_match_no_pattern(sentence: str) -> None:
     assert not pattern(sentence)
 
 
-def test_the_shipped_model_loads_and_scores_per_view(embedder) -> None:
-    detector = Detector(embedder)
+def test_the_shipped_model_loads_and_scores_per_view() -> None:
+    detector = Detector()
     assert MODEL_FILE.is_file() and 0.5 < detector.threshold < 1.0
     report = detector.model.report
     assert report["cv_benign_flagged"] <= 0.02 and report["labeled"] > 800
@@ -105,7 +105,7 @@ def test_ingest_holds_back_each_probe_line(line: str, tmp_path, embedder) -> Non
     settings = load_settings(data_dir=tmp_path / "data")
     report = Indexer(settings, embedder).sync([docs])
     assert report.flagged == [("first-week.md", line)]
-    assert "1 sentences held back as instructions" in report.summary()
+    assert "1 sentence held back as an instruction" in report.summary()
     answer = Assistant(settings, embedder=embedder).ask("What should I do in my first week with a mentor?")
     assert answer.citations, answer.text
     stored = " ".join(c.chunk.text for c in answer.citations)

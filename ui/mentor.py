@@ -54,8 +54,10 @@ def _held_lines(held: list[str]) -> list[str]:
     should know, and can reword any that is ordinary advice."""
     if not held:
         return []
-    return ["", f"**{len(held)} sentences held back**: they read as instructions to readers or to the "
-            "assistant, so they are not stored or quoted. Reword any that is ordinary advice.", ""] + [
+    n = len(held)
+    head = "**1 sentence held back**: it reads" if n == 1 else f"**{n} sentences held back**: they read"
+    return ["", f"{head} as instructions to readers or to the assistant, so not stored or quoted. "
+            "Reword any that is ordinary advice.", ""] + [
         "- Held back: {}"] * len(held)
 
 

@@ -33,15 +33,13 @@ def corpus_sentences() -> list[str]:
 
 
 def main(path: Path) -> None:
-    from rag.backends import make_embedder
     from rag.guard import is_instruction
     from rag.injection import Detector, pattern
-    from rag.settings import Settings
 
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts = [r["text"] for r in rows]
     injection = [r["label"] == "injection" for r in rows]
-    detector = Detector(make_embedder(Settings()))
+    detector = Detector()
     sample = corpus_sentences()
     scores, sample_scores = detector.scores(texts), detector.scores(sample)
     rules = {
