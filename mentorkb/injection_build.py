@@ -5,13 +5,14 @@
 Labeled sentences (`train.jsonl`, `extra_*.jsonl` and the minimal pairs `pairs_*.jsonl`
 written for this project) teach "injection" against "none"; ordinary text (`ORDINARY`:
 sentences of public guides, and of mentors' write-ups) teaches "none" at a fifth of the
-weight, so everyday language is not flagged. Every sentence is normalised (`rag.injection_text`) before it is
-vectorised, as at ingest. The model reads character and word n-grams only: once the
-pairs were added the MiniLM embedding block no longer helped in cross-validation
-(docs/security.md), and leaving it out spares ingest a second embedding of every
-sentence. The threshold comes from 5-fold cross-validation over the labeled sentences:
-the lowest score that flags at most `BENIGN_BUDGET` of the benign ones written one by
-one (a flagged sentence is dropped from its document, so precision comes first).
+weight, so everyday language is not flagged. Every sentence is normalised
+(`rag.injection_text`) before it is vectorised, as at ingest. The model reads character
+and word n-grams only: once the pairs were added the MiniLM embedding block no longer
+helped in cross-validation (docs/security.md), and leaving it out spares ingest a second
+embedding of every sentence. The threshold comes from 5-fold cross-validation over the
+labeled sentences: the lowest score that flags at most `BENIGN_BUDGET` of the benign
+ones written one by one (a flagged sentence is dropped from its document, so precision
+comes first).
 The report beside the model gives the cross-validated figures.
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 import click
 
 from mentorkb.triage_build import budget_threshold, read_labeled
-from rag.injection import MODEL_FILE, REBUILD, no_embedding
+from rag.injection import MODEL_FILE, REBUILD
 from rag.injection_text import normalise
 from rag.triage_model import Thresholds, TriageModel, features
 
@@ -68,7 +69,7 @@ def fit(texts: list[str], labels: list[str], weights: list[float]) -> TriageMode
     for v in vectorizers:
         v.fit(texts)
     classifier = LogisticRegression(C=C, max_iter=3000, class_weight="balanced")
-    classifier.fit(features(texts, no_embedding(len(texts)), vectorizers), labels, sample_weight=np.asarray(weights))
+    classifier.fit(features(texts, None, vectorizers), labels, sample_weight=np.asarray(weights))
     # A binary regression scores classes_[1]; as two softmax rows (±w/2) the model's
     # P(c) / (P(c) + P(none)) is exactly its probability.
     w, b = classifier.coef_[0], classifier.intercept_[0]
@@ -93,7 +94,7 @@ def main(data_dir: Path, out: Path) -> None:
     for k, (train, test) in enumerate(folds, 1):
         rows = np.concatenate([train, np.arange(labeled, len(texts))])
         model = fit([texts[i] for i in rows], list(y[rows]), [weights[i] for i in rows])
-        scores[test] = model.part_scores([texts[i] for i in test], no_embedding(len(test)))[:, 0]
+        scores[test] = model.part_scores([texts[i] for i in test])[:, 0]
         print(f"fold {k}/{FOLDS}", file=sys.stderr)
     positive = y[:labeled] == "injection"
     # The budget is taken over the benign sentences written one by one: a minimal pair's

@@ -33,8 +33,6 @@ from typing import TYPE_CHECKING
 from rag.injection_text import normalise, views
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from rag.triage_model import TriageModel
 
 MODEL_FILE = Path(__file__).parent / "data" / "injection_model.npz"
@@ -117,14 +115,7 @@ class Detector:
         texts = [view for v in seen for view in v]
         if not texts:
             return []
-        found = self.model.part_scores(texts, no_embedding(len(texts)))[:, 0]
+        found = self.model.part_scores(texts)[:, 0]
         best = np.zeros(len(seen))
         np.maximum.at(best, np.asarray(owners), found)
         return best.tolist()
-
-
-def no_embedding(rows: int) -> np.ndarray:
-    """The empty embedding block the n-gram-only model is scored with (`TriageModel` takes one)."""
-    import numpy as np
-
-    return np.zeros((rows, 0), dtype=np.float32)

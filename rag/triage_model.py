@@ -152,7 +152,7 @@ class TriageModel:
         self.report = report or {}
         # Each vectorizer's analyzer, vocabulary, idf and block of weight columns (after the embedding's).
         self._ngrams = []
-        start = coef.shape[1] - sum(len(v.vocabulary_) for v in self.vectorizers)
+        start = self._embedding_columns = coef.shape[1] - sum(len(v.vocabulary_) for v in self.vectorizers)
         for v in self.vectorizers:
             self._ngrams.append((v.build_analyzer(), v.vocabulary_, v.idf_, coef[:, start:start + len(v.vocabulary_)]))
             start += len(v.vocabulary_)
@@ -160,11 +160,14 @@ class TriageModel:
         self.categories = list(categories)
         self._columns = [self.classes.index(c) for c in self.categories]
 
-    def part_scores(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
-        """(parts, categories) scores in `categories` order, each P(c) / (P(c) + P(none))."""
+    def part_scores(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
+        """(parts, categories) scores in `categories` order, each P(c) / (P(c) + P(none)).
+        `vectors` are the parts' embeddings; None for a model trained on n-grams alone."""
         import numpy as np
 
-        vectors = np.asarray(vectors, dtype=np.float32)
+        vectors = np.zeros((len(texts), 0)) if vectors is None else np.asarray(vectors, dtype=np.float32)
+        if vectors.shape[1] != self._embedding_columns:
+            raise ValueError(f"the model takes {self._embedding_columns} embedding columns, got {vectors.shape[1]}")
         logits = (vectors * self.embedding_weight) @ self.coef[:, :vectors.shape[1]].T + self.intercept
         for analyzer, vocabulary, idf, block in self._ngrams:
             for row, text in enumerate(texts):
@@ -243,12 +246,14 @@ def _tfidf_dot(analyzer: Any, vocabulary: dict[str, int], idf: np.ndarray, text:
     return block[:, columns] @ weights
 
 
-def features(texts: Sequence[str], vectors: np.ndarray, vectorizers: Sequence[Any],
+def features(texts: Sequence[str], vectors: np.ndarray | None, vectorizers: Sequence[Any],
              embedding_weight: float = 1.0) -> Any:
-    """The sparse feature matrix: scaled embeddings, then each vectorizer's n-grams."""
+    """The sparse feature matrix: scaled embeddings (none if `vectors` is None), then each
+    vectorizer's n-grams."""
     from scipy.sparse import csr_matrix, hstack
 
-    blocks = [csr_matrix(vectors * embedding_weight)] + [v.transform(texts) for v in vectorizers]
+    embedded = [] if vectors is None else [csr_matrix(vectors * embedding_weight)]
+    blocks = embedded + [v.transform(texts) for v in vectorizers]
     return hstack(blocks).tocsr()
 
 

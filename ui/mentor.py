@@ -58,7 +58,7 @@ def _held_lines(held: list[str]) -> list[str]:
     head = "**1 sentence held back**: it reads" if n == 1 else f"**{n} sentences held back**: they read"
     return ["", f"{head} as instructions to readers or to the assistant, so not stored or quoted. "
             "Reword any that is ordinary advice.", ""] + [
-        "- Held back: {}"] * len(held)
+        "- Held back: {}"] * n
 
 
 def _paths(files) -> tuple[list[tuple[str, Path]], list[str]]:
