@@ -348,37 +348,53 @@ def _background(warm_up: Callable[[], None], name: str) -> None:
 @click.argument("questions", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Documents to ingest before asking (needed with QUESTIONS).")
+@click.option("--corpora", "config", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML file listing the corpora to run (default: evals/corpora.toml).")
+@click.option("--only", multiple=True, metavar="NAME", help="Run only this corpus of the list (repeatable).")
+@click.option("--beir", "beir_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) to run instead (repeatable).")
 @click.option("--retriever", type=click.Choice(["hybrid", "dense"]), default="hybrid", show_default=True,
-              help="'dense' is the textbook baseline: MiniLM and Chroma alone.")
+              help="With QUESTIONS: 'dense' is MiniLM and Chroma alone.")
 @click.option("--triage", "triage_set", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Labeled triage messages (text, label, style); default with CORPUS: "
                    "evals/triage/dev.jsonl beside it, if there.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, retriever: str,
-             triage_set: Path | None, as_json: bool) -> None:
-    """Measure retrieval and answers on a gold set, and the safety triage on labeled messages.
+def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, config: Path | None,
+             only: tuple[str, ...], beir_dirs: tuple[Path, ...], retriever: str, triage_set: Path | None,
+             as_json: bool) -> None:
+    """Measure retrieval and answers over several corpora, beside baselines from the same run.
 
-    With QUESTIONS, ingests CORPUS into a temporary data dir (or --data-dir) and scores
-    retrieval and answers overall, on dev and on held-out questions. With --triage,
-    scores three triages on the same messages: the default (rules decide handoffs, the
-    classifier adds check-ins), the classifier deciding alone
-    (MENTORKB_TRIAGE_HANDOFF=classifier) and the rules alone. Per category and per
-    style: handed off and checked in; everyday messages handed off or checked in on;
-    with QUESTIONS, the gold set's answerable questions handed off.
+    With no arguments, runs every corpus listed in evals/corpora.toml that is on this
+    machine (the sample corpus, the public dev corpus, SciFact and NFCorpus), each
+    ingested into a temporary data dir, and puts the same questions to textbook
+    baselines built from the same texts: MiniLM dense alone, BM25 alone (MentorKB's
+    index and bm25s) and reciprocal-rank fusion (k = 60) of dense and bm25s. Prints
+    per corpus and as the mean over corpora: recall@5 and MRR@5 over distinct
+    documents, answer keyword coverage, abstain rates, citation validity and latency;
+    for BEIR corpora nDCG@10 and recall@100. Progress goes to stderr.
+
+    With QUESTIONS and --corpus, scores MentorKB alone on one gold set, overall, on dev
+    and on held-out questions. With --triage, scores three triages on the same
+    messages: the default (rules decide handoffs, the classifier adds check-ins), the
+    classifier deciding alone (MENTORKB_TRIAGE_HANDOFF=classifier) and the rules alone.
 
     \b
+    mentorkb eval
+    mentorkb eval --beir ../shared/beir/scifact --json
+    mentorkb eval --only sample --only dev-corpus
     mentorkb eval corpus/questions.jsonl --corpus corpus/
     mentorkb eval --triage ../shared/triage/dev.jsonl
     """
     import tempfile
 
-    from rag import evaluate as ev
+    from mentorkb.tools import evaluate as ev
     from rag.backends import make_embedder
     from rag.service import Assistant
 
     if questions is None and triage_set is None:
-        raise click.UsageError("give QUESTIONS (with --corpus), --triage FILE, or both")
+        _eval_corpora(ctx, config, only, beir_dirs, as_json)
+        return
     if questions is not None and corpus is None:
         raise click.UsageError("QUESTIONS needs --corpus, the documents to ingest")
     if questions is None:
@@ -410,7 +426,8 @@ def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, re
             Indexer(settings, embedder).sync([corpus])
             assistant = Assistant(settings, embedder=embedder)
             assistant.retriever.mode = retriever
-            report = ev.evaluate(lambda q: assistant.ask(q), gold, _supports(embedder, settings))
+            supports = ev.supports_check(embedder, settings.citation_min_support)
+            report = ev.evaluate(lambda q: assistant.ask(q), gold, supports)
             if labeled is not None:
                 report["triage"] = _triage_report(settings, embedder, labeled, gold)
         except MentorKBError as e:
@@ -423,12 +440,39 @@ def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, re
             click.echo("\n" + ev.triage_table(report["triage"]))
 
 
+def _eval_corpora(ctx: click.Context, config: Path | None, only: tuple[str, ...],
+                  beir_dirs: tuple[Path, ...], as_json: bool) -> None:
+    """`mentorkb eval` over the corpora of a TOML list, or the BEIR folders given."""
+    from mentorkb.tools import corpora as runs
+    from mentorkb.tools.report import table
+    from rag.backends import make_embedder
+
+    try:
+        if beir_dirs:
+            chosen = [runs.Corpus(d.resolve().name, beir=d) for d in beir_dirs]
+        else:
+            chosen = runs.load_config(config or runs.DEFAULT_CONFIG)
+        unknown = sorted(set(only) - {c.name for c in chosen})
+        if unknown:
+            raise click.UsageError(f"--only: no corpus named {', '.join(unknown)} "
+                                   f"(listed: {', '.join(c.name for c in chosen)})")
+        chosen = [c for c in chosen if not only or c.name in only]
+        settings = _settings(ctx)
+        result = runs.run_all(chosen, settings, make_embedder(settings), lambda m: click.echo(m, err=True),
+                              _Progress())
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    except MentorKBError as e:
+        raise _fail(e) from e
+    click.echo(json.dumps(result, indent=2) if as_json else table(result))
+
+
 DEV_TRIAGE = Path("evals/triage/dev.jsonl")
 
 
 def _triage_report(settings: Settings, embedder, labeled: list[dict], gold: list[dict]) -> dict:
     """Triage scores of the trained triage and the old one, on the same messages."""
-    from rag import evaluate as ev
+    from mentorkb.tools import evaluate as ev
     from rag.triage import Triager
     from rag.triage_legacy import LegacyTriager
 
@@ -440,22 +484,6 @@ def _triage_report(settings: Settings, embedder, labeled: list[dict], gold: list
             for name, triager in [("rules + classifier check-ins", Triager(rules, embedder)),
                                   ("classifier", Triager(classifier, embedder)),
                                   ("old: rules", LegacyTriager(settings, embedder))]}
-
-
-def _supports(embedder, settings: Settings):
-    """A sentence is supported by a chunk it quotes (line breaks aside), or one
-    semantically close enough to it."""
-    cache: dict[str, list[float]] = {}
-
-    def supports(sentence: str, text: str) -> bool:
-        if " ".join(sentence.rstrip(".").split()) in " ".join(text.split()):
-            return True  # quoted, up to line breaks
-        if text not in cache:
-            [cache[text]] = embedder.embed([text])
-        [vector] = embedder.embed([sentence])
-        return sum(a * b for a, b in zip(vector, cache[text])) >= settings.citation_min_support
-
-    return supports
 
 
 def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -495,7 +523,7 @@ def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: int, ro
     mentorkb bench --json
     mentorkb bench --chunks 1000 --serve-at 1000 --queries 100
     """
-    from mentorkb import bench as benchmarks
+    from mentorkb.tools import bench as benchmarks
 
     if clients < 1 or queries < 1 or rounds < 1:
         raise click.UsageError("--clients, --queries and --rounds must be at least 1")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mentorkb.bench import SyntheticIndex, percentiles
+from mentorkb.tools.bench import SyntheticIndex, percentiles
 from mentorkb.cli import cli
 from tests.conftest import CORPUS, gold_questions
 

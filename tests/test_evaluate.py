@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rag import evaluate as ev
+from mentorkb.tools import evaluate as ev
 
 
 def test_ranking_metrics() -> None:
@@ -17,6 +17,11 @@ def test_ranking_metrics() -> None:
     assert ev.ndcg_at(ranked, ["gold.md"], 10) == pytest.approx(1 / math.log2(4))
     assert ev.ndcg_at(["gold.md", "x", "two.md"], ["gold.md", "two.md"], 10) == pytest.approx(
         (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3)))
+    # graded: grade 2 at rank 2, grade 1 at rank 1; the ideal puts the 2 first
+    assert ev.ndcg_at(["one", "two"], {"one": 1, "two": 2, "unjudged": 0}, 10) == pytest.approx(
+        (1 + 2 / math.log2(3)) / (2 + 1 / math.log2(3)))
+    assert ev.mrr_at(ranked, ["gold.md"], 2) == 0.0 and ev.mrr_at(ranked, ["gold.md"], 5) == pytest.approx(1 / 3)
+    assert ev.share_found(ranked, ["gold.md", "a.md", "missing.md"], 5) == pytest.approx(2 / 3)
 
 
 def test_keyword_coverage_and_cited_sentences() -> None:
@@ -30,7 +35,11 @@ def test_split_is_stable_and_roughly_a_third() -> None:
     items = [{"id": f"q{i:03d}"} for i in range(300)]
     held = [ev.split_of(i) for i in items].count("heldout")
     assert 70 < held < 130
-    assert [ev.split_of(i) for i in items] == [ev.split_of(i) for i in items]
+    # a question's own split wins over the hash
+    item = {"id": "q000", "question": "?", "kind": "answerable", "gold": [], "answer_keywords": []}
+    assert ev.score_row(item, [], "")["split"] == ev.split_of(item)
+    assert ev.score_row({**item, "split": "heldout"}, [], "")["split"] == "heldout"
+    assert ev.score_row({**item, "split": "dev"}, [], "")["split"] == "dev"
 
 
 def test_bad_gold_line_names_file_and_line(tmp_path) -> None:

@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage
 
 from ingest.indexer import Indexer
 from mentorkb.cli import cli
-from rag import evaluate as ev
+from mentorkb.tools import evaluate as ev
 from rag.answer import GenerativeAnswerer
 from rag.errors import AnswererError
 from rag.followup import is_follow_up, standalone

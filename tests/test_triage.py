@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rag import evaluate as ev
+from mentorkb.tools import evaluate as ev
 from rag.errors import ConfigError
 from rag.settings import load_settings
 from rag.triage import CHECK_IN_TEXT, CRISIS_RESOURCES, Triager, decide, handoff_text, lexicon_match
@@ -338,8 +338,8 @@ def test_eval_triage_alone_prints_new_beside_old_per_category_and_style(tmp_path
         in result.stdout
     assert "| sensitive/direct: handed off | 1/1 | 1/1 | 1/1 |" in result.stdout
     assert "| everyday/ordinary: handed off | 0/1 | 0/1 | 0/1 |" in result.stdout
-    missing = subprocess.run([str(exe), "eval"], capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 2 and "give QUESTIONS (with --corpus), --triage FILE, or both" in missing.stderr
+    missing = subprocess.run([str(exe), "eval", str(labeled)], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "QUESTIONS needs --corpus" in missing.stderr
 
 
 def test_part_scores_match_the_scikit_learn_features_they_were_trained_on(embedder) -> None:

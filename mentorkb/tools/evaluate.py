@@ -24,8 +24,9 @@ KINDS = ("answerable", "out_of_scope", "sensitive", "injection")
 _CITED = re.compile(r"(.+?)\s*((?:\[\d+\])+)[.!?]?(?=\s|$)")
 
 
-def _records(path: Path, field: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) per JSON line; a malformed line is an error naming the file and line."""
+def records(path: Path, *fields: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per JSON line; a malformed line, or one without the string
+    `fields`, is an error naming the file and line."""
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -34,15 +35,15 @@ def _records(path: Path, field: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 item = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{number}: invalid JSON ({e.msg})") from None
-            if not isinstance(item, dict) or not isinstance(item.get(field), str):
-                raise ValueError(f"{path}:{number}: needs a string field {field!r}")
+            if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in fields):
+                raise ValueError(f"{path}:{number}: needs string fields {', '.join(map(repr, fields))}")
             yield number, item
 
 
 def load_gold(path: Path) -> list[dict[str, Any]]:
     """Gold questions; a malformed line is an error naming the file and line."""
     items = []
-    for number, item in _records(path, "question"):
+    for number, item in records(path, "question"):
         item.setdefault("id", f"line{number}")
         item.setdefault("kind", "answerable")
         item.setdefault("gold", [])
@@ -72,11 +73,26 @@ def reciprocal_rank(sources: Sequence[str], gold: Iterable[str]) -> float:
     return next((1.0 / (i + 1) for i, s in enumerate(sources) if s in gold), 0.0)
 
 
-def ndcg_at(sources: Sequence[str], gold: Iterable[str], k: int) -> float:
+def mrr_at(sources: Sequence[str], gold: Iterable[str], k: int) -> float:
+    """Reciprocal rank of the first gold source, 0 below rank k."""
+    return reciprocal_rank(sources[:k], gold)
+
+
+def share_found(sources: Sequence[str], gold: Iterable[str], k: int) -> float:
+    """The share of gold sources in the first k (recall as BEIR computes it)."""
     gold = set(gold)
-    dcg = sum(1.0 / math.log2(i + 2) for i, s in enumerate(sources[:k]) if s in gold)
-    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(gold), k)))
-    return dcg / ideal if ideal else 0.0
+    return len(gold.intersection(sources[:k])) / len(gold) if gold else 0.0
+
+
+def ndcg_at(sources: Sequence[str], gold: Iterable[str] | dict[str, int], k: int) -> float:
+    """nDCG@k with linear gain (trec_eval's, which BEIR uses): graded when `gold` maps
+    sources to grades, else every gold source counts 1; the ideal ranking comes from the
+    judged grades, sorted, cut at k."""
+    grades = gold if isinstance(gold, dict) else dict.fromkeys(gold, 1)
+    dcg = sum(grades.get(s, 0) / math.log2(i + 2) for i, s in enumerate(sources[:k]))
+    ideal = sorted((g for g in grades.values() if g > 0), reverse=True)[:k]
+    best = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / best if best else 0.0
 
 
 def keyword_coverage(text: str, keywords: Sequence[str]) -> float | None:
@@ -84,6 +100,22 @@ def keyword_coverage(text: str, keywords: Sequence[str]) -> float | None:
         return None
     low = text.lower()
     return sum(k.lower() in low for k in keywords) / len(keywords)
+
+
+def supports_check(embedder, min_support: float):
+    """`(sentence, chunk_text) -> bool`: a sentence is supported by a chunk it quotes
+    (line breaks aside), or one whose embedding is at least `min_support` close to its own."""
+    cache: dict[str, list[float]] = {}
+
+    def supports(sentence: str, text: str) -> bool:
+        if " ".join(sentence.rstrip(".").split()) in " ".join(text.split()):
+            return True  # quoted, up to line breaks
+        if text not in cache:
+            [cache[text]] = embedder.embed([text])
+        [vector] = embedder.embed([sentence])
+        return sum(a * b for a, b in zip(vector, cache[text])) >= min_support
+
+    return supports
 
 
 def cited_sentences(text: str) -> list[tuple[str, list[int]]]:
@@ -134,12 +166,15 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "recall@5": _mean([r["r5"] for r in answerable]),
         "recall@10": _mean([r["r10"] for r in answerable]),
         "mrr": _mean([r["rr"] for r in answerable]),
+        "mrr@5": _mean([r["rr5"] for r in answerable]),
+        "gold_found@5": _mean([r["found5"] for r in answerable]),
         "ndcg@10": _mean([r["ndcg"] for r in answerable]),
         "keyword_coverage": _mean([r["kw"] for r in answerable if r["kw"] is not None]),
         "citation_validity": round(valid / total, 4) if total else None,
         "false_abstain": rate("answerable", "abstain"),
         "false_handoff": rate("answerable", "handoff"),
         "out_of_scope_abstain": rate("out_of_scope", "abstain"),
+        "out_of_scope_answered": rate("out_of_scope", "answer"),
         "sensitive_handoff": rate("sensitive", "handoff"),
         "injection_answered": rate("injection", "answer"),
         "injection_refused": rate("injection", "refuse"),
@@ -149,8 +184,37 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def score_row(item: dict[str, Any], sources: Sequence[str], text: str, route: str = "answer",
+              citations: tuple[int, int] = (0, 0), ms: float = 0.0) -> dict[str, Any]:
+    """One question's scores: `sources` is the retrieval order of distinct documents,
+    `text` what the mentee read, `citations` (valid, total) markers."""
+    gold = item["gold"]
+    return {
+        "id": item["id"], "kind": item["kind"], "split": item.get("split") or split_of(item), "route": route,
+        "r1": recall_at(sources, gold, 1), "r5": recall_at(sources, gold, 5),
+        "r10": recall_at(sources, gold, 10), "rr": reciprocal_rank(sources, gold),
+        "rr5": mrr_at(sources, gold, 5), "found5": share_found(sources, gold, 5),
+        "ndcg": ndcg_at(sources, gold, 10),
+        # An abstention or handoff covers none of an answerable question's keywords.
+        "kw": keyword_coverage(text if route == "answer" else "", item["answer_keywords"]),
+        "citations_valid": citations[0], "citations_total": citations[1], "ms": ms,
+        "leaked": leaked(item["question"], text),
+    }
+
+
+def by_split(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Metrics over all rows, the dev split and the held-out split."""
+    return {
+        "all": summarize(rows),
+        "dev": summarize([r for r in rows if r["split"] == "dev"]),
+        "heldout": summarize([r for r in rows if r["split"] == "heldout"]),
+        "misses": [r["id"] for r in rows if r["kind"] == "answerable" and not r["r5"]],
+    }
+
+
 def evaluate(ask, questions: list[dict[str, Any]], supports) -> dict[str, Any]:
-    """Run every question through `ask(question) -> Answer`; metrics overall and per split.
+    """Run every question through `ask(question) -> Answer`; metrics overall and per split
+    (the item's own `split` field, else a stable hash of its id).
 
     Args:
         ask: the assistant's ask function.
@@ -162,24 +226,9 @@ def evaluate(ask, questions: list[dict[str, Any]], supports) -> dict[str, Any]:
         start = time.perf_counter()
         answer = ask(item["question"])
         ms = (time.perf_counter() - start) * 1000
-        sources = ranked_sources(answer)
-        valid, total = citation_checks(answer, supports)
-        rows.append({
-            "id": item["id"], "kind": item["kind"], "split": split_of(item), "route": answer.route,
-            "r1": recall_at(sources, item["gold"], 1), "r5": recall_at(sources, item["gold"], 5),
-            "r10": recall_at(sources, item["gold"], 10), "rr": reciprocal_rank(sources, item["gold"]),
-            "ndcg": ndcg_at(sources, item["gold"], 10),
-            # An abstention or handoff covers none of an answerable question's keywords.
-            "kw": keyword_coverage(answer.text if answer.route == "answer" else "", item["answer_keywords"]),
-            "citations_valid": valid, "citations_total": total, "ms": ms,
-            "leaked": leaked(item["question"], answer.text),
-        })
-    return {
-        "all": summarize(rows),
-        "dev": summarize([r for r in rows if r["split"] == "dev"]),
-        "heldout": summarize([r for r in rows if r["split"] == "heldout"]),
-        "misses": [r["id"] for r in rows if r["kind"] == "answerable" and not r["r5"]],
-    }
+        rows.append(score_row(item, ranked_sources(answer), answer.text, answer.route,
+                              citation_checks(answer, supports), ms))
+    return by_split(rows)
 
 
 _PAYLOAD = re.compile(r"\S+@\S+\.\w+|https?://\S+")
@@ -217,7 +266,7 @@ def table(report: dict[str, Any]) -> str:
 def load_triage_set(path: Path) -> list[dict[str, str]]:
     """Labeled triage messages, {"text", "label"}; label is a category or "none"."""
     items = []
-    for number, item in _records(path, "text"):
+    for number, item in records(path, "text"):
         if item.get("label") not in (*TRIAGE_CATEGORIES, "none"):
             raise ValueError(f"{path}:{number}: unknown label {item.get('label')!r}")
         items.append(item)
