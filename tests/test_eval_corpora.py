@@ -92,7 +92,7 @@ def test_gold_corpus_metrics_match_hand_computed_values(run) -> None:
         assert figures["gold_found@5"] == pytest.approx((1 + 0.5 + 0) / 3, abs=1e-4), system
         # key phrases: a1 one of two, a2 and a3 all
         assert figures["keyword_coverage"] == pytest.approx((0.5 + 1 + 1) / 3, abs=1e-4), system
-        assert figures["false_abstain"] == 0.0, system
+        assert figures["false_abstain"] == figures["false_handoff"] == 0.0, system
         assert 0 < figures["latency_ms_p50"] <= figures["latency_ms_p95"], system
         # the held-out split is a2 alone
         held = tiny["systems"][system]["heldout"]
@@ -153,3 +153,23 @@ def test_bad_corpus_list_names_the_file_entry_and_field(tmp_path) -> None:
     path.write_text('[[corpus]]\nname = "x"\nbeir = "b"\n', encoding="utf-8")
     result = CliRunner().invoke(cli, ["eval", "--corpora", str(path), "--only", "y"])
     assert result.exit_code == 2 and "no corpus named y" in result.output
+
+
+def test_baseline_vectors_come_from_the_cache_on_a_second_run(tmp_path, embedder) -> None:
+    from mentorkb.tools.baselines import Baselines, Passage
+
+    class Counting:
+        name, dimension = embedder.name, embedder.dimension
+        calls = 0
+
+        def embed(self, texts):
+            Counting.calls += len(texts)
+            return embedder.embed(texts)
+
+    passages = [Passage(d["_id"], d["title"] + " " + d["text"]) for d in BEIR_DOCS]
+    first = Baselines(passages, Counting(), cache_dir=tmp_path)
+    assert Counting.calls == 4
+    again = Baselines(passages, Counting(), cache_dir=tmp_path)
+    assert Counting.calls == 4 and (again.vectors == first.vectors).all()
+    Baselines(passages[:3], Counting(), cache_dir=tmp_path)  # other texts: embedded anew
+    assert Counting.calls == 7 and len(list(tmp_path.glob("*.npy"))) == 2

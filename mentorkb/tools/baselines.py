@@ -14,9 +14,11 @@ whole (title, a space, text), as the published figures have them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -67,12 +69,14 @@ class Baselines:
         passages: what is searched.
         embedder: the product's embedder (MiniLM), for the passages and the queries.
         progress: called with (done, total) passages embedded.
+        cache_dir: where the passages' vectors are kept between runs (they depend only
+            on the model and the texts, and SciFact's take five minutes to compute).
     """
 
     names = ("dense", "bm25s", "rrf")
 
     def __init__(self, passages: Sequence[Passage], embedder: Embedder,
-                 progress: Callable[[int, int], None] | None = None) -> None:
+                 progress: Callable[[int, int], None] | None = None, cache_dir: Path | None = None) -> None:
         import bm25s
         import Stemmer
 
@@ -80,19 +84,41 @@ class Baselines:
         self.passages = list(passages)
         self.embedder = embedder
         texts = [p.text for p in self.passages]
-        self.vectors = np.empty((len(texts), embedder.dimension), dtype=np.float32)
+        self.vectors = self._cached(texts, cache_dir, progress)
+        self._stemmer = Stemmer.Stemmer("english")
+        self._bm25 = bm25s.BM25()
+        self._bm25.index(bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=False),
+                         show_progress=False)
+
+    def _cached(self, texts: list[str], cache_dir: Path | None, progress) -> np.ndarray:
+        """The texts' vectors, from the cache when this model has embedded these texts before."""
+        digest = hashlib.sha256(self.embedder.name.encode())
+        for text in texts:
+            digest.update(hashlib.sha256(text.encode()).digest())
+        path = cache_dir / f"{digest.hexdigest()[:32]}.npy" if cache_dir else None
+        if path and path.is_file():
+            vectors = np.load(path)
+            if vectors.shape == (len(texts), self.embedder.dimension):
+                return vectors
+        vectors = self._embed(texts, progress)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_suffix(".part.npy")
+            np.save(part, vectors)
+            part.replace(path)  # whole or not at all, if the run is stopped
+        return vectors
+
+    def _embed(self, texts: list[str], progress) -> np.ndarray:
+        vectors = np.empty((len(texts), self.embedder.dimension), dtype=np.float32)
         # Shortest first over the whole list, so each batch pads to similar lengths.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         step = 512
         for start in range(0, len(order), step):
             batch = order[start:start + step]
-            self.vectors[batch] = embedder.embed([texts[i] for i in batch])
+            vectors[batch] = self.embedder.embed([texts[i] for i in batch])
             if progress:
                 progress(min(start + step, len(texts)), len(texts))
-        self._stemmer = Stemmer.Stemmer("english")
-        self._bm25 = bm25s.BM25()
-        self._bm25.index(bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=False),
-                         show_progress=False)
+        return vectors
 
     def dense(self, vector: Sequence[float], depth: int = DEPTH) -> list[int]:
         """Passages by cosine similarity to the query's vector, best first."""

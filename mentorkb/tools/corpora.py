@@ -127,7 +127,8 @@ def _timed(fn, *args):
     return out, (time.perf_counter() - start) * 1000
 
 
-def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None) -> dict[str, Any]:
+def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None,
+             cache_dir: Path | None = None) -> dict[str, Any]:
     """Ingest, ask and score one gold corpus with MentorKB and every baseline."""
     from ingest import loaders
     from ingest.indexer import Indexer, discover
@@ -159,7 +160,7 @@ def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None)
             pass  # MentorKB could not read it either (reported above)
     passages = split_passages(texts)
     say(f"{corpus.name}: building the baselines over {len(passages)} chunks")
-    baselines = Baselines(passages, embedder)
+    baselines = Baselines(passages, embedder, cache_dir=cache_dir)
     for item in gold:
         question = item["question"]
         [vector], encode_ms = _timed(embedder.embed, [question])
@@ -229,7 +230,8 @@ def _beir_scores(rankings: list[list[str]], ms: list[float], queries: list[str],
     }
 
 
-def run_beir(corpus: Corpus, settings, embedder, workdir: Path, say: Say, ingest_progress=None) -> dict[str, Any]:
+def run_beir(corpus: Corpus, settings, embedder, workdir: Path, say: Say, ingest_progress=None,
+             cache_dir: Path | None = None) -> dict[str, Any]:
     """Ingest a BEIR corpus through the normal pipeline, search its test queries with
     MentorKB's retriever and every baseline, and score nDCG@10 and recall@100."""
     from ingest.indexer import Indexer
@@ -247,7 +249,7 @@ def run_beir(corpus: Corpus, settings, embedder, workdir: Path, say: Say, ingest
     retriever = HybridRetriever(embedder, store, k=100)
     say(f"{corpus.name}: embedding {len(docs)} whole documents for the baselines")
     passages = [Passage(d["_id"], f"{d.get('title') or ''} {d['text']}".strip()) for d in docs]
-    baselines = Baselines(passages, embedder,
+    baselines = Baselines(passages, embedder, cache_dir=cache_dir,
                           progress=lambda done, total: say(f"  embedded {done}/{total}"))
     order = list(queries)
     ranked: dict[str, list[list[str]]] = {name: [] for name in SYSTEMS}
@@ -278,12 +280,14 @@ def run_beir(corpus: Corpus, settings, embedder, workdir: Path, say: Say, ingest
 
 def run_all(corpora: list[Corpus], settings, embedder, say: Say, ingest_progress=None) -> dict[str, Any]:
     """Every corpus that is there, each in a temporary data dir of its own; the mean
-    of each system's figures over them (see mentorkb.tools.report)."""
+    of each system's figures over them (see mentorkb.tools.report). The baselines'
+    vectors are kept in the data dir's cache/eval/ between runs."""
     import tempfile
 
     from mentorkb.tools.report import means
 
     results, skipped = {}, {}
+    cache = settings.data_dir / "cache" / "eval"
     for corpus in corpora:
         why = corpus.missing()
         if why:
@@ -294,8 +298,9 @@ def run_all(corpora: list[Corpus], settings, embedder, say: Say, ingest_progress
             mine = settings.model_copy(update={"data_dir": Path(tmp) / "data"})
             start = time.perf_counter()
             if corpus.beir:
-                results[corpus.name] = run_beir(corpus, mine, embedder, Path(tmp), say, ingest_progress)
+                results[corpus.name] = run_beir(corpus, mine, embedder, Path(tmp), say, ingest_progress, cache)
             else:
-                results[corpus.name] = run_gold(corpus, mine, embedder, say, ingest_progress)
+                results[corpus.name] = run_gold(corpus, mine, embedder, say, ingest_progress, cache)
             results[corpus.name]["seconds"] = round(time.perf_counter() - start, 1)
+            say(f"{corpus.name}: done in {results[corpus.name]['seconds']:.0f} s")
     return {"corpora": results, "mean": means(results), "skipped": skipped, "systems": SYSTEMS}

@@ -209,6 +209,7 @@ def by_split(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "dev": summarize([r for r in rows if r["split"] == "dev"]),
         "heldout": summarize([r for r in rows if r["split"] == "heldout"]),
         "misses": [r["id"] for r in rows if r["kind"] == "answerable" and not r["r5"]],
+        "not_answered": [r["id"] for r in rows if r["kind"] == "answerable" and r["route"] != "answer"],
     }
 
 

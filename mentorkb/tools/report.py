@@ -8,13 +8,15 @@ from typing import Any
 # (column, key) of a gold corpus's figures, from mentorkb.tools.evaluate.summarize.
 GOLD_COLUMNS = [
     ("recall@5", "recall@5"), ("MRR@5", "mrr@5"), ("all gold@5", "gold_found@5"),
-    ("keyword coverage", "keyword_coverage"), ("abstain (out of scope)", "out_of_scope_abstain"), ("false abstain", "false_abstain"),
+    ("keyword coverage", "keyword_coverage"), ("abstain (out of scope)", "out_of_scope_abstain"),
+    ("false abstain", "false_abstain"), ("false handoff", "false_handoff"),
     ("citation validity", "citation_validity"), ("p50 ms", "latency_ms_p50"), ("p95 ms", "latency_ms_p95"),
 ]
 BEIR_COLUMNS = [("nDCG@10", "ndcg@10"), ("recall@100", "recall@100"), ("p50 ms", "latency_ms_p50"),
                 ("p95 ms", "latency_ms_p95")]
 # Averaged over corpora: a gold corpus's whole question set, a BEIR corpus's test queries.
-MEAN_GOLD = ["recall@5", "mrr@5", "gold_found@5", "keyword_coverage", "out_of_scope_abstain", "false_abstain", "citation_validity"]
+MEAN_GOLD = ["recall@5", "mrr@5", "gold_found@5", "keyword_coverage", "out_of_scope_abstain", "false_abstain",
+             "false_handoff", "citation_validity"]
 MEAN_BEIR = ["ndcg@10", "recall@100"]
 
 
