@@ -98,10 +98,13 @@ def test_gold_corpus_metrics_match_hand_computed_values(run) -> None:
         held = tiny["systems"][system]["heldout"]
         assert (held["questions"], held["recall@5"], held["gold_found@5"]) == (1, 1.0, 0.5), system
     mentorkb = tiny["systems"]["mentorkb"]["all"]
-    assert mentorkb["out_of_scope_abstain"] == 1.0 and mentorkb["citation_validity"] == 1.0
+    assert mentorkb["out_of_scope_abstain"] == 1.0 and mentorkb["out_of_scope_answered"] == 0.0
+    assert mentorkb["citation_validity"] == 1.0
+    assert tiny["systems"]["mentorkb"]["misses"] == ["a3"] and tiny["systems"]["mentorkb"]["not_answered"] == []
     for system in BASELINES:  # a baseline never abstains and cites nothing
         figures = tiny["systems"][system]["all"]
-        assert figures["out_of_scope_abstain"] == 0.0 and figures["citation_validity"] is None, system
+        assert (figures["out_of_scope_abstain"], figures["out_of_scope_answered"]) == (0.0, 1.0), system
+        assert figures["citation_validity"] is None, system
 
 
 def test_beir_corpus_metrics_match_hand_computed_values(run) -> None:
