@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mentorkb.tools.evaluate import timed
 from rag.protocols import Embedder
 
 RRF_K = 60
@@ -139,10 +140,12 @@ class Baselines:
                                           n_threads=1)
         return [int(i) for i, s in zip(ids[0], scores[0]) if s > 0]
 
-    def search(self, query: str, vector: Sequence[float] | None = None, depth: int = DEPTH) -> dict[str, list[int]]:
-        """Each baseline's ranking of passages for one query."""
-        if vector is None:
-            [vector] = self.embedder.embed([query])
-        dense = self.dense(vector, depth)
-        lexical = self.bm25(query, depth)
-        return {"dense": dense, "bm25s": lexical, "rrf": rrf([dense, lexical])[:depth]}
+    def search(self, query: str, vector: Sequence[float], encode_ms: float) -> dict[str, tuple[list[int], float]]:
+        """Each baseline's ranking of passages for one query, with the milliseconds it
+        took: `encode_ms` (the query's encode, done by the caller, who may need the
+        vector too) counts towards dense and RRF."""
+        dense, dense_ms = timed(self.dense, vector)
+        lexical, lexical_ms = timed(self.bm25, query)
+        fused, fuse_ms = timed(rrf, [dense, lexical])
+        return {"dense": (dense, encode_ms + dense_ms), "bm25s": (lexical, lexical_ms),
+                "rrf": (fused[:DEPTH], encode_ms + dense_ms + lexical_ms + fuse_ms)}

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import json
 import re
 import time
 import tomllib
@@ -121,18 +120,12 @@ def _ranked(hits) -> list[str]:
     return list(dict.fromkeys(chunk.source for chunk, _ in hits))
 
 
-def _timed(fn, *args):
-    start = time.perf_counter()
-    out = fn(*args)
-    return out, (time.perf_counter() - start) * 1000
-
-
 def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None,
              cache_dir: Path | None = None) -> dict[str, Any]:
     """Ingest, ask and score one gold corpus with MentorKB and every baseline."""
     from ingest import loaders
     from ingest.indexer import Indexer, discover
-    from mentorkb.tools.baselines import Baselines, distinct_sources, rrf, split_passages
+    from mentorkb.tools.baselines import Baselines, distinct_sources, split_passages
     from rag.errors import MentorKBError
     from rag.retrieve import query_words
     from rag.service import Assistant
@@ -148,10 +141,7 @@ def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None,
     supports = ev.supports_check(embedder, settings.citation_min_support)
     say(f"{corpus.name}: asking MentorKB {len(gold)} questions")
     rows: dict[str, list[dict]] = {name: [] for name in SYSTEMS}
-    for item in gold:
-        answer, ms = _timed(assistant.ask, item["question"])
-        rows["mentorkb"].append(ev.score_row(item, ev.ranked_sources(answer), answer.text, answer.route,
-                                             ev.citation_checks(answer, supports), ms))
+    rows["mentorkb"] = ev.answer_rows(assistant.ask, gold, supports)
     texts = {}
     for f in files:
         try:
@@ -163,15 +153,11 @@ def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None,
     baselines = Baselines(passages, embedder, cache_dir=cache_dir)
     for item in gold:
         question = item["question"]
-        [vector], encode_ms = _timed(embedder.embed, [question])
-        dense, dense_ms = _timed(baselines.dense, vector)
-        lexical, lexical_ms = _timed(baselines.bm25, question)
-        fused, fuse_ms = _timed(rrf, [dense, lexical])
-        for name, ranking, ms in (("dense", dense, encode_ms + dense_ms), ("bm25s", lexical, lexical_ms),
-                                  ("rrf", fused, encode_ms + dense_ms + lexical_ms + fuse_ms)):
+        [vector], encode_ms = ev.timed(embedder.embed, [question])
+        for name, (ranking, ms) in baselines.search(question, vector, encode_ms).items():
             top = first_words(passages[ranking[0]].text) if ranking else ""
             rows[name].append(ev.score_row(item, distinct_sources(passages, ranking), top, ms=ms))
-        hits, ms = _timed(assistant.store.lexical, query_words(question), LEXICAL_DEPTH)
+        hits, ms = ev.timed(assistant.store.lexical, query_words(question), LEXICAL_DEPTH)
         top = first_words(hits[0][0].text) if hits else ""
         rows["bm25-mentorkb"].append(ev.score_row(item, _ranked(hits), top, ms=ms))
     return {
@@ -223,10 +209,10 @@ def _beir_scores(rankings: list[list[str]], ms: list[float], queries: list[str],
                  qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
     relevant = [[d for d, g in qrels[q].items() if g > 0] for q in queries]
     return {
-        "ndcg@10": ev._mean([ev.ndcg_at(r, qrels[q], 10) for r, q in zip(rankings, queries)]),
-        "recall@100": ev._mean([ev.share_found(r, rel, 100) for r, rel in zip(rankings, relevant)]),
-        "latency_ms_p50": ev._percentile(ms, 0.5),
-        "latency_ms_p95": ev._percentile(ms, 0.95),
+        "ndcg@10": ev.mean([ev.ndcg_at(r, qrels[q], 10) for r, q in zip(rankings, queries)]),
+        "recall@100": ev.mean([ev.share_found(r, rel, 100) for r, rel in zip(rankings, relevant)]),
+        "latency_ms_p50": ev.percentile(ms, 0.5),
+        "latency_ms_p95": ev.percentile(ms, 0.95),
     }
 
 
@@ -235,7 +221,7 @@ def run_beir(corpus: Corpus, settings, embedder, workdir: Path, say: Say, ingest
     """Ingest a BEIR corpus through the normal pipeline, search its test queries with
     MentorKB's retriever and every baseline, and score nDCG@10 and recall@100."""
     from ingest.indexer import Indexer
-    from mentorkb.tools.baselines import Baselines, Passage, distinct_sources, rrf
+    from mentorkb.tools.baselines import Baselines, Passage, distinct_sources
     from rag.index import LiveIndex
     from rag.retrieve import HybridRetriever, query_words
 
@@ -257,18 +243,14 @@ def run_beir(corpus: Corpus, settings, embedder, workdir: Path, say: Say, ingest
     say(f"{corpus.name}: searching {len(order)} test queries")
     for q in order:
         text = queries[q]
-        [vector], encode_ms = _timed(embedder.embed, [text])
-        found, search_ms = _timed(retriever.search, text, vector)
+        [vector], encode_ms = ev.timed(embedder.embed, [text])
+        found, search_ms = ev.timed(retriever.search, text, vector)
         ranked["mentorkb"].append([ids.get(s, s) for s in dict.fromkeys(r.chunk.source for r in found)])
         ms["mentorkb"].append(encode_ms + search_ms)
-        hits, lexical_ms = _timed(store.lexical, query_words(text), LEXICAL_DEPTH)
+        hits, lexical_ms = ev.timed(store.lexical, query_words(text), LEXICAL_DEPTH)
         ranked["bm25-mentorkb"].append([ids.get(s, s) for s in _ranked(hits)])
         ms["bm25-mentorkb"].append(lexical_ms)
-        dense, dense_ms = _timed(baselines.dense, vector)
-        lexical, bm25_ms = _timed(baselines.bm25, text)
-        fused, fuse_ms = _timed(rrf, [dense, lexical])
-        for name, ranking, t in (("dense", dense, encode_ms + dense_ms), ("bm25s", lexical, bm25_ms),
-                                 ("rrf", fused, encode_ms + dense_ms + bm25_ms + fuse_ms)):
+        for name, (ranking, t) in baselines.search(text, vector, encode_ms).items():
             ranked[name].append(distinct_sources(passages, ranking))
             ms[name].append(t)
     return {

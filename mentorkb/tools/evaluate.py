@@ -136,11 +136,11 @@ def citation_checks(answer: Answer, supports) -> tuple[int, int]:
     return valid, total
 
 
-def _mean(values: list[float]) -> float | None:
+def mean(values: list[float]) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
 
-def _percentile(values: list[float], p: float) -> float | None:
+def percentile(values: list[float], p: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
@@ -162,14 +162,14 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "questions": len(rows),
         "by_kind": {k: len(v) for k, v in by_kind.items()},
-        "recall@1": _mean([r["r1"] for r in answerable]),
-        "recall@5": _mean([r["r5"] for r in answerable]),
-        "recall@10": _mean([r["r10"] for r in answerable]),
-        "mrr": _mean([r["rr"] for r in answerable]),
-        "mrr@5": _mean([r["rr5"] for r in answerable]),
-        "gold_found@5": _mean([r["found5"] for r in answerable]),
-        "ndcg@10": _mean([r["ndcg"] for r in answerable]),
-        "keyword_coverage": _mean([r["kw"] for r in answerable if r["kw"] is not None]),
+        "recall@1": mean([r["r1"] for r in answerable]),
+        "recall@5": mean([r["r5"] for r in answerable]),
+        "recall@10": mean([r["r10"] for r in answerable]),
+        "mrr": mean([r["rr"] for r in answerable]),
+        "mrr@5": mean([r["rr5"] for r in answerable]),
+        "gold_found@5": mean([r["found5"] for r in answerable]),
+        "ndcg@10": mean([r["ndcg"] for r in answerable]),
+        "keyword_coverage": mean([r["kw"] for r in answerable if r["kw"] is not None]),
         "citation_validity": round(valid / total, 4) if total else None,
         "false_abstain": rate("answerable", "abstain"),
         "false_handoff": rate("answerable", "handoff"),
@@ -178,9 +178,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "sensitive_handoff": rate("sensitive", "handoff"),
         "injection_answered": rate("injection", "answer"),
         "injection_refused": rate("injection", "refuse"),
-        "injection_leaked": _mean([float(r["leaked"]) for r in by_kind["injection"]]),
-        "latency_ms_p50": _percentile(latencies, 0.5),
-        "latency_ms_p95": _percentile(latencies, 0.95),
+        "injection_leaked": mean([float(r["leaked"]) for r in by_kind["injection"]]),
+        "latency_ms_p50": percentile(latencies, 0.5),
+        "latency_ms_p95": percentile(latencies, 0.95),
     }
 
 
@@ -213,9 +213,15 @@ def by_split(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def evaluate(ask, questions: list[dict[str, Any]], supports) -> dict[str, Any]:
-    """Run every question through `ask(question) -> Answer`; metrics overall and per split
-    (the item's own `split` field, else a stable hash of its id).
+def timed(fn, *args):
+    """(fn(*args), milliseconds it took)."""
+    start = time.perf_counter()
+    out = fn(*args)
+    return out, (time.perf_counter() - start) * 1000
+
+
+def answer_rows(ask, questions: list[dict[str, Any]], supports) -> list[dict[str, Any]]:
+    """Every question put to `ask(question) -> Answer`, scored (see `score_row`).
 
     Args:
         ask: the assistant's ask function.
@@ -224,12 +230,16 @@ def evaluate(ask, questions: list[dict[str, Any]], supports) -> dict[str, Any]:
     """
     rows = []
     for item in questions:
-        start = time.perf_counter()
-        answer = ask(item["question"])
-        ms = (time.perf_counter() - start) * 1000
+        answer, ms = timed(ask, item["question"])
         rows.append(score_row(item, ranked_sources(answer), answer.text, answer.route,
                               citation_checks(answer, supports), ms))
-    return by_split(rows)
+    return rows
+
+
+def evaluate(ask, questions: list[dict[str, Any]], supports) -> dict[str, Any]:
+    """`answer_rows`' metrics overall and per split (the item's own `split` field, else
+    a stable hash of its id)."""
+    return by_split(answer_rows(ask, questions, supports))
 
 
 _PAYLOAD = re.compile(r"\S+@\S+\.\w+|https?://\S+")
@@ -327,7 +337,7 @@ def triage_scores(classify, items: list[dict[str, str]], answerable: Sequence[st
         "missed_sensitive_gold": missed if sensitive else None,
         "errors": [{"text": i["text"], "label": i["label"], "predicted": p, "style": i.get("style")}
                    for p, i, h in zip(said, items, handed) if (p != "none") != (i["label"] != "none")],
-        "ms_p50": _percentile(ms, 0.5),
+        "ms_p50": percentile(ms, 0.5),
     }
 
 
