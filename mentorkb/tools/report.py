@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
+
+from mentorkb.tools.evaluate import mean
 
 # (column, key) of a gold corpus's figures, from mentorkb.tools.evaluate.summarize.
 GOLD_COLUMNS = [
@@ -35,8 +36,7 @@ def means(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | Non
         for kind, keys in (("gold", MEAN_GOLD), ("beir", MEAN_BEIR)):
             for key in keys:
                 values = [_figures(r, system)[key] for r in results.values() if r["kind"] == kind]
-                values = [v for v in values if v is not None]
-                row[key] = round(statistics.fmean(values), 4) if values else None
+                row[key] = mean([v for v in values if v is not None])
         out[system] = row
     return out
 
