@@ -3,6 +3,7 @@
 # make stress  the long fault-injection runs
 # make triage-model  rebuild the safety triage classifier from evals/triage/train/
 # make injection-model  rebuild the detector of instructions in documents from evals/injection/
+# make ranker-model  rebuild the learned ranker from SciFact and the dev-corpus (../shared; ~12 min)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -14,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test stress install install-test index clean chromium triage-model injection-model
+.PHONY: run test stress install install-test index clean chromium triage-model injection-model ranker-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +61,9 @@ triage-model: install
 
 injection-model: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m mentorkb.injection_build
+
+ranker-model: install-test
+	$(BIN)/python -m mentorkb.tools.train_ranker
 
 clean:
 	rm -rf $(VENV) "$(DATA_DIR)"

@@ -1,5 +1,7 @@
 """Hybrid retrieval: dense (Chroma) and lexical (BM25 over title, headings, text),
-fused per document by a tuned weighted score, one chunk per document by default.
+fused per document, one chunk per document by default. The documents are ordered by
+a tuned weighted score (Fusion), or with MENTORKB_RANKER=learned by the learned ranker
+(rag.ranker) over features of both searches' evidence.
 
 Also a LangChain `BaseRetriever`: `MentorKBRetriever` in rag.langchain_retriever, apart
 because LangChain's retriever base takes 0.6 s to import and `serve` never uses it.
@@ -9,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
+
+import numpy as np
 
 from rag.protocols import Embedder, LexicalIndex, VectorIndex
+from rag.ranker import LearnedRanker, document_features
 from rag.text import FUNCTION_WORDS, words
 from rag.types import Chunk, ScoredChunk
 
@@ -46,6 +51,8 @@ class Fusion:
         passage_docs: the leading documents whose further chunks follow the k results,
             so an answer can quote more than one passage of them.
         passages_per_doc: most chunks of each of those documents in all.
+        exact_lexical: for the learned ranker, how many chunks found by BM25 alone get
+            their similarity computed (see HybridRetriever.evidence).
     """
 
     candidates: int = 100
@@ -55,6 +62,16 @@ class Fusion:
     per_doc: int = 1
     passage_docs: int = 3
     passages_per_doc: int = 3
+    exact_lexical: int = 30
+
+
+class Evidence(NamedTuple):
+    """Both searches' results for one question (see HybridRetriever.evidence)."""
+
+    dense: list[tuple[str, float]]
+    lexical: list[tuple[Chunk, float]]
+    chunks: dict[str, Chunk]
+    similarity: dict[str, float]
 
 
 def query_words(question: str) -> list[str]:
@@ -119,6 +136,7 @@ class HybridRetriever:
         index: dense and lexical search (the live index).
         k: results returned.
         fusion: tuning; see Fusion.
+        ranker: orders the candidate documents (rag.ranker); None for the weighted fusion.
         mode: 'hybrid', or 'dense' alone (the textbook baseline `mentorkb eval` compares to).
     """
 
@@ -129,12 +147,14 @@ class HybridRetriever:
         k: int = 10,
         fusion: Fusion = Fusion(),
         mode: Literal["hybrid", "dense"] = "hybrid",
+        ranker: LearnedRanker | None = None,
     ) -> None:
         self.embedder = embedder
         self.index = index
         self.k = k
         self.fusion = fusion
         self.mode = mode
+        self.ranker = ranker
 
     def search(self, question: str, vector: Sequence[float] | None = None) -> list[ScoredChunk]:
         """The best chunks for `question`; pass its embedding if already computed."""
@@ -143,6 +163,58 @@ class HybridRetriever:
         f = self.fusion
         if self.mode == "dense":
             return self.index.query(vector, self.k)
+        if self.ranker is not None:
+            evidence = self.evidence(question, vector)
+            docs, rows = document_features(question, *evidence, group=text_of, depth=f.candidates)
+            scores = dict(zip(docs, self.ranker.scores(rows).tolist()))
+            candidates = {doc: [] for doc in docs}
+            found = [c for c, _ in evidence.dense] + [c.chunk_id for c, _ in evidence.lexical]
+            for chunk_id in dict.fromkeys(found):
+                candidates[text_of(chunk_id)].append(chunk_id)
+            similarity, known = dict(evidence.similarity), dict(evidence.chunks)
+            top_docs = sorted(scores, key=scores.__getitem__, reverse=True)[: self.k]
+        else:
+            scores, candidates, similarity, known, top_docs = self._weighted(question, vector)
+        # Placeholders (the text's key as source) until the chosen chunks are read.
+        ranked = [
+            ScoredChunk(Chunk(chunk_id, "", doc, ""), scores[doc], similarity.get(chunk_id, 0.0))
+            for doc in top_docs
+            for chunk_id in sorted(candidates[doc], key=lambda c: similarity.get(c, 0.0), reverse=True)
+        ]
+        chosen = diversify(ranked, self.k, f.per_doc, f.passage_docs, f.passages_per_doc)
+        known.update(self.index.chunks([sc.chunk.chunk_id for sc in chosen if sc.chunk.chunk_id not in known]))
+        # A chunk gone since the search (a rebuild went live in between) is left out.
+        return [replace(sc, chunk=known[sc.chunk.chunk_id]) for sc in chosen if sc.chunk.chunk_id in known]
+
+    def evidence(self, question: str, vector: Sequence[float]) -> Evidence:
+        """What the learned ranker sees: both searches' chunks, their texts and their
+        cosine similarities to the question.
+
+        A chunk BM25 found but dense search did not is at most as similar as dense
+        search's last result; the first `exact_lexical` such chunks get their own
+        similarity from their stored vectors, the rest that bound (reading every one's
+        vector from Chroma doubled the search's time, for no gain in cross-validation).
+        """
+        f = self.fusion
+        dense = self.index.nearest(vector, f.candidates)
+        lexical = self.index.lexical(query_words(question), f.candidates)
+        similarity = dict(dense)
+        floor = dense[-1][1] if dense else 0.0
+        known = {chunk.chunk_id: chunk for chunk, _ in lexical}
+        unseen = [c for c in known if c not in similarity]
+        stored = self.index.vectors(unseen[: f.exact_lexical])
+        if stored:
+            ids = list(stored)
+            dots = np.asarray([stored[c] for c in ids], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
+            similarity.update(zip(ids, dots.tolist()))
+        similarity.update((c, floor) for c in unseen if c not in similarity)
+        known.update(self.index.chunks([c for c, _ in dense if c not in known]))
+        return Evidence(dense, lexical, known, similarity)
+
+    def _weighted(self, question: str, vector: Sequence[float]):
+        """The tuned weighted fusion (see Fusion): scores by document, candidate chunks
+        by document, similarities, chunks read so far, and the first k documents."""
+        f = self.fusion
         # Dense candidates come as ids and similarities only; texts and metadata are
         # read for the chunks returned. Chunks group into texts by their id (see Chunk).
         dense = self.index.nearest(vector, f.candidates)
@@ -176,16 +248,14 @@ class HybridRetriever:
         missing = [cid for doc in top_docs for cid in candidates[doc] if cid not in similarity]
         for chunk_id, stored in self.index.vectors(missing).items():
             similarity[chunk_id] = _dot(vector, stored)
-        # Placeholders (the text's key as source) until the chosen chunks are read.
-        ranked = [
-            ScoredChunk(Chunk(chunk_id, "", doc, ""), scores[doc], similarity.get(chunk_id, 0.0))
-            for doc in top_docs
-            for chunk_id in sorted(candidates[doc], key=lambda c: similarity.get(c, 0.0), reverse=True)
-        ]
-        chosen = diversify(ranked, self.k, f.per_doc, f.passage_docs, f.passages_per_doc)
-        known.update(self.index.chunks([sc.chunk.chunk_id for sc in chosen if sc.chunk.chunk_id not in known]))
-        # A chunk gone since the search (a rebuild went live in between) is left out.
-        return [replace(sc, chunk=known[sc.chunk.chunk_id]) for sc in chosen if sc.chunk.chunk_id in known]
+        return scores, candidates, similarity, known, top_docs
+
+
+def retriever_for(settings, embedder: Embedder, index: SearchIndex, k: int | None = None) -> HybridRetriever:
+    """The hybrid retriever the settings choose (`ranker`), returning `k` documents
+    (default `top_k`)."""
+    ranker = LearnedRanker() if settings.ranker == "learned" else None
+    return HybridRetriever(embedder, index, settings.top_k if k is None else k, ranker=ranker)
 
 
 def text_of(chunk_id: str) -> str:

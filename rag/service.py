@@ -22,7 +22,7 @@ from rag.handoffs import Handoff, HandoffStore
 from rag.index import LiveIndex
 from rag.limits import RateLimiter
 from rag.protocols import Embedder
-from rag.retrieve import HybridRetriever, SearchIndex
+from rag.retrieve import SearchIndex, retriever_for
 from rag.settings import Settings
 from rag.triage import Triager
 from rag.types import Answer, ScoredChunk
@@ -76,7 +76,7 @@ class Assistant:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
         self.store = store or LiveIndex(settings, self.embedder)
-        self.retriever = HybridRetriever(self.embedder, self.store, settings.top_k)
+        self.retriever = retriever_for(settings, self.embedder, self.store)
         self.answerer = answerer or make_answerer(settings, self.embedder)
         self.triager = Triager(settings, self.embedder, cache_dir=settings.data_dir / "cache")
         # The application database is opened on first use, and retried until it opens:

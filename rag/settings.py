@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         description="Distinct documents retrieved per question (their best chunks, then further passages "
         "of the first three).",
     )
+    ranker: Literal["weighted", "learned"] = Field(
+        "weighted",
+        description="How the hybrid retriever orders candidate documents: 'weighted', the "
+        "hand-tuned fusion of cosine similarity and BM25 rank, or 'learned', the LightGBM "
+        "model shipped in rag/data/ranker.json (rebuilt by `make ranker-model`); "
+        "docs/evaluation.md compares them.",
+    )
     min_relevance: float = Field(
         0.32,
         description="Cosine similarity of the best chunk below which the assistant "

@@ -223,7 +223,7 @@ def run_beir(corpus: Corpus, settings, embedder, workdir: Path, say: Say, ingest
     from ingest.indexer import Indexer
     from mentorkb.tools.baselines import Baselines, Passage, distinct_sources
     from rag.index import LiveIndex
-    from rag.retrieve import HybridRetriever, query_words
+    from rag.retrieve import query_words, retriever_for
 
     docs, queries, qrels = load_beir(corpus.beir)
     ids = write_beir_documents(docs, workdir / "documents")
@@ -232,7 +232,7 @@ def run_beir(corpus: Corpus, settings, embedder, workdir: Path, say: Say, ingest
     for source, reason in report.failed:
         say(f"{corpus.name}: error: {source}: {reason}")
     store = LiveIndex(settings, embedder)
-    retriever = HybridRetriever(embedder, store, k=100)
+    retriever = retriever_for(settings, embedder, store, k=100)
     say(f"{corpus.name}: embedding {len(docs)} whole documents for the baselines")
     passages = [Passage(d["_id"], f"{d.get('title') or ''} {d['text']}".strip()) for d in docs]
     baselines = Baselines(passages, embedder, cache_dir=cache_dir,

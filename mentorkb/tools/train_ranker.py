@@ -1,0 +1,179 @@
+"""Rebuild the learned ranker's model (rag/data/ranker.json): `make ranker-model`.
+
+Trained on SciFact's training queries (BEIR's qrels/train.tsv, 809 claims over 5,183
+abstracts) and the dev-corpus `dev` split (80 answerable questions over 150 guides,
+each repeated 3 times so the guides weigh beside the abstracts), both ingested
+through the normal pipeline and searched by the product's own retriever, so the
+features are the ones it sees when serving. Never trained on: NFCorpus, the
+dev-corpus `heldout` split, SciFact's test queries and the sample corpus, which
+judge it (docs/evaluation.md).
+
+LightGBM lambdarank; its trees are written as plain arrays that rag.ranker evaluates
+with numpy. The hyperparameters were chosen by 5-fold cross-validation over the
+training queries alone.
+
+    python -m mentorkb.tools.train_ranker [--workdir DIR] [--out FILE]
+
+--workdir keeps the ingested corpora, so a second run skips the ingest (SciFact's
+takes ten minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mentorkb.tools import evaluate as ev
+from mentorkb.tools.corpora import DEFAULT_CONFIG, load_config, write_beir_documents
+from rag.ranker import FEATURES, MODEL, document_features
+
+PARAMS = {
+    "objective": "lambdarank", "n_estimators": 200, "learning_rate": 0.05, "num_leaves": 15,
+    "min_child_samples": 20, "random_state": 0, "deterministic": True, "force_row_wise": True,
+    "n_jobs": 1, "verbose": -1,
+}
+GUIDE_REPEATS = 3
+
+
+def booster_arrays(booster) -> list[dict[str, Any]]:
+    """A LightGBM booster's trees as the arrays rag.ranker.LearnedRanker walks."""
+    trees = []
+    for info in booster.dump_model()["tree_info"]:
+        root = info["tree_structure"]
+        if "leaf_value" in root:  # one leaf: a split sending everything to it
+            trees.append({"feature": [0], "threshold": [0.0], "left": [-1], "right": [-1],
+                          "leaf_value": [root["leaf_value"]], "depth": 1})
+            continue
+        n = info["num_leaves"] - 1
+        tree = {"feature": [0] * n, "threshold": [0.0] * n, "left": [0] * n, "right": [0] * n,
+                "leaf_value": [0.0] * info["num_leaves"], "depth": 0}
+
+        def walk(node: dict, depth: int) -> int:
+            if "leaf_index" in node:
+                tree["leaf_value"][node["leaf_index"]] = node["leaf_value"]
+                return ~node["leaf_index"]
+            if node["decision_type"] != "<=" or node["missing_type"] not in ("None", "Zero", "NaN"):
+                raise ValueError(f"unsupported split {node['decision_type']} / {node['missing_type']}")
+            i = node["split_index"]
+            tree["feature"][i], tree["threshold"][i] = node["split_feature"], float(node["threshold"])
+            tree["depth"] = max(tree["depth"], depth)
+            tree["left"][i] = walk(node["left_child"], depth + 1)
+            tree["right"][i] = walk(node["right_child"], depth + 1)
+            return i
+
+        walk(root, 1)
+        trees.append(tree)
+    return trees
+
+
+def _train_qrels(path: Path) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8", newline="") as f:
+        for number, row in enumerate(csv.reader(f, delimiter="\t"), 1):
+            if number == 1 and row[:1] == ["query-id"]:
+                continue
+            out.setdefault(row[0], {})[row[1]] = int(row[2])
+    return out
+
+
+def training_queries(corpus) -> tuple[list[tuple[str, dict[str, int]]], dict[str, str] | None]:
+    """(question, grades by source) for a corpus's training queries, and for BEIR the
+    document id by source."""
+    if corpus.beir:
+        docs = [d for _, d in ev.records(corpus.beir / "corpus.jsonl", "_id", "text")]
+        texts = {q["_id"]: q["text"] for _, q in ev.records(corpus.beir / "queries.jsonl", "_id", "text")}
+        qrels = _train_qrels(corpus.beir / "qrels" / "train.tsv")
+        return [(texts[q], g) for q, g in qrels.items() if q in texts], docs
+    gold = [i for i in ev.load_gold(corpus.questions) if i["kind"] == "answerable"
+            and (i.get("split") or ev.split_of(i)) == "dev"]
+    return [(i["question"], dict.fromkeys(i["gold"], 1)) for i in gold] * GUIDE_REPEATS, None
+
+
+def corpus_rows(corpus, settings, embedder, workdir: Path, say) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each training query's feature rows and labels, searched with the product's retriever."""
+    from ingest import loaders
+    from ingest.indexer import Indexer, discover
+    from rag.index import LiveIndex
+    from rag.retrieve import HybridRetriever, text_of
+
+    queries, docs = training_queries(corpus)
+    mine = settings.model_copy(update={"data_dir": workdir / corpus.name / "data"})
+    indexer = Indexer(mine, embedder)
+    if docs is not None:
+        ids = write_beir_documents(docs, workdir / corpus.name / "documents")
+        say(f"{corpus.name}: ingesting {len(docs)} documents (skipped if already there)")
+        indexer.sync([workdir / corpus.name / "documents"])
+    else:
+        ids = {}
+        files = [f for f in discover([corpus.documents]) if not f.error and loaders.is_supported(f.path)
+                 and not any(fnmatch.fnmatch(f.source, g) for g in corpus.exclude)]
+        say(f"{corpus.name}: ingesting {len(files)} documents (skipped if already there)")
+        indexer.add([(f.path, f.source) for f in files])
+    retriever = HybridRetriever(embedder, LiveIndex(mine, embedder))
+    say(f"{corpus.name}: features of {len(queries)} queries")
+    vectors = embedder.embed([q for q, _ in queries])
+    rows, labels = [], []
+    for (question, grades), vector in zip(queries, vectors):
+        evidence = retriever.evidence(question, vector)
+        source = {c: ch.source for c, ch in evidence.chunks.items()}
+        group = {text_of(c): ids.get(s, s) for c, s in source.items()}
+        docs_, x = document_features(question, *evidence, group=text_of, depth=retriever.fusion.candidates)
+        rows.append(x)
+        labels.append(np.array([grades.get(group.get(d, ""), 0) for d in docs_], dtype=np.int32))
+    return rows, labels
+
+
+def train(rows: list[np.ndarray], labels: list[np.ndarray]):
+    import lightgbm
+
+    model = lightgbm.LGBMRanker(**PARAMS)
+    model.fit(np.vstack(rows), np.concatenate(labels), group=[len(y) for y in labels],
+              feature_name=list(FEATURES))
+    return model.booster_
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rag.backends import make_embedder
+    from rag.settings import load_settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the ingested corpora here")
+    parser.add_argument("--out", type=Path, default=MODEL)
+    parser.add_argument("--corpora", type=Path, default=DEFAULT_CONFIG)
+    args = parser.parse_args(argv)
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    chosen = {c.name: c for c in load_config(args.corpora)}
+    needed = [chosen.get("dev-corpus"), chosen.get("scifact")]
+    if any(c is None or c.missing() for c in needed):
+        say("train_ranker: needs the dev-corpus and scifact corpora (evals/corpora.toml) on this machine")
+        return 2
+    settings = load_settings()
+    embedder = make_embedder(settings)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mentorkb-ranker-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        rows, labels, counts = [], [], {}
+        for corpus in needed:
+            r, y = corpus_rows(corpus, settings, embedder, workdir, say)
+            rows += r
+            labels += y
+            counts[corpus.name] = len(r)
+    booster = train(rows, labels)
+    model = {"features": list(FEATURES), "params": {k: v for k, v in PARAMS.items() if k != "verbose"},
+             "trained_on": {"scifact": "qrels/train.tsv", "dev-corpus": f"split dev, x{GUIDE_REPEATS}"},
+             "queries": counts, "trees": booster_arrays(booster)}
+    args.out.write_text(json.dumps(model, separators=(",", ":")) + "\n", encoding="utf-8")
+    say(f"wrote {args.out} ({len(model['trees'])} trees, {args.out.stat().st_size // 1024} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
