@@ -69,6 +69,17 @@ def _found(wanted: Sequence[str], text: str) -> set[str]:
     return {t for t in wanted if t in spaced}
 
 
+def candidate_chunks(
+    dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[Chunk, float]], group
+) -> dict[str, list[str]]:
+    """The candidate documents (dense search's first) and each one's chunks from
+    both searches, each once, dense search's first."""
+    members: dict[str, list[str]] = {}
+    for chunk_id in dict.fromkeys([*(c for c, _ in dense), *(c.chunk_id for c, _ in lexical)]):
+        members.setdefault(group(chunk_id), []).append(chunk_id)
+    return members
+
+
 def document_features(
     question: str,
     dense: Sequence[tuple[str, float]],
@@ -92,13 +103,9 @@ def document_features(
     finder = question_terms(question)
     count = len(finder)
     n_terms = max(count, 1)
-    members: dict[str, list[str]] = {}
+    members = candidate_chunks(dense, lexical, group)
     dense_rank = {chunk_id: r for r, (chunk_id, _) in enumerate(dense)}
     lexical_rank = {c.chunk_id: r for r, (c, _) in enumerate(lexical)}
-    for chunk_id in [*dense_rank, *lexical_rank]:
-        ids = members.setdefault(group(chunk_id), [])
-        if chunk_id not in ids:
-            ids.append(chunk_id)
     docs = list(members)
     if not docs:
         return [], np.zeros((0, len(FEATURES)), dtype=np.float32)

@@ -16,7 +16,7 @@ from typing import Literal, NamedTuple, Protocol
 import numpy as np
 
 from rag.protocols import Embedder, LexicalIndex, VectorIndex
-from rag.ranker import LearnedRanker, document_features
+from rag.ranker import LearnedRanker, candidate_chunks, document_features
 from rag.text import FUNCTION_WORDS, words
 from rag.types import Chunk, ScoredChunk
 
@@ -167,11 +167,8 @@ class HybridRetriever:
             evidence = self.evidence(question, vector)
             docs, rows = document_features(question, *evidence, group=text_of, depth=f.candidates)
             scores = dict(zip(docs, self.ranker.scores(rows).tolist()))
-            candidates = {doc: [] for doc in docs}
-            found = [c for c, _ in evidence.dense] + [c.chunk_id for c, _ in evidence.lexical]
-            for chunk_id in dict.fromkeys(found):
-                candidates[text_of(chunk_id)].append(chunk_id)
-            similarity, known = dict(evidence.similarity), dict(evidence.chunks)
+            candidates = candidate_chunks(evidence.dense, evidence.lexical, text_of)
+            similarity, known = evidence.similarity, evidence.chunks
             top_docs = sorted(scores, key=scores.__getitem__, reverse=True)[: self.k]
         else:
             scores, candidates, similarity, known, top_docs = self._weighted(question, vector)

@@ -120,19 +120,27 @@ def _ranked(hits) -> list[str]:
     return list(dict.fromkeys(chunk.source for chunk, _ in hits))
 
 
+def corpus_files(corpus: Corpus) -> list:
+    """A gold corpus's documents that a loader reads, less its excluded sources."""
+    from ingest import loaders
+    from ingest.indexer import discover
+
+    return [f for f in discover([corpus.documents]) if not f.error and loaders.is_supported(f.path)
+            and not any(fnmatch.fnmatch(f.source, g) for g in corpus.exclude)]
+
+
 def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None,
              cache_dir: Path | None = None) -> dict[str, Any]:
     """Ingest, ask and score one gold corpus with MentorKB and every baseline."""
     from ingest import loaders
-    from ingest.indexer import Indexer, discover
+    from ingest.indexer import Indexer
     from mentorkb.tools.baselines import Baselines, distinct_sources, split_passages
     from rag.errors import MentorKBError
     from rag.retrieve import query_words
     from rag.service import Assistant
 
     gold = ev.load_gold(corpus.questions)
-    files = [f for f in discover([corpus.documents]) if not f.error and loaders.is_supported(f.path)
-             and not any(fnmatch.fnmatch(f.source, g) for g in corpus.exclude)]
+    files = corpus_files(corpus)
     say(f"{corpus.name}: ingesting {len(files)} documents")
     report = Indexer(settings, embedder).add([(f.path, f.source) for f in files], progress=ingest_progress)
     for source, reason in report.failed:
@@ -167,12 +175,13 @@ def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None,
     }
 
 
-def load_beir(folder: Path) -> tuple[list[dict], dict[str, str], dict[str, dict[str, int]]]:
-    """(documents, test queries by id, graded judgements by query id) of a BEIR folder."""
+def load_beir(folder: Path, split: str = "test") -> tuple[list[dict], dict[str, str], dict[str, dict[str, int]]]:
+    """(documents, the split's queries by id, graded judgements by query id) of a BEIR
+    folder; the split is the judgements' file, qrels/<split>.tsv."""
     docs = [d for _, d in ev.records(folder / "corpus.jsonl", "_id", "text")]
     queries = {q["_id"]: q["text"] for _, q in ev.records(folder / "queries.jsonl", "_id", "text")}
     qrels: dict[str, dict[str, int]] = {}
-    path = folder / "qrels" / "test.tsv"
+    path = folder / "qrels" / f"{split}.tsv"
     with path.open(encoding="utf-8", newline="") as f:
         for number, row in enumerate(csv.reader(f, delimiter="\t"), 1):
             if number == 1 and row[:1] == ["query-id"]:

@@ -21,8 +21,6 @@ takes ten minutes).
 from __future__ import annotations
 
 import argparse
-import csv
-import fnmatch
 import json
 import sys
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from mentorkb.tools import evaluate as ev
-from mentorkb.tools.corpora import DEFAULT_CONFIG, load_config, write_beir_documents
+from mentorkb.tools.corpora import DEFAULT_CONFIG, corpus_files, load_beir, load_config, write_beir_documents
 from rag.ranker import FEATURES, MODEL, document_features
 
 PARAMS = {
@@ -73,24 +71,12 @@ def booster_arrays(booster) -> list[dict[str, Any]]:
     return trees
 
 
-def _train_qrels(path: Path) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8", newline="") as f:
-        for number, row in enumerate(csv.reader(f, delimiter="\t"), 1):
-            if number == 1 and row[:1] == ["query-id"]:
-                continue
-            out.setdefault(row[0], {})[row[1]] = int(row[2])
-    return out
-
-
 def training_queries(corpus) -> tuple[list[tuple[str, dict[str, int]]], dict[str, str] | None]:
     """(question, grades by source) for a corpus's training queries, and for BEIR the
     document id by source."""
     if corpus.beir:
-        docs = [d for _, d in ev.records(corpus.beir / "corpus.jsonl", "_id", "text")]
-        texts = {q["_id"]: q["text"] for _, q in ev.records(corpus.beir / "queries.jsonl", "_id", "text")}
-        qrels = _train_qrels(corpus.beir / "qrels" / "train.tsv")
-        return [(texts[q], g) for q, g in qrels.items() if q in texts], docs
+        docs, texts, qrels = load_beir(corpus.beir, "train")
+        return [(texts[q], g) for q, g in qrels.items()], docs
     gold = [i for i in ev.load_gold(corpus.questions) if i["kind"] == "answerable"
             and (i.get("split") or ev.split_of(i)) == "dev"]
     return [(i["question"], dict.fromkeys(i["gold"], 1)) for i in gold] * GUIDE_REPEATS, None
@@ -98,8 +84,7 @@ def training_queries(corpus) -> tuple[list[tuple[str, dict[str, int]]], dict[str
 
 def corpus_rows(corpus, settings, embedder, workdir: Path, say) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Each training query's feature rows and labels, searched with the product's retriever."""
-    from ingest import loaders
-    from ingest.indexer import Indexer, discover
+    from ingest.indexer import Indexer
     from rag.index import LiveIndex
     from rag.retrieve import HybridRetriever, text_of
 
@@ -112,8 +97,7 @@ def corpus_rows(corpus, settings, embedder, workdir: Path, say) -> tuple[list[np
         indexer.sync([workdir / corpus.name / "documents"])
     else:
         ids = {}
-        files = [f for f in discover([corpus.documents]) if not f.error and loaders.is_supported(f.path)
-                 and not any(fnmatch.fnmatch(f.source, g) for g in corpus.exclude)]
+        files = corpus_files(corpus)
         say(f"{corpus.name}: ingesting {len(files)} documents (skipped if already there)")
         indexer.add([(f.path, f.source) for f in files])
     retriever = HybridRetriever(embedder, LiveIndex(mine, embedder))
