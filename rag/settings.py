@@ -93,10 +93,10 @@ class Settings(BaseSettings):
         "of the first three).",
     )
     ranker: Literal["weighted", "learned"] = Field(
-        "weighted",
-        description="How the hybrid retriever orders candidate documents: 'weighted', the "
-        "hand-tuned fusion of cosine similarity and BM25 rank, or 'learned', the LightGBM "
-        "model shipped in rag/data/ranker.json (rebuilt by `make ranker-model`); "
+        "learned",
+        description="How the hybrid retriever orders candidate documents: 'learned', the "
+        "LightGBM model shipped in rag/data/ranker.json (rebuilt by `make ranker-model`), or "
+        "'weighted', the hand-tuned fusion of cosine similarity and BM25 rank; "
         "docs/evaluation.md compares them.",
     )
     min_relevance: float = Field(

@@ -78,7 +78,8 @@ def run(tmp_path_factory) -> dict:
     return json.loads(result.stdout)
 
 
-BASELINES = ("dense", "bm25s", "rrf", "bm25-mentorkb")
+# Rankings alone: they never abstain or cite. "retriever" is MentorKB's own before triage.
+BASELINES = ("dense", "bm25s", "rrf", "bm25-mentorkb", "retriever")
 
 
 def test_gold_corpus_metrics_match_hand_computed_values(run) -> None:
@@ -110,7 +111,7 @@ def test_gold_corpus_metrics_match_hand_computed_values(run) -> None:
 def test_beir_corpus_metrics_match_hand_computed_values(run) -> None:
     beir = run["corpora"]["tiny-beir"]
     assert (beir["kind"], beir["documents"], beir["queries"]) == ("beir", 4, 2)
-    for system in ("mentorkb", "dense", "rrf"):  # meaning finds q2's document first
+    for system in ("mentorkb", "retriever", "dense", "rrf"):  # meaning finds q2's document first
         assert beir["systems"][system]["ndcg@10"] == pytest.approx((NDCG_Q1 + 1) / 2, abs=1e-4), system
         assert beir["systems"][system]["recall@100"] == 1.0, system
     for system in ("bm25s", "bm25-mentorkb"):  # words cannot find it

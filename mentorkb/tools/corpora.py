@@ -51,6 +51,9 @@ ANSWER_WORDS = 120
 LEXICAL_DEPTH = 300
 SYSTEMS = {
     "mentorkb": "MentorKB",
+    # The ranking MentorKB's retriever gives every question, before triage can hand it to
+    # a person: what a retrieval change moves, apart from the triage's false handoffs.
+    "retriever": "MentorKB's retriever alone (no triage)",
     "dense": "MiniLM dense alone",
     "bm25-mentorkb": "BM25 alone (MentorKB's Tantivy index)",
     "bm25s": "BM25 alone (bm25s)",
@@ -120,6 +123,10 @@ def _ranked(hits) -> list[str]:
     return list(dict.fromkeys(chunk.source for chunk, _ in hits))
 
 
+def _ranked_found(found) -> list[str]:
+    return list(dict.fromkeys(r.chunk.source for r in found))
+
+
 def corpus_files(corpus: Corpus) -> list:
     """A gold corpus's documents that a loader reads, less its excluded sources."""
     from ingest import loaders
@@ -165,6 +172,9 @@ def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None,
         for name, (ranking, ms) in baselines.search(question, vector, encode_ms).items():
             top = first_words(passages[ranking[0]].text) if ranking else ""
             rows[name].append(ev.score_row(item, distinct_sources(passages, ranking), top, ms=ms))
+        found, ms = ev.timed(assistant.retriever.search, question, vector)
+        top = first_words(found[0].chunk.text) if found else ""
+        rows["retriever"].append(ev.score_row(item, _ranked_found(found), top, ms=encode_ms + ms))
         hits, ms = ev.timed(assistant.store.lexical, query_words(question), LEXICAL_DEPTH)
         top = first_words(hits[0][0].text) if hits else ""
         rows["bm25-mentorkb"].append(ev.score_row(item, _ranked(hits), top, ms=ms))
@@ -214,6 +224,26 @@ def write_beir_documents(docs: list[dict], folder: Path) -> dict[str, str]:
     return ids
 
 
+def ingest_kept(corpus: Corpus, settings, embedder, workdir: Path, say: Say) -> tuple[Any, dict[str, str]]:
+    """Ingest a corpus into workdir/<name>/data through the normal pipeline, skipping
+    what is already there (for the tools that rerun over the same corpora); returns
+    the settings of that data dir and, for BEIR, the document id by source."""
+    from ingest.indexer import Indexer
+
+    mine = settings.model_copy(update={"data_dir": workdir / corpus.name / "data"})
+    indexer = Indexer(mine, embedder)
+    if corpus.beir:
+        docs, _, _ = load_beir(corpus.beir)
+        ids = write_beir_documents(docs, workdir / corpus.name / "documents")
+        say(f"{corpus.name}: ingesting {len(docs)} documents (skipped if already there)")
+        indexer.sync([workdir / corpus.name / "documents"])
+        return mine, ids
+    files = corpus_files(corpus)
+    say(f"{corpus.name}: ingesting {len(files)} documents (skipped if already there)")
+    indexer.add([(f.path, f.source) for f in files])
+    return mine, {}
+
+
 def _beir_scores(rankings: list[list[str]], ms: list[float], queries: list[str],
                  qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
     relevant = [[d for d, g in qrels[q].items() if g > 0] for q in queries]
@@ -254,8 +284,11 @@ def run_beir(corpus: Corpus, settings, embedder, workdir: Path, say: Say, ingest
         text = queries[q]
         [vector], encode_ms = ev.timed(embedder.embed, [text])
         found, search_ms = ev.timed(retriever.search, text, vector)
-        ranked["mentorkb"].append([ids.get(s, s) for s in dict.fromkeys(r.chunk.source for r in found)])
+        ranked["mentorkb"].append([ids.get(s, s) for s in _ranked_found(found)])
         ms["mentorkb"].append(encode_ms + search_ms)
+        # No triage on BEIR: MentorKB is its retriever here.
+        ranked["retriever"].append(ranked["mentorkb"][-1])
+        ms["retriever"].append(ms["mentorkb"][-1])
         hits, lexical_ms = ev.timed(store.lexical, query_words(text), LEXICAL_DEPTH)
         ranked["bm25-mentorkb"].append([ids.get(s, s) for s in _ranked(hits)])
         ms["bm25-mentorkb"].append(lexical_ms)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from mentorkb.tools import evaluate as ev
-from mentorkb.tools.corpora import DEFAULT_CONFIG, corpus_files, load_beir, load_config, write_beir_documents
+from mentorkb.tools.corpora import DEFAULT_CONFIG, ingest_kept, load_beir, load_config
 from rag.ranker import FEATURES, MODEL, document_features
 
 PARAMS = {
@@ -71,35 +71,23 @@ def booster_arrays(booster) -> list[dict[str, Any]]:
     return trees
 
 
-def training_queries(corpus) -> tuple[list[tuple[str, dict[str, int]]], dict[str, str] | None]:
-    """(question, grades by source) for a corpus's training queries, and for BEIR the
-    document id by source."""
+def training_queries(corpus) -> list[tuple[str, dict[str, int]]]:
+    """(question, grades by document) for a corpus's training queries."""
     if corpus.beir:
-        docs, texts, qrels = load_beir(corpus.beir, "train")
-        return [(texts[q], g) for q, g in qrels.items()], docs
+        _, texts, qrels = load_beir(corpus.beir, "train")
+        return [(texts[q], g) for q, g in qrels.items()]
     gold = [i for i in ev.load_gold(corpus.questions) if i["kind"] == "answerable"
             and (i.get("split") or ev.split_of(i)) == "dev"]
-    return [(i["question"], dict.fromkeys(i["gold"], 1)) for i in gold] * GUIDE_REPEATS, None
+    return [(i["question"], dict.fromkeys(i["gold"], 1)) for i in gold] * GUIDE_REPEATS
 
 
 def corpus_rows(corpus, settings, embedder, workdir: Path, say) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Each training query's feature rows and labels, searched with the product's retriever."""
-    from ingest.indexer import Indexer
     from rag.index import LiveIndex
     from rag.retrieve import HybridRetriever, text_of
 
-    queries, docs = training_queries(corpus)
-    mine = settings.model_copy(update={"data_dir": workdir / corpus.name / "data"})
-    indexer = Indexer(mine, embedder)
-    if docs is not None:
-        ids = write_beir_documents(docs, workdir / corpus.name / "documents")
-        say(f"{corpus.name}: ingesting {len(docs)} documents (skipped if already there)")
-        indexer.sync([workdir / corpus.name / "documents"])
-    else:
-        ids = {}
-        files = corpus_files(corpus)
-        say(f"{corpus.name}: ingesting {len(files)} documents (skipped if already there)")
-        indexer.add([(f.path, f.source) for f in files])
+    queries = training_queries(corpus)
+    mine, ids = ingest_kept(corpus, settings, embedder, workdir, say)
     retriever = HybridRetriever(embedder, LiveIndex(mine, embedder))
     say(f"{corpus.name}: features of {len(queries)} queries")
     vectors = embedder.embed([q for q, _ in queries])
