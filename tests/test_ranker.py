@@ -73,10 +73,6 @@ def test_features_of_a_small_case():
     assert b["cos_gap"] == pytest.approx(0.2) and b["bm25_ratio"] == 1.0 and b["bm25_z"] == 1.0
 
 
-def _ranked_sources(retriever, question: str) -> list[str]:
-    return list(dict.fromkeys(r.chunk.source for r in retriever.search(question)))
-
-
 def test_learned_ranker_on_the_sample_corpus(corpus_data_dir, embedder):
     """Through the real index: recall@5 above dense alone, and the documents in the
     order of the model's scores of their features."""
@@ -93,8 +89,8 @@ def test_learned_ranker_on_the_sample_corpus(corpus_data_dir, embedder):
     dense = retriever_for(settings, embedder, index)
     dense.mode = "dense"
     qs = [q for q in gold_questions() if q["kind"] == "answerable"]
-    learned = sum(ev.recall_at(_ranked_sources(retriever, q["question"]), q["gold"], 5) for q in qs) / len(qs)
-    alone = sum(ev.recall_at(_ranked_sources(dense, q["question"]), q["gold"], 5) for q in qs) / len(qs)
+    learned = sum(ev.recall_at(ev.ranked_sources(retriever.search(q["question"])), q["gold"], 5) for q in qs) / len(qs)
+    alone = sum(ev.recall_at(ev.ranked_sources(dense.search(q["question"])), q["gold"], 5) for q in qs) / len(qs)
     assert learned >= 0.85 and learned > alone
 
     question = "how should I give feedback to my mentee?"

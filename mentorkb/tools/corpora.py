@@ -123,10 +123,6 @@ def _ranked(hits) -> list[str]:
     return list(dict.fromkeys(chunk.source for chunk, _ in hits))
 
 
-def _ranked_found(found) -> list[str]:
-    return list(dict.fromkeys(r.chunk.source for r in found))
-
-
 def corpus_files(corpus: Corpus) -> list:
     """A gold corpus's documents that a loader reads, less its excluded sources."""
     from ingest import loaders
@@ -174,7 +170,7 @@ def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None,
             rows[name].append(ev.score_row(item, distinct_sources(passages, ranking), top, ms=ms))
         found, ms = ev.timed(assistant.retriever.search, question, vector)
         top = first_words(found[0].chunk.text) if found else ""
-        rows["retriever"].append(ev.score_row(item, _ranked_found(found), top, ms=encode_ms + ms))
+        rows["retriever"].append(ev.score_row(item, ev.ranked_sources(found), top, ms=encode_ms + ms))
         hits, ms = ev.timed(assistant.store.lexical, query_words(question), LEXICAL_DEPTH)
         top = first_words(hits[0][0].text) if hits else ""
         rows["bm25-mentorkb"].append(ev.score_row(item, _ranked(hits), top, ms=ms))
@@ -284,7 +280,7 @@ def run_beir(corpus: Corpus, settings, embedder, workdir: Path, say: Say, ingest
         text = queries[q]
         [vector], encode_ms = ev.timed(embedder.embed, [text])
         found, search_ms = ev.timed(retriever.search, text, vector)
-        ranked["mentorkb"].append([ids.get(s, s) for s in _ranked_found(found)])
+        ranked["mentorkb"].append([ids.get(s, s) for s in ev.ranked_sources(found)])
         ms["mentorkb"].append(encode_ms + search_ms)
         # No triage on BEIR: MentorKB is its retriever here.
         ranked["retriever"].append(ranked["mentorkb"][-1])

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.types import TRIAGE_CATEGORIES, Answer
+from rag.types import TRIAGE_CATEGORIES, Answer, ScoredChunk
 
 KINDS = ("answerable", "out_of_scope", "sensitive", "injection")
 # "Sentence. [1]" (extractive) and "Sentence [1][2]." (generative) both count.
@@ -58,8 +58,9 @@ def split_of(item: dict[str, Any]) -> str:
     return "heldout" if digest % 3 == 0 else "dev"
 
 
-def ranked_sources(answer: Answer) -> list[str]:
-    return list(dict.fromkeys(r.chunk.source for r in answer.retrieved))
+def ranked_sources(retrieved: Iterable[ScoredChunk]) -> list[str]:
+    """The sources of retrieved chunks, each once, in retrieval order."""
+    return list(dict.fromkeys(r.chunk.source for r in retrieved))
 
 
 def recall_at(sources: Sequence[str], gold: Iterable[str], k: int) -> float:
@@ -231,7 +232,7 @@ def answer_rows(ask, questions: list[dict[str, Any]], supports) -> list[dict[str
     rows = []
     for item in questions:
         answer, ms = timed(ask, item["question"])
-        rows.append(score_row(item, ranked_sources(answer), answer.text, answer.route,
+        rows.append(score_row(item, ranked_sources(answer.retrieved), answer.text, answer.route,
                               citation_checks(answer, supports), ms))
     return rows
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mentorkb.tools import evaluate as ev
+from mentorkb.tools.baselines import rrf
 from mentorkb.tools.corpora import DEFAULT_CONFIG, load_beir, load_config
 from rag.retrieve import query_words
 
@@ -51,22 +52,14 @@ def alone(lists: Lists, which: int) -> list[str]:
 
 def rrf_chunks(lists: Lists, k: int = 60, depth: int = DEPTH) -> list[str]:
     """Reciprocal-rank fusion of the chunk lists; a document ranks at its best chunk."""
-    score: dict[str, float] = {}
-    doc_of: dict[str, str] = {}
-    for hits in lists:
-        for rank, (chunk, doc, _) in enumerate(hits[:depth], 1):
-            score[chunk] = score.get(chunk, 0.0) + 1 / (k + rank)
-            doc_of[chunk] = doc
-    return list(dict.fromkeys(doc_of[c] for c in _ordered(score)))
+    doc_of = {chunk: doc for hits in lists for chunk, doc, _ in hits[:depth]}
+    fused = rrf([[chunk for chunk, _, _ in hits[:depth]] for hits in lists], k)
+    return list(dict.fromkeys(doc_of[c] for c in fused))
 
 
 def rrf_docs(lists: Lists, k: int = 60, depth: int = DEPTH) -> list[str]:
     """Reciprocal-rank fusion of documents, each list ordered by its best chunk."""
-    score: dict[str, float] = {}
-    for hits in lists:
-        for rank, doc in enumerate(_ordered(_best(hits, depth)), 1):
-            score[doc] = score.get(doc, 0.0) + 1 / (k + rank)
-    return _ordered(score)
+    return rrf([_ordered(_best(hits, depth)) for hits in lists], k)
 
 
 def _normalised(score: dict[str, float], how: str) -> dict[str, float]:
@@ -137,7 +130,7 @@ def measure(corpus, settings, embedder, workdir: Path, say) -> dict[str, dict[st
                  [(ch.chunk_id, doc(ch), s) for ch, s in index.lexical(query_words(question), DEPTH)])
         ranked = {name: fuse(lists) for name, fuse in FUSIONS.items()}
         for name, retriever in retrievers.items():
-            ranked[name] = list(dict.fromkeys(doc(r.chunk) for r in retriever.search(question, vector)))
+            ranked[name] = [ids.get(s, s) for s in ev.ranked_sources(retriever.search(question, vector))]
         relevant = [d for d, g in grades.items() if g > 0]
         for name, order in ranked.items():
             figures = (ev.ndcg_at(order, grades, 10),) if corpus.beir else \
