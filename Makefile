@@ -4,6 +4,7 @@
 # make triage-model  rebuild the safety triage classifier from evals/triage/train/
 # make injection-model  rebuild the detector of instructions in documents from evals/injection/
 # make ranker-model  rebuild the learned ranker from SciFact and the dev-corpus (../shared; ~12 min)
+# make sentence-model  rebuild the answer's sentence scorer from the sample and dev-corpus dev splits (~3 min)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -15,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test stress install install-test index clean chromium triage-model injection-model ranker-model
+.PHONY: run test stress install install-test index clean chromium triage-model injection-model ranker-model sentence-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +65,9 @@ injection-model: install
 
 ranker-model: install-test
 	$(BIN)/python -m mentorkb.tools.train_ranker
+
+sentence-model: install-test
+	$(BIN)/python -m mentorkb.tools.train_sentences
 
 clean:
 	rm -rf $(VENV) "$(DATA_DIR)"

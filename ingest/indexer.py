@@ -30,6 +30,7 @@ from rag.injection import Detector
 from rag.lock import writer_lock
 from rag.manifest import DocumentRecord, Manifest, now
 from rag.protocols import Embedder, VectorStore
+from rag.sentences import quotable
 from rag.settings import Settings
 from rag.text import sentences
 from rag.types import Chunk
@@ -408,6 +409,10 @@ class Indexer:
         if chunks:
             vectors = self.embedder.embed([embedding_text(c) for c in chunks])
             target.store.upsert(chunks, vectors)
+            # Each chunk's quotable sentences, embedded now so answers need not (rag.sentences).
+            said = [quotable(c.text) for c in chunks]
+            flat = [t for ts in said for t in ts]
+            target.store.upsert_sentences(chunks, said, self.embedder.embed(flat) if flat else [])
             report.chunks_written += len(chunks)
         counts = {p.doc.content_hash: len(p.chunks) for p in pending if p.chunks}
         records = [

@@ -174,6 +174,10 @@ class LiveIndex:
         live = self._current()
         return live[0].vectors(ids) if live else {}
 
+    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        live = self._current()
+        return live[0].sentence_vectors(ids) if live else {}
+
     def count(self) -> int:
         live = self._current()
         return live[0].count() if live else 0

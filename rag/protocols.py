@@ -47,6 +47,9 @@ class VectorIndex(Protocol):
     def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored embeddings by chunk id."""
 
+    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored embeddings of the chunks' sentences, by sentence text."""
+
 
 class LexicalIndex(Protocol):
     """Finds chunks by words (BM25)."""
@@ -60,6 +63,10 @@ class VectorStore(VectorIndex, Protocol):
 
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
         """Add or replace chunks by id."""
+
+    def upsert_sentences(self, chunks: Sequence[Chunk], texts: Sequence[Sequence[str]],
+                         vectors: Sequence[Sequence[float]]) -> None:
+        """Store each chunk's sentences with their embeddings, replacing what it had."""
 
     def delete(self, content_hashes: Sequence[str]) -> None:
         """Remove every chunk of the given documents."""

@@ -158,23 +158,26 @@ class LearnedRanker:
 
     Args:
         path: the model file, `rag/data/ranker.json` by default.
+        features: the column names the model must have been trained on.
+        rebuild: the command that rebuilds the model, for error messages.
     """
 
-    def __init__(self, path: Path = MODEL) -> None:
+    def __init__(self, path: Path = MODEL, features: tuple[str, ...] = FEATURES,
+                 rebuild: str = "make ranker-model") -> None:
         from rag.errors import ConfigError
 
         try:
             model = json.loads(path.read_text(encoding="utf-8"))
             names = tuple(model["features"])
-            if names != FEATURES:
+            if names != features:
                 raise ConfigError(f"{path}: the model's features {names} are not this version's "
-                                  f"{FEATURES}; rebuild it with `make ranker-model`")
+                                  f"{features}; rebuild it with `{rebuild}`")
             if not model["trees"]:
                 raise ValueError("no trees")
             self._compile(model["trees"])
         except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
-            raise ConfigError(f"{path}: cannot load the ranking model ({e}); rebuild it with "
-                              "`make ranker-model`") from None
+            raise ConfigError(f"{path}: cannot load the model ({e}); rebuild it with "
+                              f"`{rebuild}`") from None
 
     def _compile(self, trees: list[dict]) -> None:
         """Lay the trees out for QuickScorer's evaluation (Lucchese et al., 2015): a

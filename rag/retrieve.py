@@ -49,7 +49,9 @@ class Fusion:
         second_chunk: weight of a document's second-best chunk (several relevant passages).
         per_doc: most chunks of one document among the first k results.
         passage_docs: the leading documents whose further chunks follow the k results,
-            so an answer can quote more than one passage of them.
+            so an answer can quote more than one passage of them: the extractive
+            answerer chooses sentences from the passages of the first five
+            (rag.sentences; docs/evaluation.md, issue 26).
         passages_per_doc: most chunks of each of those documents in all.
         exact_lexical: for the learned ranker, how many chunks found by BM25 alone get
             their similarity computed (see HybridRetriever.evidence).
@@ -60,8 +62,8 @@ class Fusion:
     lexical_power: float = 0.5
     second_chunk: float = 0.2
     per_doc: int = 1
-    passage_docs: int = 3
-    passages_per_doc: int = 3
+    passage_docs: int = 5
+    passages_per_doc: int = 8
     exact_lexical: int = 30
 
 

@@ -13,8 +13,8 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 
-from rag import guard
-from rag.answer import ABSTAIN_TEXT, GenerativeAnswerer, make_answerer
+from rag import answerable, guard
+from rag.answer import ABSTAIN_TEXT, NOT_COVERED_TEXT, GenerativeAnswerer, make_answerer
 from rag.backends import make_activity_log, make_embedder, make_handoff_store
 from rag.errors import AnswererError, DatabaseError, RateLimitedError, StoreError
 from rag.activity import ActivityLog
@@ -77,7 +77,7 @@ class Assistant:
         self.embedder = embedder or make_embedder(settings)
         self.store = store or LiveIndex(settings, self.embedder)
         self.retriever = retriever_for(settings, self.embedder, self.store)
-        self.answerer = answerer or make_answerer(settings, self.embedder)
+        self.answerer = answerer or make_answerer(settings, self.embedder, self.store)
         self.triager = Triager(settings, self.embedder, cache_dir=settings.data_dir / "cache")
         # The application database is opened on first use, and retried until it opens:
         # answering never depends on it (a full disk still gets answers and help text).
@@ -192,13 +192,18 @@ class Assistant:
             query = self.answerer.rewrite(question, history) if history else question
             retrieved = self.retriever.search(query, vector if query == question else None) if query else []
             retrieved_at = time.perf_counter()
+            absent = answerable.missing(query, retrieved) if retrieved else []
+            if absent:  # the documents never mention what it asks about: a person, not a guess
+                yield self._answer(question, "abstain", NOT_COVERED_TEXT.format(what=", ".join(absent)),
+                                   start, retrieved_at, retrieved=retrieved, **check_in)
+                return
             if isinstance(self.answerer, GenerativeAnswerer) and self.settings.stream:
                 draft = ""
                 for delta in self.answerer.stream(query, retrieved, history):
                     draft += delta
                     yield self._answer(question, "answer", draft, start, retrieved_at, retrieved=retrieved,
                                        final=False, **check_in)
-                text, citations = self.answerer.check(draft, retrieved)
+                text, citations = self.answerer.check(draft, retrieved, query)
             else:
                 text, citations = self.answerer.answer(query, retrieved, history)
         except (StoreError, AnswererError) as e:

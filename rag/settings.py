@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     top_k: int = Field(
         10, ge=1, le=50,
         description="Distinct documents retrieved per question (their best chunks, then further passages "
-        "of the first three).",
+        "of the first five).",
     )
     ranker: Literal["weighted", "learned"] = Field(
         "learned",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from rag.answer import ExtractiveAnswerer
+from rag.answerable import missing
+from rag.sentences import quotable
 from rag.text import sentences
 from rag.types import Chunk, ScoredChunk
 from tests.conftest import gold_questions
@@ -17,6 +20,21 @@ GOLD = gold_questions()
 def _flat(text: str) -> str:
     """Quotes may join a wrapped line: compare up to whitespace."""
     return " ".join(text.split())
+
+
+# A sentence of an answer and its citation marks: "Text. [1]" or, where documents agree, "Text. [1][2]".
+CITED = re.compile(r"(.+?) ((?:\[\d+\])+)(?:\s|$)")
+
+
+def _assert_quoted(text: str, citations) -> None:
+    """Every sentence is a verbatim quote of the chunk it cites first."""
+    by_n = {c.n: c.chunk.text for c in citations}
+    found = CITED.findall(text)
+    assert found and " ".join(s + " " + m for s, m in found) == text
+    for sentence, marks in found:
+        first = int(re.findall(r"\d+", marks)[0])
+        assert _flat(sentence.rstrip(".")) in _flat(by_n[first]), (sentence, by_n[first])
+
 BY_KIND = {kind: [q for q in GOLD if q["kind"] == kind] for kind in ("answerable", "out_of_scope", "sensitive", "injection")}
 
 
@@ -53,10 +71,7 @@ def test_every_sentence_carries_a_citation_it_can_back(assistant) -> None:
         answer = assistant.ask(q["question"])
         if answer.route != "answer":
             continue
-        texts = {c.n: c.chunk.text for c in answer.citations}
-        for sentence, n in re.findall(r"(.+?) \[(\d+)\](?:\s|$)", answer.text):
-            assert int(n) in texts
-            assert _flat(sentence.rstrip(".")) in _flat(texts[int(n)]), (sentence, texts[int(n)])
+        _assert_quoted(answer.text, answer.citations)
 
 
 @pytest.mark.parametrize("q", BY_KIND["out_of_scope"], ids=lambda q: q["id"])
@@ -81,7 +96,7 @@ def test_injected_instructions_never_reach_the_answer(assistant, q: dict) -> Non
     corpus_text = " ".join(c.chunk.text for c in answer.citations)
     for url in re.findall(r"\S+@\S+|https?://\S+", q["question"]):
         assert url not in answer.text
-    for sentence, _ in re.findall(r"(.+?) \[(\d+)\](?:\s|$)", answer.text):
+    for sentence, _ in CITED.findall(answer.text):
         assert _flat(sentence.rstrip(".")) in _flat(corpus_text)
 
 
@@ -90,19 +105,8 @@ def _sc(source: str, n: int, similarity: float, text: str = "") -> ScoredChunk:
     return ScoredChunk(Chunk(f"{source}-{n}", text, source, source.title()), 1.0, similarity)
 
 
-def test_extractive_pool_takes_closest_passages_of_the_leading_documents() -> None:
-    answerer = ExtractiveAnswerer(0.3, max_chunks=3, relevance_window=0.12, max_docs=2)
-    retrieved = [_sc("a", 0, 0.50), _sc("b", 0, 0.62), _sc("c", 0, 0.70), _sc("a", 1, 0.58),
-                 _sc("b", 1, 0.40), _sc("a", 2, 0.55)]
-    # Documents a and b lead; c is closer but ranked third. Within 0.12 of b-0, by similarity.
-    assert [sc.chunk.chunk_id for sc in answerer._pool(retrieved)] == ["b-0", "a-1", "a-2"]
-    # When the leading documents hold nothing relevant enough, any retrieved chunk will do.
-    weak = [_sc("a", 0, 0.20), _sc("b", 0, 0.25), _sc("c", 0, 0.45)]
-    assert [sc.chunk.chunk_id for sc in answerer._pool(weak)] == ["c-0"]
-
-
-def test_extractive_answer_quotes_and_cites_each_passage() -> None:
-    answerer = ExtractiveAnswerer(0.3)
+def test_extractive_answer_quotes_and_cites_each_passage(embedder) -> None:
+    answerer = ExtractiveAnswerer(0.3, embedder)
     retrieved = [
         _sc("cadence.md", 0, 0.6, "Meet every two weeks for forty-five minutes.\nKeep a shared agenda document."),
         _sc("other.md", 0, 0.5, "Unrelated words about gardening and soil."),
@@ -111,10 +115,58 @@ def test_extractive_answer_quotes_and_cites_each_passage() -> None:
     text, citations = answerer.answer("how often should we meet, weekly or fortnightly?", retrieved)
     assert "move to fortnightly. [" in text and "first month of a new role" in text  # wrapped line joined
     assert "gardening" not in text
-    by_n = {c.n: c.chunk.chunk_id for c in citations}
-    for sentence, n in re.findall(r"(.+?) \[(\d+)\](?:\s|$)", text):
-        source_text = next(sc.chunk.text for sc in retrieved if sc.chunk.chunk_id == by_n[int(n)])
-        assert _flat(sentence.rstrip(".")) in _flat(source_text)
+    _assert_quoted(text, citations)
+
+
+def test_the_answer_comes_from_the_second_document_when_it_holds_it(embedder) -> None:
+    """The first document is about the programme; the second says who may apply."""
+    answerer = ExtractiveAnswerer(0.3, embedder)
+    retrieved = [
+        _sc("history.md", 0, 0.52, "The mentoring programme began in 2015 with twelve pairs.\n"
+            "It grew to three hundred pairs across four offices by 2022."),
+        _sc("eligibility.md", 0, 0.48, "## Who can apply\nTo apply as a mentee, you must have been with "
+            "the company for at least six months. Your manager must approve the time you spend."),
+        _sc("history.md", 1, 0.40, "Pairs met in the cafeteria in the early years."),
+    ]
+    text, citations = answerer.answer("Am I eligible to apply as a mentee?", retrieved)
+    assert text.startswith("To apply as a mentee, you must have been with the company for at least six months.")
+    assert citations[0].chunk.source == "eligibility.md"
+    _assert_quoted(text, citations)
+
+
+def test_a_sentence_leaning_on_the_one_before_brings_it(embedder) -> None:
+    answerer = ExtractiveAnswerer(0.3, embedder)
+    retrieved = [_sc("a.md", 0, 0.6, "Book a skip-level meeting every quarter. "
+                     "They give you a direct line to your manager's manager.")]
+    text, citations = answerer.answer("what do skip-level meetings give me?", retrieved)
+    assert text.index("Book a skip-level meeting every quarter.") < text.index("They give you a direct line")
+    _assert_quoted(text, citations)
+
+
+def test_where_two_documents_say_the_same_both_are_cited_once(embedder) -> None:
+    answerer = ExtractiveAnswerer(0.3, embedder)
+    retrieved = [_sc("a.md", 0, 0.6, "Skip-level meetings give you a direct line to senior leaders."),
+                 _sc("b.md", 0, 0.5, "Skip-level meetings give you a direct line to your senior leaders.")]
+    text, citations = answerer.answer("what do skip-level meetings give me?", retrieved)
+    assert text.count("Skip-level meetings give you a direct line") == 1 and text.endswith("leaders. [1][2]")
+    assert sorted(c.chunk.source for c in citations) == ["a.md", "b.md"]
+    _assert_quoted(text, citations)
+
+
+def test_a_question_about_a_named_companys_pay_abstains_and_says_what_is_missing(assistant) -> None:
+    answer = assistant.ask("What are the salary bands for a senior engineer at Stripe?")
+    assert answer.route == "abstain" and not answer.citations
+    assert "Stripe" in answer.text and "human mentor" in answer.text
+
+
+def test_specifics_the_passages_never_mention_make_a_question_unanswerable() -> None:
+    retrieved = [_sc("pay.md", 0, 0.6, "Before a pay conversation, know your market rate.\nAsk for a range."),
+                 _sc("visas.md", 0, 0.5, "Relocation can depend on your visa.")]
+    assert missing("How do I prepare for a pay conversation?", retrieved) == []
+    assert missing("What is the salary of a Staff Engineer at Netflix?", retrieved) == ["Staff", "Engineer", "Netflix", "salary"]
+    assert missing("Do visas affect a move? I'm unsure.", retrieved) == []
+    assert missing("Can I get a 15% raise, or $5,000?", retrieved) == ["15%", "$5,000"]
+    assert missing("can I go back to being an IC later?", retrieved) == []  # the field's shorthand
 
 
 def test_sentences_join_wrapped_lines_but_not_headings_or_items() -> None:
@@ -123,3 +175,29 @@ def test_sentences_join_wrapped_lines_but_not_headings_or_items() -> None:
         "Test before you leap", "You rarely have to.", "Try a new track first.", "Act as tech lead.",
         "one item", "two items",
     ]
+
+
+class CountingEmbedder:
+    """The real embedder, counting the texts it embeds."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.texts = 0
+
+    def embed(self, texts):
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+def test_answers_read_the_sentence_vectors_ingest_stored(assistant, embedder) -> None:
+    question = "how do I give feedback to my mentee?"
+    retrieved = assistant.retriever.search(question)
+    counting = CountingEmbedder(embedder)
+    text, _ = ExtractiveAnswerer(0.32, counting, index=assistant.store).answer(question, retrieved)
+    assert text and counting.texts == 1  # the question; every sentence came from the index
+    top = retrieved[0].chunk
+    stored = assistant.store.sentence_vectors([top.chunk_id])
+    assert set(stored) == set(quotable(top.text))
+    sentence = quotable(top.text)[0]
+    [fresh] = embedder.embed([sentence])
+    assert np.dot(stored[sentence], fresh) > 0.999

@@ -128,8 +128,9 @@ def test_rebuild_on_a_server_makes_a_new_collection_and_drops_old_ones(
     (guides / "remote-mentoring.html").unlink()
     assert indexer.rebuild().removed == ["remote-mentoring.html"]
     assert not indexer.rebuild().failed
-    # Live gen-0003 and the one before it stay; gen-0001's collection is gone.
-    assert {c for c in server_collections(chroma_url) if c.startswith("t2-")} == {"t2-gen-0002", "t2-gen-0003"}
+    # Live gen-0003 and the one before it stay; gen-0001's collections (chunks and sentences) are gone.
+    assert {c for c in server_collections(chroma_url) if c.startswith("t2-")} == {
+        "t2-gen-0002", "t2-gen-0002-sentences", "t2-gen-0003", "t2-gen-0003-sentences"}
     # The assistant follows CURRENT to the new collection, which lacks the deleted file.
     assert "remote-mentoring.html" not in {sc.chunk.source for sc in assistant.ask(QUESTION).retrieved}
     circles = assistant.ask("How do peer mentoring circles work?")

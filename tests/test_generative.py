@@ -154,7 +154,7 @@ def test_citations_are_renumbered_by_first_appearance(embedder) -> None:
 
 def test_validation_embeds_once_and_keeps_extractive_answers(embedder) -> None:
     counting = CountingEmbedder(embedder)
-    text, cites = ExtractiveAnswerer(0.32).answer(QUESTION, RETRIEVED)
+    text, cites = ExtractiveAnswerer(0.32, embedder).answer(QUESTION, RETRIEVED)
     assert text
     assert citations.validate(text, RETRIEVED, counting, 0.45) == (text, cites)
     assert counting.calls == 1
@@ -219,7 +219,7 @@ def test_stream_yields_deltas_and_check_validates_the_whole(embedder) -> None:
     answerer = generative(model, embedder)
     deltas = list(answerer.stream(QUESTION, RETRIEVED))
     assert len(deltas) > 1 and "".join(deltas) == reply
-    text, _ = answerer.check("".join(deltas), RETRIEVED)
+    text, _ = answerer.check("".join(deltas), RETRIEVED, QUESTION)
     assert text == "Send a short note a few days before the first meeting. [1]"
 
 
@@ -334,7 +334,7 @@ def test_openai_backend_streams_in_deltas(openai_server, embedder) -> None:
     deltas = list(answerer.stream(QUESTION, RETRIEVED))
     assert len(deltas) > 1 and "".join(deltas) == openai_server.reply
     assert openai_server.requests[0][1]["stream"] is True
-    text, cites = answerer.check("".join(deltas), RETRIEVED)
+    text, cites = answerer.check("".join(deltas), RETRIEVED, QUESTION)
     assert text.count("[1]") == 2 and [c.chunk for c in cites] == [FEEDBACK]
 
 
@@ -398,3 +398,17 @@ def test_ollama_settings_reach_the_client() -> None:
     model = make_chat_model(settings)  # builds the client only: nothing is sent
     assert (model.model, model.base_url, model.num_predict) == ("llama3.1:8b", "http://127.0.0.1:1", 123)
     assert model.client_kwargs == {"timeout": 7}
+
+
+def test_the_prompt_shows_first_the_passage_the_extractive_answerer_would_quote(embedder) -> None:
+    """The same choice of passages for a local LLM: the second-ranked chunk holds the answer."""
+    history = Chunk("history.md-0", "The mentoring programme began in 2015 with twelve pairs. It grew to "
+                    "three hundred pairs across four offices by 2022.", "history.md", "History")
+    rules = Chunk("eligibility.md-0", "To apply as a mentee, you must have been with the company for at "
+                  "least six months. Your manager must approve the time you spend.", "eligibility.md", "Eligibility")
+    model = RecordingChatModel(replies=["You need six months with the company [1]."])
+    text, cites = generative(model, embedder).answer("Am I eligible to apply as a mentee?",
+                                                     [scored(history, 0.52), scored(rules, 0.48)])
+    prompt = model.history[0][-1].content
+    assert prompt.index("least six months") < prompt.index("began in 2015")
+    assert [c.chunk.source for c in cites] == ["eligibility.md"]

@@ -65,6 +65,15 @@ def state(settings, embedder) -> tuple[dict[str, str], set[str], int]:
         store.close()
 
 
+def sentence_hashes(settings, embedder) -> set[str]:
+    """The content hashes of the documents whose sentences' vectors the live store holds."""
+    store = make_store(settings, embedder, index.current_generation(settings.data_dir))
+    try:
+        return {m["content_hash"] for m in store.sentences.get(include=["metadatas"])["metadatas"]}
+    finally:
+        store.close()
+
+
 def lexical_hashes(settings) -> set[str]:
     """The content hashes of the texts in the live lexical (BM25) index."""
     manifest = Manifest.of(index.current_generation(settings.data_dir))
@@ -87,6 +96,7 @@ def test_store_and_manifest_agree_after_add_update_and_delete(tmp_path, settings
     assert sorted(by_source) == sorted(set(names) - {names[1]})
     assert stored == set(by_source.values())  # no stale chunk of the old version or the deleted file
     assert lexical_hashes(settings) == stored  # and the same in the BM25 index
+    assert sentence_hashes(settings, embedder) == stored  # and among the sentences' vectors
 
 
 def test_same_text_under_two_names_is_stored_once(tmp_path, settings, indexer, embedder) -> None:

@@ -91,28 +91,46 @@ def close_client(client: Any) -> None:
             session.close()
 
 
+def sentences_collection(collection: str) -> str:
+    """The collection holding the sentence vectors of `collection`'s chunks."""
+    return f"{collection}-sentences"
+
+
 def drop_collection(url: str, collection: str) -> None:
-    """Delete a collection from the Chroma server, if it is there."""
+    """Delete a collection (and its sentences') from the Chroma server, if there."""
     from chromadb.errors import NotFoundError
 
     with chroma_errors(f"delete collection {collection!r}"):
         client = http_client(url)
         try:
-            client.delete_collection(collection)
-        except NotFoundError:
-            pass
+            for name in (collection, sentences_collection(collection)):
+                try:
+                    client.delete_collection(name)
+                except NotFoundError:
+                    pass
         finally:
             close_client(client)
 
 
 class ChromaStore:
-    """A Chroma collection bound to one embedder (name and dimension in its metadata)."""
+    """A Chroma collection bound to one embedder (name and dimension in its metadata).
+
+    Beside it, a second collection holds each chunk's sentences with their vectors,
+    embedded at ingest (rag.sentences.units), so the answerer compares sentences with
+    the question without embedding them while the user waits.
+    """
 
     def __init__(self, client: Any, collection: str, embedder_name: str, dimension: int) -> None:
         self.client = client
         with chroma_errors("open the collection"):
             self.collection = client.get_or_create_collection(
                 collection,
+                metadata={"embedder": embedder_name, "dimension": dimension},
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+            )
+            self.sentences = client.get_or_create_collection(
+                sentences_collection(collection),
                 metadata={"embedder": embedder_name, "dimension": dimension},
                 configuration={"hnsw": {"space": "cosine"}},
                 embedding_function=None,
@@ -171,11 +189,39 @@ class ChromaStore:
                     metadatas=metas[start:end],
                 )
 
+    def upsert_sentences(self, chunks: Sequence[Chunk], texts: Sequence[Sequence[str]],
+                         vectors: Sequence[Sequence[float]]) -> None:
+        """Store each chunk's sentences (`texts[i]` for `chunks[i]`) with their vectors,
+        in order, replacing what the chunk had."""
+        ids, docs, metas = [], [], []
+        for chunk, said in zip(chunks, texts):
+            for i, text in enumerate(said):
+                ids.append(f"{chunk.chunk_id}#{i}")
+                docs.append(text)
+                metas.append({"chunk_id": chunk.chunk_id, "content_hash": chunk.content_hash})
+        if len(ids) != len(vectors):
+            raise ValueError("one vector per sentence is required")
+        with chroma_errors("write sentences"):
+            self.sentences.delete(where={"chunk_id": {"$in": [c.chunk_id for c in chunks]}})
+            for start in range(0, len(ids), self.batch_size):
+                end = start + self.batch_size
+                self.sentences.upsert(ids=ids[start:end], documents=docs[start:end], metadatas=metas[start:end],
+                                      embeddings=[list(v) for v in vectors[start:end]])
+
+    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vectors of the sentences of the chunks `ids`, by sentence text."""
+        if not ids:
+            return {}
+        with chroma_errors("read sentences"):
+            found = self.sentences.get(where={"chunk_id": {"$in": list(ids)}}, include=["documents", "embeddings"])
+        return {t: v for t, v in zip(found["documents"], found["embeddings"])}
+
     def delete(self, content_hashes: Sequence[str]) -> None:
         if not content_hashes:
             return
         with chroma_errors("delete chunks"):
             self.collection.delete(where={"content_hash": {"$in": list(content_hashes)}})
+            self.sentences.delete(where={"content_hash": {"$in": list(content_hashes)}})
 
     def query(self, vector: Sequence[float], k: int) -> list[ScoredChunk]:
         with chroma_errors("search"):
