@@ -68,12 +68,17 @@ class _VectorCache:
         self.size = size
         self.stored: Callable[[Sequence[str]], Mapping[str, Sequence[float]]] | None = None
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._fetched: set[str] = set()  # chunks whose stored sentences were read
 
     def __call__(self, texts: Sequence[str], chunk_ids: Sequence[str] = ()) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        if missing and self.stored is not None and chunk_ids:
-            for text, vector in self.stored(list(dict.fromkeys(chunk_ids))).items():
+        unread = [c for c in dict.fromkeys(chunk_ids) if c not in self._fetched]
+        if missing and self.stored is not None and unread:
+            for text, vector in self.stored(unread).items():
                 self._vectors[text] = np.asarray(vector, dtype=np.float32)
+            if len(self._fetched) > self.size:
+                self._fetched.clear()
+            self._fetched.update(unread)
             missing = [t for t in missing if t not in self._vectors]
         if missing:
             for text, vector in zip(missing, self.embedder.embed(missing)):
@@ -97,7 +102,7 @@ class ExtractiveAnswerer:
     what the question asks, from its similarity to the question, the question's words
     it covers, its heading, its document's rank and its form. The best come first, up
     to `max_sentences` within `max_words`; a near-repeat of a chosen sentence is left
-    out, and when it comes from another document that document is cited too. A
+    out, and when another document says it in the same words, that one is cited too. A
     sentence that leans on the one before it ("This means…") brings that one, and a
     list item its lead-in. On the dev-corpus `heldout` split this raised answer keyword
     coverage from 0.28 to 0.37 (docs/evaluation.md, issue 26).
@@ -152,28 +157,33 @@ class ExtractiveAnswerer:
         question: str,
         retrieved: Sequence[ScoredChunk],
         history: Sequence[tuple[str, str]] = (),
+        vector: Sequence[float] | None = None,
     ) -> tuple[str, list[Citation]]:
         """(text, citations); empty text means abstain. Every sentence is quoted
-        verbatim from the chunk it cites, so its citation holds by construction."""
+        verbatim from the chunk it cites, so its citation holds by construction.
+        `vector` is the question's embedding, if the caller has it."""
         best = max((sc.similarity for sc in retrieved), default=0.0)
         if best < self.min_relevance:
             return "", []
         cands = sentences.candidates(retrieved, self.max_docs)
         if not cands:
             return "", []
-        return self._compose(self._select(cands, self.score(question, cands)))
+        return self._compose(self._select(cands, self.score(question, cands, vector)))
 
-    def passages(self, question: str, retrieved: Sequence[ScoredChunk]) -> list[ScoredChunk]:
+    def passages(self, question: str, retrieved: Sequence[ScoredChunk],
+                 vector: Sequence[float] | None = None) -> list[ScoredChunk]:
         """The retrieved chunks whose sentences this answerer would quote, the chunk of
         the most direct sentence first: what a generative answerer's prompt shows first."""
         cands = sentences.candidates(retrieved, self.max_docs)
-        picks = self._select(cands, self.score(question, cands)) if cands else []
+        picks = self._select(cands, self.score(question, cands, vector)) if cands else []
         chosen = {sc.chunk.chunk_id: sc for pick in picks for sc, _ in pick.sources}
         return list(chosen.values())
 
-    def score(self, question: str, cands: Sequence[sentences.Candidate]) -> np.ndarray:
-        """The scorer's score of each candidate (higher first)."""
-        [question_vector] = self.embedder.embed([question])
+    def score(self, question: str, cands: Sequence[sentences.Candidate],
+              vector: Sequence[float] | None = None) -> np.ndarray:
+        """The scorer's score of each candidate (higher first); `vector` is the
+        question's embedding, if the caller has it."""
+        [question_vector] = [vector] if vector is not None else self.embedder.embed([question])
         vectors = self.vectors([c.unit.text for c in cands], [c.source.chunk.chunk_id for c in cands])
         rows = sentences.features(question, question_vector, cands, vectors)
         # A sentence sharing no word with the question and not close to it in meaning
@@ -197,8 +207,11 @@ class ExtractiveAnswerer:
                 continue  # says what a chosen sentence's context says
             same = next((p for p in chosen if _near_duplicate(cand.unit.text, p.cand.unit.text)), None)
             if same is not None:
-                if cand.source.chunk.source not in {sc.chunk.source for sc, _ in same.sources}:
-                    same.sources.append((cand.source, cand.unit.text))  # another document agrees
+                # Another document says it in the same words: cite it too. (Only the same
+                # words: each citation must hold as a quote of its own chunk.)
+                if words(cand.unit.text) == words(same.cand.unit.text) and \
+                        cand.source.chunk.source not in {sc.chunk.source for sc, _ in same.sources}:
+                    same.sources.append((cand.source, cand.unit.text))
                 continue
             if (cand.source.chunk.chunk_id, cand.unit.text) in quoted:
                 continue  # already quoted as another sentence's context

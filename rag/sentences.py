@@ -18,6 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ _FENCE = re.compile(r"^\s*(?:```|~~~)")
 _LEANS = re.compile(r"^(?:this|that|these|those|it|they|them|such|he|she|its|their|there|also|"
                     r"however|but|so|then|otherwise|instead)\b", re.I)
 # Specifics a direct answer tends to hold: numbers, code, quotes, names, acronyms.
+_DIGIT = re.compile(r"\d")
 _SPECIFIC = re.compile(r"\d|`|\"|(?<=\w )[A-Z][a-z]+|[A-Z]{2,}")
 
 FEATURES = (
@@ -98,8 +100,10 @@ def _blocks(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def units(text: str) -> list[Unit]:
-    """The sentences of a chunk's text, in order, each with its context."""
+@lru_cache(maxsize=4096)
+def units(text: str) -> tuple[Unit, ...]:
+    """The sentences of a chunk's text, in order, each with its context (cached: the
+    same passages come back question after question)."""
     out: list[Unit] = []
     lead_in = ""  # a paragraph's last sentence introduces the list after it
     for kind, body in _blocks(text):
@@ -111,7 +115,10 @@ def units(text: str) -> list[Unit]:
             out.append(Unit(part, kind, parts[i - 1] if i else (lead_in if kind == "item" else "")))
         if kind == "para" and parts:
             lead_in = parts[-1]
-    return out
+    return tuple(out)
+
+
+_instruction = lru_cache(maxsize=1 << 15)(is_instruction)
 
 
 def _quotable(unit: Unit) -> bool:
@@ -151,7 +158,7 @@ def candidates(retrieved: Sequence[ScoredChunk], max_docs: int = 5) -> list[Cand
         chunk_rank = chunks_of[doc]
         chunks_of[doc] += 1
         for position, unit in enumerate(units(sc.chunk.text)):
-            if not _quotable(unit) or unit.text in seen or is_instruction(unit.text):
+            if not _quotable(unit) or unit.text in seen or _instruction(unit.text):
                 continue
             seen.add(unit.text)
             out.append(Candidate(unit, sc, doc, chunk_rank, position, len(unit.text.split())))
@@ -204,7 +211,7 @@ def features(question: str, question_vector: Sequence[float], cands: Sequence[Ca
             sims[i], sims[i] - sims.max(), covers[i], covers[i] / best_cover,
             cover(set(terms(f"{chunk.section} {chunk.title}"))), c.source.similarity,
             c.doc, c.chunk_rank, c.position, c.n_words,
-            float(any(ch.isdigit() for ch in text)), float(c.unit.kind == "item"),
+            float(bool(_DIGIT.search(text))), float(c.unit.kind == "item"),
             float(text.rstrip().endswith(":")), float(bool(_LEANS.match(text))),
             float(text.rstrip().endswith("?")),
             sim_rank[i], cover_rank[i], float(_complete(text)),

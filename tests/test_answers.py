@@ -27,13 +27,13 @@ CITED = re.compile(r"(.+?) ((?:\[\d+\])+)(?:\s|$)")
 
 
 def _assert_quoted(text: str, citations) -> None:
-    """Every sentence is a verbatim quote of the chunk it cites first."""
+    """Every sentence is a verbatim quote (up to line breaks and its end mark) of each chunk it cites."""
     by_n = {c.n: c.chunk.text for c in citations}
     found = CITED.findall(text)
     assert found and " ".join(s + " " + m for s, m in found) == text
     for sentence, marks in found:
-        first = int(re.findall(r"\d+", marks)[0])
-        assert _flat(sentence.rstrip(".")) in _flat(by_n[first]), (sentence, by_n[first])
+        for n in map(int, re.findall(r"\d+", marks)):
+            assert _flat(sentence.rstrip(".!?")) in _flat(by_n[n]), (sentence, by_n[n])
 
 BY_KIND = {kind: [q for q in GOLD if q["kind"] == kind] for kind in ("answerable", "out_of_scope", "sensitive", "injection")}
 
@@ -143,12 +143,12 @@ def test_a_sentence_leaning_on_the_one_before_brings_it(embedder) -> None:
     _assert_quoted(text, citations)
 
 
-def test_where_two_documents_say_the_same_both_are_cited_once(embedder) -> None:
+def test_where_two_documents_say_the_same_in_the_same_words_both_are_cited_once(embedder) -> None:
     answerer = ExtractiveAnswerer(0.3, embedder)
     retrieved = [_sc("a.md", 0, 0.6, "Skip-level meetings give you a direct line to senior leaders."),
-                 _sc("b.md", 0, 0.5, "Skip-level meetings give you a direct line to your senior leaders.")]
+                 _sc("b.md", 0, 0.5, "Skip-level meetings give you a direct line to senior leaders!")]
     text, citations = answerer.answer("what do skip-level meetings give me?", retrieved)
-    assert text.count("Skip-level meetings give you a direct line") == 1 and text.endswith("leaders. [1][2]")
+    assert text.count("Skip-level meetings give you a direct line") == 1 and text.endswith(" [1][2]")
     assert sorted(c.chunk.source for c in citations) == ["a.md", "b.md"]
     _assert_quoted(text, citations)
 
