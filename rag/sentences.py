@@ -39,6 +39,7 @@ _LEANS = re.compile(r"^(?:this|that|these|those|it|they|them|such|he|she|its|the
                     r"however|but|so|then|otherwise|instead)\b", re.I)
 # Specifics a direct answer tends to hold: numbers, code, quotes, names, acronyms.
 _DIGIT = re.compile(r"\d")
+_STOPS = ".!?:;,)\"'"
 _SPECIFIC = re.compile(r"\d|`|\"|(?<=\w )[A-Z][a-z]+|[A-Z]{2,}")
 
 FEATURES = (
@@ -94,6 +95,8 @@ def _blocks(text: str) -> list[tuple[str, str]]:
             flush()
             kind, lines = "item", [_ITEM.sub("", line).strip()]
         else:
+            if lines and lines[-1][-1] not in _STOPS and line.strip()[0].isupper():
+                flush()  # a line without an end mark before a capital: a byline or label
             kind = kind or "para"
             lines.append(line.strip())
     flush()

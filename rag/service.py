@@ -194,7 +194,7 @@ class Assistant:
             retrieved_at = time.perf_counter()
             absent = answerable.missing(query, retrieved) if retrieved else []
             if absent:  # the documents never mention what it asks about: a person, not a guess
-                yield self._answer(question, "abstain", NOT_COVERED_TEXT.format(what=", ".join(absent)),
+                yield self._answer(question, "abstain", NOT_COVERED_TEXT.format(what=_either(absent)),
                                    start, retrieved_at, retrieved=retrieved, **check_in)
                 return
             if isinstance(self.answerer, GenerativeAnswerer) and self.settings.stream:
@@ -250,6 +250,11 @@ class Assistant:
         return Answer(question, route, text, tuple(citations), tuple(retrieved), self.settings.disclaimer,
                       category=category, timings_ms=timings, final=final, handoff_ref=handoff_ref,
                       notice=notice)
+
+
+def _either(names: Sequence[str]) -> str:
+    """"A", "A or B", "A, B or C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def bounded(history: Sequence[Turn]) -> list[Turn]:
