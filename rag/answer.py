@@ -63,10 +63,12 @@ class _VectorCache:
     sentence it lacks (an index built before it stored them, or a chunk given
     directly) is embedded here, once."""
 
-    def __init__(self, embedder: Embedder, size: int = 20_000) -> None:
+    def __init__(self, embedder: Embedder,
+                 stored: Callable[[Sequence[str]], Mapping[str, Sequence[float]]] | None = None,
+                 size: int = 20_000) -> None:
         self.embedder = embedder
+        self.stored = stored
         self.size = size
-        self.stored: Callable[[Sequence[str]], Mapping[str, Sequence[float]]] | None = None
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._fetched: set[str] = set()  # chunks whose stored sentences were read
 
@@ -104,8 +106,8 @@ class ExtractiveAnswerer:
     to `max_sentences` within `max_words`; a near-repeat of a chosen sentence is left
     out, and when another document says it in the same words, that one is cited too. A
     sentence that leans on the one before it ("This means…") brings that one, and a
-    list item its lead-in. On the dev-corpus `heldout` split this raised answer keyword
-    coverage from 0.28 to 0.37 (docs/evaluation.md, issue 26).
+    list item its lead-in. docs/evaluation.md (issue 26) has how each choice was made
+    and what it measures.
 
     Args:
         min_relevance: best-chunk similarity below which it abstains.
@@ -115,8 +117,7 @@ class ExtractiveAnswerer:
         max_docs: how many of the leading documents sentences may come from.
         scorer: the sentence scorer; the shipped model by default.
         min_share: a sentence less likely than this share of the best one's
-            likelihood is left out (0.2 cost 0.004 of cross-validated coverage and
-            trimmed 4 words an answer).
+            likelihood is left out.
         min_similarity: a sentence sharing no content word with the question needs
             this similarity to it to be quoted at all.
         index: where ingest stored the sentences' vectors; without it (or for a
@@ -145,8 +146,7 @@ class ExtractiveAnswerer:
         self.min_share = min_share
         self.min_similarity = min_similarity
         self.scorer = scorer or sentences.SentenceScorer()
-        self.vectors = _VectorCache(embedder)
-        self.vectors.stored = index.sentence_vectors if index is not None else None
+        self.vectors = _VectorCache(embedder, index.sentence_vectors if index is not None else None)
 
     def rewrite(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """A follow-up made standalone by rule (see rag.followup)."""
@@ -165,19 +165,20 @@ class ExtractiveAnswerer:
         best = max((sc.similarity for sc in retrieved), default=0.0)
         if best < self.min_relevance:
             return "", []
-        cands = sentences.candidates(retrieved, self.max_docs)
-        if not cands:
-            return "", []
-        return self._compose(self._select(cands, self.score(question, cands, vector)))
+        picks = self._picks(question, retrieved, vector)
+        return self._compose(picks) if picks else ("", [])
 
     def passages(self, question: str, retrieved: Sequence[ScoredChunk],
                  vector: Sequence[float] | None = None) -> list[ScoredChunk]:
         """The retrieved chunks whose sentences this answerer would quote, the chunk of
         the most direct sentence first: what a generative answerer's prompt shows first."""
+        picks = self._picks(question, retrieved, vector)
+        return list({sc.chunk.chunk_id: sc for pick in picks for sc, _ in pick.sources}.values())
+
+    def _picks(self, question: str, retrieved: Sequence[ScoredChunk],
+               vector: Sequence[float] | None) -> list[_Pick]:
         cands = sentences.candidates(retrieved, self.max_docs)
-        picks = self._select(cands, self.score(question, cands, vector)) if cands else []
-        chosen = {sc.chunk.chunk_id: sc for pick in picks for sc, _ in pick.sources}
-        return list(chosen.values())
+        return self._select(cands, self.score(question, cands, vector)) if cands else []
 
     def score(self, question: str, cands: Sequence[sentences.Candidate],
               vector: Sequence[float] | None = None) -> np.ndarray:
@@ -299,7 +300,8 @@ class GenerativeAnswerer:
         self.picker = picker or ExtractiveAnswerer(min_relevance, embedder, max_words)
         self.errors = errors if errors is not None else client_errors()
 
-    def _sources(self, question: str, retrieved: Sequence[ScoredChunk]) -> list[ScoredChunk]:
+    def _sources(self, question: str, retrieved: Sequence[ScoredChunk],
+                 vector: Sequence[float] | None = None) -> list[ScoredChunk]:
         """The chunks the prompt shows, numbered 1.. in this order; [] means abstain.
 
         Those whose similarity to the question reaches `min_relevance` (one below it
@@ -309,7 +311,7 @@ class GenerativeAnswerer:
         relevant = [sc for sc in retrieved if sc.similarity >= self.min_relevance]
         if not relevant:
             return []
-        first = self.picker.passages(question, relevant)
+        first = self.picker.passages(question, relevant, vector)
         ids = {sc.chunk.chunk_id for sc in first}
         return [*first, *(sc for sc in relevant if sc.chunk.chunk_id not in ids)][: self.max_sources]
 
@@ -328,6 +330,7 @@ class GenerativeAnswerer:
         question: str,
         retrieved: Sequence[ScoredChunk],
         history: Sequence[tuple[str, str]] = (),
+        vector: Sequence[float] | None = None,
     ) -> tuple[str, list[Citation]]:
         """(text, citations) with every sentence validated; empty text means abstain.
 
@@ -335,11 +338,12 @@ class GenerativeAnswerer:
             question: the (standalone) question.
             retrieved: chunks, best first.
             history: earlier turns as (role, text), role "user" or "assistant".
+            vector: the question's embedding, if the caller has it (for choosing passages).
 
         Raises:
             AnswererError: the model's server failed or could not be reached.
         """
-        sources = self._sources(question, retrieved)
+        sources = self._sources(question, retrieved, vector)
         if not sources:
             return "", []
         try:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from rag import answerable, guard
-from rag.answer import ABSTAIN_TEXT, NOT_COVERED_TEXT, ExtractiveAnswerer, GenerativeAnswerer, make_answerer
+from rag.answer import ABSTAIN_TEXT, NOT_COVERED_TEXT, GenerativeAnswerer, make_answerer
 from rag.backends import make_activity_log, make_embedder, make_handoff_store
 from rag.errors import AnswererError, DatabaseError, RateLimitedError, StoreError
 from rag.activity import ActivityLog
@@ -205,9 +205,8 @@ class Assistant:
                                        final=False, **check_in)
                 text, citations = self.answerer.check(draft, retrieved, query)
             else:
-                text, citations = (self.answerer.answer(query, retrieved, history, vector=vector)
-                                   if query == question and isinstance(self.answerer, ExtractiveAnswerer)
-                                   else self.answerer.answer(query, retrieved, history))
+                text, citations = self.answerer.answer(query, retrieved, history,
+                                                       vector=vector if query == question else None)
         except (StoreError, AnswererError) as e:
             log.warning("answering failed: %s", e)
             kind = "store" if isinstance(e, StoreError) else "answerer"

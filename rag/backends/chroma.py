@@ -116,7 +116,7 @@ class ChromaStore:
     """A Chroma collection bound to one embedder (name and dimension in its metadata).
 
     Beside it, a second collection holds each chunk's sentences with their vectors,
-    embedded at ingest (rag.sentences.units), so the answerer compares sentences with
+    embedded at ingest (rag.sentences.quotable), so the answerer compares sentences with
     the question without embedding them while the user waits.
     """
 
@@ -179,15 +179,16 @@ class ChromaStore:
             index = indexes.get(chunk.content_hash, 0)
             indexes[chunk.content_hash] = index + 1
             metas.append(_metadata(chunk, index))
-        for start in range(0, len(chunks), self.batch_size):
+        with chroma_errors("write chunks"):
+            self._write(self.collection, [c.chunk_id for c in chunks], [c.text for c in chunks], metas, vectors)
+
+    def _write(self, collection: Any, ids: list[str], docs: list[str], metas: list[dict[str, Any]],
+               vectors: Sequence[Sequence[float]]) -> None:
+        """Upsert records into `collection` in batches of the client's largest size."""
+        for start in range(0, len(ids), self.batch_size):
             end = start + self.batch_size
-            with chroma_errors("write chunks"):
-                self.collection.upsert(
-                    ids=[c.chunk_id for c in chunks[start:end]],
-                    embeddings=[list(v) for v in vectors[start:end]],
-                    documents=[c.text for c in chunks[start:end]],
-                    metadatas=metas[start:end],
-                )
+            collection.upsert(ids=ids[start:end], embeddings=[list(v) for v in vectors[start:end]],
+                              documents=docs[start:end], metadatas=metas[start:end])
 
     def upsert_sentences(self, chunks: Sequence[Chunk], texts: Sequence[Sequence[str]],
                          vectors: Sequence[Sequence[float]]) -> None:
@@ -203,10 +204,7 @@ class ChromaStore:
             raise ValueError("one vector per sentence is required")
         with chroma_errors("write sentences"):
             self.sentences.delete(where={"chunk_id": {"$in": [c.chunk_id for c in chunks]}})
-            for start in range(0, len(ids), self.batch_size):
-                end = start + self.batch_size
-                self.sentences.upsert(ids=ids[start:end], documents=docs[start:end], metadatas=metas[start:end],
-                                      embeddings=[list(v) for v in vectors[start:end]])
+            self._write(self.sentences, ids, docs, metas, vectors)
 
     def sentence_vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """The stored vectors of the sentences of the chunks `ids`, by sentence text."""
