@@ -58,10 +58,10 @@ stress: install-test
 	$(BIN)/python -m pytest -m stress
 
 triage-model: install
-	$(BIN)/python -m mentorkb.triage_build --data-dir "$(DATA_DIR)"
+	$(BIN)/python -m mentorkb.tools.triage_build --data-dir "$(DATA_DIR)"
 
 injection-model: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m mentorkb.injection_build
+	HF_HUB_OFFLINE=1 $(BIN)/python -m mentorkb.tools.injection_build
 
 ranker-model: install-test
 	$(BIN)/python -m mentorkb.tools.train_ranker

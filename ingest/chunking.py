@@ -11,7 +11,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from ingest.document import LoadedDocument, Section
-from rag.types import Chunk
+from rag.core.types import Chunk
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document

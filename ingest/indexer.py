@@ -23,17 +23,17 @@ from pathlib import Path
 from ingest import loaders, sandbox
 from ingest.chunking import embedding_text, split_document, to_chunks
 from ingest.document import LoadedDocument
-from rag import index
+from rag.store import index
 from rag.backends import make_store
-from rag.errors import LoaderError, StoreError
-from rag.injection import Detector
-from rag.lock import writer_lock
-from rag.manifest import DocumentRecord, Manifest, now
-from rag.protocols import Embedder, VectorStore
-from rag.sentences import quotable
-from rag.settings import Settings
-from rag.text import sentences
-from rag.types import Chunk
+from rag.core.errors import LoaderError, StoreError
+from rag.safety.injection import Detector
+from rag.store.lock import writer_lock
+from rag.store.manifest import DocumentRecord, Manifest, now
+from rag.core.protocols import Embedder, VectorStore
+from rag.core.sentences import quotable
+from rag.core.settings import Settings
+from rag.core.text import sentences
+from rag.core.types import Chunk
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     chunks_written: int = 0
     # (source, sentence) for each sentence held back as an instruction to the reader or
-    # the assistant (rag.injection): dropped from the stored text, never quoted.
+    # the assistant (rag.safety.injection): dropped from the stored text, never quoted.
     flagged: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -409,7 +409,7 @@ class Indexer:
         if chunks:
             vectors = self.embedder.embed([embedding_text(c) for c in chunks])
             target.store.upsert(chunks, vectors)
-            # Each chunk's quotable sentences, embedded now so answers need not (rag.sentences).
+            # Each chunk's quotable sentences, embedded now so answers need not (rag.answering.sentences).
             said = [quotable(c.text) for c in chunks]
             flat = [t for ts in said for t in ts]
             target.store.upsert_sentences(chunks, said, self.embedder.embed(flat) if flat else [])

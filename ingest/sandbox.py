@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ingest import loaders
 from ingest.document import LoadedDocument
-from rag.errors import LoaderError
+from rag.core.errors import LoaderError
 
 log = logging.getLogger(__name__)
 

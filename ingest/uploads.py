@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest import loaders, sandbox
-from rag.errors import AccessDenied, LoaderError
-from rag.settings import Settings
+from rag.core.errors import AccessDenied, LoaderError
+from rag.core.settings import Settings
 
 MAX_NAME_CHARS = 120
 UPLOADS = "uploads"

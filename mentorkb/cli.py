@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 
 from rag.backends.st import offline
-from rag.errors import IndexLockedError, MentorKBError
-from rag.settings import Settings, load_settings
+from rag.core.errors import IndexLockedError, MentorKBError
+from rag.core.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -267,8 +267,8 @@ def list_documents(ctx: click.Context, as_json: bool) -> None:
     """Show indexed documents with their chunk counts and dates."""
     import datetime as dt
 
-    from rag.index import current_generation
-    from rag.manifest import Manifest
+    from rag.store.index import current_generation
+    from rag.store.manifest import Manifest
 
     live = current_generation(_settings(ctx).data_dir)
     records = Manifest.of(live).all() if live else []
@@ -473,8 +473,8 @@ DEV_TRIAGE = Path("evals/triage/dev.jsonl")
 def _triage_report(settings: Settings, embedder, labeled: list[dict], gold: list[dict]) -> dict:
     """Triage scores of the trained triage and the old one, on the same messages."""
     from mentorkb.tools import evaluate as ev
-    from rag.triage import Triager
-    from rag.triage_legacy import LegacyTriager
+    from rag.safety.triage import Triager
+    from rag.safety.triage_legacy import LegacyTriager
 
     answerable = [g["question"] for g in gold if g["kind"] == "answerable"]
     sensitive = [g["question"] for g in gold if g["kind"] == "sensitive"]

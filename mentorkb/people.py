@@ -6,7 +6,7 @@ import json
 
 import click
 
-from rag.errors import MentorKBError
+from rag.core.errors import MentorKBError
 
 
 def _stores(ctx: click.Context):
@@ -187,7 +187,7 @@ def purge(ctx: click.Context, dry_run: bool) -> None:
     from datetime import timedelta
 
     from rag.backends import make_activity_log
-    from rag.db import now
+    from rag.people.db import now
 
     settings = ctx.obj["settings"]
     log_cutoff = now() - timedelta(days=settings.chat_log_days)

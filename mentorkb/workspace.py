@@ -1,7 +1,7 @@
 """Workspace: the mentor and admin actions of the web app, over uploads and the Indexer.
 
 It lives in the composition root because it joins `ingest` (staging, indexing) to
-what `ui` may call; `ui` sees only the `rag.protocols.Workspace` Protocol. Every
+what `ui` may call; `ui` sees only the `rag.core.protocols.Workspace` Protocol. Every
 method checks the caller's role and ownership here, on the server. Index writes
 from this process are serialized by one lock, and the cross-process writer lock
 (held by a CLI reindex) becomes a clear "busy" message. Uploaded files are checked
@@ -25,13 +25,13 @@ from pathlib import Path
 
 from ingest import uploads
 from ingest.indexer import Indexer
-from rag.accounts import User
-from rag.errors import AccessDenied, IndexLockedError, NotFoundError
-from rag.index import current_generation
-from rag.manifest import DocumentRecord, Manifest
-from rag.protocols import Embedder
-from rag.settings import Settings
-from rag.types import IndexStats, SharedDocument, UploadResult
+from rag.people.accounts import User
+from rag.core.errors import AccessDenied, IndexLockedError, NotFoundError
+from rag.store.index import current_generation
+from rag.store.manifest import DocumentRecord, Manifest
+from rag.core.protocols import Embedder
+from rag.core.settings import Settings
+from rag.core.types import IndexStats, SharedDocument, UploadResult
 
 log = logging.getLogger(__name__)
 

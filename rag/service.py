@@ -13,19 +13,20 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 
-from rag import answerable, guard
-from rag.answer import ABSTAIN_TEXT, NOT_COVERED_TEXT, GenerativeAnswerer, make_answerer
+from rag.answering import answerable
+from rag.safety import guard
+from rag.answering.answer import ABSTAIN_TEXT, NOT_COVERED_TEXT, GenerativeAnswerer, make_answerer
 from rag.backends import make_activity_log, make_embedder, make_handoff_store
-from rag.errors import AnswererError, DatabaseError, RateLimitedError, StoreError
-from rag.activity import ActivityLog
-from rag.handoffs import Handoff, HandoffStore
-from rag.index import LiveIndex
-from rag.limits import RateLimiter
-from rag.protocols import Embedder
-from rag.retrieve import SearchIndex, retriever_for
-from rag.settings import Settings
-from rag.triage import Triager
-from rag.types import Answer, ScoredChunk
+from rag.core.errors import AnswererError, DatabaseError, RateLimitedError, StoreError
+from rag.people.activity import ActivityLog
+from rag.people.handoffs import Handoff, HandoffStore
+from rag.store.index import LiveIndex
+from rag.people.limits import RateLimiter
+from rag.core.protocols import Embedder
+from rag.retrieval.retrieve import SearchIndex, retriever_for
+from rag.core.settings import Settings
+from rag.safety.triage import Triager
+from rag.core.types import Answer, ScoredChunk
 
 log = logging.getLogger(__name__)
 

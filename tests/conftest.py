@@ -55,7 +55,7 @@ def embedder():
 def corpus_data_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
     """A data dir with the whole sample corpus ingested once for the session."""
     from ingest.indexer import Indexer
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     data = tmp_path_factory.mktemp("corpus-data")
     report = Indexer(load_settings(data_dir=data), embedder).sync([CORPUS])
@@ -66,7 +66,7 @@ def corpus_data_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
 @pytest.fixture(scope="session")
 def assistant(corpus_data_dir: Path, embedder):
     from rag.service import Assistant
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     return Assistant(load_settings(data_dir=corpus_data_dir), embedder=embedder)
 

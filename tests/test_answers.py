@@ -7,11 +7,11 @@ import re
 import numpy as np
 import pytest
 
-from rag.answer import ExtractiveAnswerer
-from rag.answerable import missing
-from rag.sentences import quotable, units
-from rag.text import sentences
-from rag.types import Chunk, ScoredChunk
+from rag.answering.answer import ExtractiveAnswerer
+from rag.answering.answerable import missing
+from rag.core.sentences import quotable, units
+from rag.core.text import sentences
+from rag.core.types import Chunk, ScoredChunk
 from tests.conftest import gold_questions
 
 GOLD = gold_questions()

@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture
 def users(tmp_path):
     from rag.backends import make_user_store
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     store = make_user_store(load_settings(data_dir=tmp_path / "data"))
     store.add("ana", "mentor", "a-long-password")
@@ -18,7 +18,7 @@ def users(tmp_path):
 
 
 def test_a_session_expires_and_dies_with_its_account(users, tmp_path) -> None:
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
     from ui import auth
 
     settings = load_settings(data_dir=tmp_path / "data", session_hours=8)
@@ -33,7 +33,7 @@ def test_a_session_expires_and_dies_with_its_account(users, tmp_path) -> None:
 
 
 def test_the_secret_key_is_created_once_and_private(tmp_path) -> None:
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
     from ui import auth
 
     settings = load_settings(data_dir=tmp_path / "data")

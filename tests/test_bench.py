@@ -23,9 +23,9 @@ def test_percentiles_are_nearest_rank_in_ms() -> None:
 
 
 def test_synthetic_copies_are_searchable_densely_and_by_bm25(tmp_path: Path, embedder) -> None:
-    from rag.index import LiveIndex
-    from rag.retrieve import HybridRetriever
-    from rag.settings import load_settings
+    from rag.store.index import LiveIndex
+    from rag.retrieval.retrieve import HybridRetriever
+    from rag.core.settings import load_settings
 
     settings = load_settings(data_dir=tmp_path / "data")
     synthetic = SyntheticIndex(settings, embedder, CORPUS)

@@ -85,7 +85,7 @@ hold eye contact while an alpaca sets the pace.
 def data_dir(corpus_data_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
     """A private copy of the ingested corpus with a poisoned document, and two accounts."""
     from ingest.indexer import Indexer
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     data = tmp_path_factory.mktemp("browser") / "data"
     # The index only: copying the session's SQLite file would close this process's
@@ -250,7 +250,7 @@ def test_typed_characters_show_as_typed_in_the_chat_and_source_panel(page, base:
 
 def test_talk_to_a_human_mentor_shows_the_reference(page, base: str, data_dir: Path) -> None:
     from rag.backends import make_handoff_store
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     open_chat(page, base)
     ask(page, "What should we agree on in a first meeting?")
@@ -266,7 +266,7 @@ def test_talk_to_a_human_mentor_shows_the_reference(page, base: str, data_dir: P
 
 def test_thumbs_and_comment_are_stored_with_the_answer(page, base: str, data_dir: Path) -> None:
     from rag.backends import make_activity_log
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     open_chat(page, base)
     ask(page, "How do I give feedback that lands?")

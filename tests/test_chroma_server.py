@@ -78,7 +78,7 @@ def server_collections(url: str) -> set[str]:
 def test_ingest_ask_remove_against_a_chroma_server(chroma_url: str, tmp_path: Path, embedder) -> None:
     from ingest.indexer import Indexer
     from rag.service import Assistant
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
@@ -117,7 +117,7 @@ def test_rebuild_on_a_server_makes_a_new_collection_and_drops_old_ones(
 ) -> None:
     from ingest.indexer import Indexer
     from rag.service import Assistant
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     guides = corpus_copy / "guides"
     settings = load_settings(data_dir=tmp_path / "data", chroma_url=chroma_url, collection="t2")
@@ -140,8 +140,8 @@ def test_rebuild_on_a_server_makes_a_new_collection_and_drops_old_ones(
 
 def test_an_unreachable_server_is_a_store_error(tmp_path: Path, embedder) -> None:
     from rag.backends import make_store
-    from rag.errors import StoreError
-    from rag.settings import load_settings
+    from rag.core.errors import StoreError
+    from rag.core.settings import load_settings
 
     settings = load_settings(data_dir=tmp_path, chroma_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(StoreError, match="Chroma server"):
@@ -150,8 +150,8 @@ def test_an_unreachable_server_is_a_store_error(tmp_path: Path, embedder) -> Non
 
 def test_a_malformed_chroma_url_names_the_setting(tmp_path: Path, embedder) -> None:
     from rag.backends import make_store
-    from rag.errors import ConfigError
-    from rag.settings import load_settings
+    from rag.core.errors import ConfigError
+    from rag.core.settings import load_settings
 
     settings = load_settings(data_dir=tmp_path, chroma_url="localhost:8000")
     with pytest.raises(ConfigError, match="MENTORKB_CHROMA_URL"):
@@ -161,7 +161,7 @@ def test_a_malformed_chroma_url_names_the_setting(tmp_path: Path, embedder) -> N
 def test_a_chroma_outage_offers_a_human_and_recovers_by_itself(tmp_path: Path, embedder) -> None:
     from ingest.indexer import Indexer
     from rag.service import Assistant
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     db, port = tmp_path / "db", free_port()
     settings = load_settings(data_dir=tmp_path / "data", chroma_url=f"http://127.0.0.1:{port}", collection="t3")

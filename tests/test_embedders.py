@@ -15,8 +15,8 @@ import pytest
 from rag.backends import make_embedder
 from rag.backends.onnx import OnnxEmbedder
 from rag.backends.st import SentenceTransformerEmbedder
-from rag.errors import EmbedderError
-from rag.settings import load_settings
+from rag.core.errors import EmbedderError
+from rag.core.settings import load_settings
 from tests.conftest import CORPUS, ROOT
 
 PASSAGES = [p.read_text(encoding="utf-8")[:4000] for p in sorted(CORPUS.rglob("*.md"))]
@@ -94,7 +94,7 @@ def test_serving_never_imports_torch(embedder, corpus_data_dir: Path) -> None:
     script = (
         "import sys\n"
         "from rag.service import Assistant\n"
-        "from rag.settings import load_settings\n"
+        "from rag.core.settings import load_settings\n"
         "answer = Assistant(load_settings()).ask('How should I prepare for a first mentoring session?')\n"
         "print(answer.route, bool(answer.citations))\n"
         "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))\n"

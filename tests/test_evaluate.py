@@ -58,7 +58,7 @@ def test_leak_check_spots_a_repeated_payload() -> None:
 
 
 def test_triage_scores_per_category(tmp_path) -> None:
-    from rag.triage import Triage
+    from rag.safety.triage import Triage
 
     items = [{"text": "a", "label": "crisis", "style": "direct"}, {"text": "b", "label": "crisis", "style": "mixed"},
              {"text": "c", "label": "legal", "style": "direct"}, {"text": "d", "label": "none", "style": "idiom"},

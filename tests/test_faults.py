@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from mentorkb.cli import cli
 from rag.service import Assistant
-from rag.settings import load_settings
+from rag.core.settings import load_settings
 from tests.conftest import CORPUS
 
 FIRST = ["good-mentor.md", "skill-building.html"]

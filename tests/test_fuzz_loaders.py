@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ingest import sandbox
 from ingest.document import LoadedDocument
-from rag.errors import LoaderError
+from rag.core.errors import LoaderError
 from tests.conftest import CORPUS
 
 SEEDS = {

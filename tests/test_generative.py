@@ -18,12 +18,12 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from rag import citations, prompts
-from rag.answer import ExtractiveAnswerer, GenerativeAnswerer, make_answerer
+from rag.answering import citations, prompts
+from rag.answering.answer import ExtractiveAnswerer, GenerativeAnswerer, make_answerer
 from rag.backends.llm import make_chat_model
-from rag.errors import AnswererError, ConfigError
-from rag.settings import load_settings
-from rag.types import Chunk, ScoredChunk
+from rag.core.errors import AnswererError, ConfigError
+from rag.core.settings import load_settings
+from rag.core.types import Chunk, ScoredChunk
 
 FIRST_MEETING = Chunk(
     "first-meeting.md#0",

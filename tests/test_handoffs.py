@@ -13,14 +13,14 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from mentorkb.cli import cli
-from rag.accounts import UserStore
-from rag.activity import ActivityLog
+from rag.people.accounts import UserStore
+from rag.people.activity import ActivityLog
 from rag.backends import make_handoff_store
-from rag.db import metadata, open_database
-from rag.errors import ConflictError, DatabaseError, NotFoundError
-from rag.handoffs import HandoffStore, WebhookNotifier
+from rag.people.db import metadata, open_database
+from rag.core.errors import ConflictError, DatabaseError, NotFoundError
+from rag.people.handoffs import HandoffStore, WebhookNotifier
 from rag.service import Assistant
-from rag.settings import load_settings
+from rag.core.settings import load_settings
 
 TRANSCRIPT = [("user", "How do I prepare for a first meeting?"), ("assistant", "Send a short note first. [1]")]
 
@@ -222,8 +222,8 @@ def test_purge_enforces_retention_but_never_touches_open_handoffs(tmp_path: Path
 
     from sqlalchemy import update
 
-    from rag.db import handoffs, now, questions
-    from rag.types import Answer
+    from rag.people.db import handoffs, now, questions
+    from rag.core.types import Answer
 
     data = tmp_path / "data"
     settings = load_settings(data_dir=data)
@@ -252,7 +252,7 @@ def test_purge_enforces_retention_but_never_touches_open_handoffs(tmp_path: Path
 
 
 def test_question_log_rows_skip_the_fsync_and_leave_other_writes_durable(tmp_path: Path) -> None:
-    from rag.types import Answer
+    from rag.core.types import Answer
 
     engine = open_database(load_settings(data_dir=tmp_path))
     log = ActivityLog(engine)

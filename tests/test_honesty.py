@@ -10,11 +10,11 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from ingest.indexer import Indexer
 from ingest.loaders import is_supported, load
-from rag.answer import GenerativeAnswerer
-from rag.guard import is_instruction, meta_request
+from rag.answering.answer import GenerativeAnswerer
+from rag.safety.guard import is_instruction, meta_request
 from rag.service import Assistant
-from rag.settings import load_settings
-from rag.text import sentences
+from rag.core.settings import load_settings
+from rag.core.text import sentences
 from tests.conftest import CORPUS
 
 POISONED = """---
@@ -145,7 +145,7 @@ def test_ordinary_questions_are_not_mistaken_for_jailbreaks(question: str) -> No
 
 def test_a_generated_answer_repeats_links_as_cited_never_new_ones(embedder) -> None:
     """Item 2 of issue 23: a link or address appears only as its cited source has it."""
-    from rag.types import Chunk, ScoredChunk
+    from rag.core.types import Chunk, ScoredChunk
 
     chunk = Chunk("g-1", "Read the contributor guide before your first pull request. The contributor guide is at "
                   "https://github.com/kubernetes/community and answers most first questions.",

@@ -17,12 +17,12 @@ from click.testing import CliRunner
 
 from ingest.indexer import Indexer
 from mentorkb.cli import cli
-from rag import index
+from rag.store import index
 from rag.backends import make_store
-from rag.errors import IndexLockedError
-from rag.manifest import Manifest
+from rag.core.errors import IndexLockedError
+from rag.store.manifest import Manifest
 from rag.service import Assistant
-from rag.settings import load_settings
+from rag.core.settings import load_settings
 
 TOPICS = ["feedback", "agendas", "goals", "promotion", "remote calls", "networking"]
 
@@ -226,7 +226,7 @@ def test_bad_inputs_fail_alone_with_one_line_each(tmp_path, settings) -> None:
 
 def test_second_writer_gets_a_clear_error_not_a_hang(tmp_path, settings, indexer) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from rag.lock import writer_lock\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from rag.store.lock import writer_lock\n"
          "with writer_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)",
          str(settings.lock_path)],
         stdout=subprocess.PIPE, text=True,
@@ -278,8 +278,8 @@ def test_kill_9_mid_ingest_loses_nothing_and_the_next_run_finishes(tmp_path, set
 
 
 def test_put_many_writes_what_one_put_per_document_writes(tmp_path: Path) -> None:
-    from rag.manifest import DocumentRecord
-    from rag.types import Chunk
+    from rag.store.manifest import DocumentRecord
+    from rag.core.types import Chunk
 
     def doc(source: str, digest: str, words: str) -> tuple[DocumentRecord, list[Chunk]]:
         chunks = [Chunk(f"{digest}-{i:04d}", f"{words} part {i}", source, source.title(), "Intro", None, "",
@@ -308,7 +308,7 @@ def test_put_many_writes_what_one_put_per_document_writes(tmp_path: Path) -> Non
 
 
 def test_lexical_chunks_no_document_claims_are_swept_by_the_next_writer(tmp_path, settings, indexer) -> None:
-    from rag.types import Chunk
+    from rag.core.types import Chunk
 
     docs = tmp_path / "docs"
     write_docs(docs, 3)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.injection import MODEL_FILE, Detector, pattern
-from rag.injection_text import normalise, views
+from rag.safety.injection import MODEL_FILE, Detector, pattern
+from rag.safety.injection_text import normalise, views
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,7 @@ def test_ingest_holds_back_each_probe_line(line: str, tmp_path, embedder) -> Non
     """The line is reported, never stored, never quoted; the advice around it stays."""
     from ingest.indexer import Indexer
     from rag.service import Assistant
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.limits import RateLimiter
+from rag.people.limits import RateLimiter
 from rag.service import Assistant
-from rag.settings import load_settings
+from rag.core.settings import load_settings
 
 
 class Clock:

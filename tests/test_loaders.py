@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ingest import loaders
-from rag.errors import LoaderError
+from rag.core.errors import LoaderError
 
 
 def write(path: Path, text: str) -> Path:

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from rag.errors import ConfigError
-from rag.ranker import FEATURES, LearnedRanker, chunk_position, document_features
-from rag.types import Chunk
+from rag.core.errors import ConfigError
+from rag.retrieval.ranker import FEATURES, LearnedRanker, chunk_position, document_features
+from rag.core.types import Chunk
 
 
 def test_numpy_walk_matches_lightgbm(tmp_path):
@@ -77,9 +77,9 @@ def test_learned_ranker_on_the_sample_corpus(corpus_data_dir, embedder):
     """Through the real index: recall@5 above dense alone, and the documents in the
     order of the model's scores of their features."""
     from mentorkb.tools import evaluate as ev
-    from rag.index import LiveIndex
-    from rag.retrieve import retriever_for, text_of
-    from rag.settings import load_settings
+    from rag.store.index import LiveIndex
+    from rag.retrieval.retrieve import retriever_for, text_of
+    from rag.core.settings import load_settings
     from tests.conftest import gold_questions
 
     settings = load_settings(data_dir=corpus_data_dir, ranker="learned")
@@ -109,7 +109,7 @@ def test_rebuild_learns_from_a_gold_corpus(tmp_path, embedder):
     retriever, labels from the gold sources, a model that ranks them first."""
     from mentorkb.tools.corpora import Corpus
     from mentorkb.tools.train_ranker import booster_arrays, corpus_rows, train
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
     from tests.conftest import CORPUS
 
     corpus = Corpus("sample", documents=CORPUS, questions=CORPUS / "questions.jsonl")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 
-from rag.types import Answer, Chunk, Citation
+from rag.core.types import Answer, Chunk, Citation
 from ui.render import answer_html, markdown, text, transcript_html
 
 TYPED = "It's \"#1\" & <script>window.__pwned=1</script> # no heading *no em* [x](http://evil) \\# 😀 Привет 你好 مرحبا"

@@ -14,15 +14,15 @@ from langchain_core.messages import AIMessage
 from ingest.indexer import Indexer
 from mentorkb.cli import cli
 from mentorkb.tools import evaluate as ev
-from rag.answer import GenerativeAnswerer
-from rag.errors import AnswererError
-from rag.followup import is_follow_up, standalone
-from rag.index import LiveIndex
-from rag.langchain_retriever import MentorKBRetriever
-from rag.retrieve import diversify, lexical_evidence, query_words
+from rag.answering.answer import GenerativeAnswerer
+from rag.core.errors import AnswererError
+from rag.retrieval.followup import is_follow_up, standalone
+from rag.store.index import LiveIndex
+from rag.retrieval.langchain_retriever import MentorKBRetriever
+from rag.retrieval.retrieve import diversify, lexical_evidence, query_words
 from rag.service import Assistant
-from rag.settings import load_settings
-from rag.types import Chunk, ScoredChunk
+from rag.core.settings import load_settings
+from rag.core.types import Chunk, ScoredChunk
 from tests.conftest import gold_questions
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import index
-from rag.manifest import Manifest
+from rag.store import index
+from rag.store.manifest import Manifest
 from tests.test_ingest import lexical_hashes, settings, state, write_docs  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.stress, pytest.mark.timeout(3600)]

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from mentorkb.tools import evaluate as ev
-from rag.errors import ConfigError
-from rag.settings import load_settings
-from rag.triage import CHECK_IN_TEXT, CRISIS_RESOURCES, Triager, decide, handoff_text, lexicon_match
-from rag.triage_model import MODEL_FILE, Thresholds, TriageModel, split_parts
+from rag.core.errors import ConfigError
+from rag.core.settings import load_settings
+from rag.safety.triage import CHECK_IN_TEXT, CRISIS_RESOURCES, Triager, decide, handoff_text, lexicon_match
+from rag.safety.triage_model import MODEL_FILE, Thresholds, TriageModel, split_parts
 from tests.conftest import ROOT, gold_questions
 
 TRAIN_DIR = ROOT / "evals" / "triage" / "train"
@@ -258,7 +258,7 @@ def test_blind_set_floors_beside_the_old_triage(triager: Triager, embedder) -> N
     """Regression floors on the blind set (evals/triage/blind.jsonl, a copy of
     ../shared/triage/dev.jsonl, never trained or tuned on), with the old triage on the
     same messages. The issue's targets are higher; docs/safety.md has the figures."""
-    from rag.triage_legacy import LegacyTriager
+    from rag.safety.triage_legacy import LegacyTriager
 
     items = ev.load_triage_set(BLIND_SET)
     answerable = [q["question"] for q in gold_questions() if q["kind"] == "answerable"]
@@ -282,7 +282,7 @@ def test_blind_set_floors_beside_the_old_triage(triager: Triager, embedder) -> N
 
 
 def test_shipped_model_was_built_from_the_training_files_in_the_repo() -> None:
-    from mentorkb.triage_build import train_digest
+    from mentorkb.tools.triage_build import train_digest
 
     model = TriageModel.load(MODEL_FILE)
     assert model.report["train_sha256"] == train_digest(TRAIN_DIR), "run `make triage-model`"
@@ -296,7 +296,7 @@ def test_shipped_model_was_built_from_the_training_files_in_the_repo() -> None:
 
 
 def test_build_trains_cross_validates_and_writes_a_loadable_model(tmp_path: Path, embedder) -> None:
-    from mentorkb.triage_build import build
+    from mentorkb.tools.triage_build import build
 
     small = tmp_path / "train"
     small.mkdir()
@@ -345,7 +345,7 @@ def test_eval_triage_alone_prints_new_beside_old_per_category_and_style(tmp_path
 def test_part_scores_match_the_scikit_learn_features_they_were_trained_on(embedder) -> None:
     import numpy as np
 
-    from rag.triage_model import encode, features
+    from rag.safety.triage_model import encode, features
 
     model = TriageModel.load(MODEL_FILE)
     encoded = encode(embedder, "hey quick q abt rebasing lol, also evrything feels pointless tonite. "

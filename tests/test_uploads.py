@@ -9,8 +9,8 @@ import pytest
 
 from ingest.indexer import Indexer
 from ingest.uploads import check_owner, owner_of, safe_name, stage
-from rag.errors import AccessDenied
-from rag.settings import load_settings
+from rag.core.errors import AccessDenied
+from rag.core.settings import load_settings
 
 GOOD = "# Pairing Sessions\n\nPair for ninety minutes at most, then switch who drives the keyboard.\n"
 

@@ -74,9 +74,9 @@ def test_chat_streams_drafts_from_a_generative_backend(corpus_data_dir: Path, em
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
 
-    from rag.answer import GenerativeAnswerer
+    from rag.answering.answer import GenerativeAnswerer
     from rag.service import Assistant
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
     from ui.app import chat_responder
 
     reply = "Keep the first five minutes of every call unstructured [1]."

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import AccessDenied, IndexLockedError, NotFoundError
+from rag.core.errors import AccessDenied, IndexLockedError, NotFoundError
 
 NOTE = """# Alpaca Retreats for Mentors
 
@@ -17,7 +17,7 @@ An alpaca retreat pairs each mentee with a calm alpaca for an afternoon walk in 
 
 @pytest.fixture
 def settings(tmp_path: Path):
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     return load_settings(data_dir=tmp_path / "data")
 
@@ -99,7 +99,7 @@ def test_admin_rebuild_keeps_upload_titles(workspace, people, tmp_path) -> None:
 
 
 def test_a_write_while_another_process_holds_the_lock_says_busy(workspace, people, settings, tmp_path) -> None:
-    from rag.lock import writer_lock
+    from rag.store.lock import writer_lock
 
     with writer_lock(settings.lock_path):
         with pytest.raises(IndexLockedError, match="the index is busy"):
@@ -107,7 +107,7 @@ def test_a_write_while_another_process_holds_the_lock_says_busy(workspace, peopl
 
 
 def test_starter_questions_come_from_the_indexed_titles(assistant) -> None:
-    from rag.starters import starter_questions
+    from rag.retrieval.starters import starter_questions
 
     questions = starter_questions(assistant.settings, 3)
     assert len(questions) == 3 and all(q.startswith("What do mentors advise about ") for q in questions)

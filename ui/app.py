@@ -14,12 +14,12 @@ from typing import Any
 
 import gradio as gr
 
-from rag.errors import DatabaseError, RateLimitedError
+from rag.core.errors import DatabaseError, RateLimitedError
 from rag.service import Assistant
-from rag.settings import Settings
-from rag.starters import starter_questions
-from rag.triage import CRISIS_RESOURCES
-from rag.types import Answer
+from rag.core.settings import Settings
+from rag.retrieval.starters import starter_questions
+from rag.safety.triage import CRISIS_RESOURCES
+from rag.core.types import Answer
 from ui.auth import VISITOR_KEY
 from ui.render import answer_html, citation_label, markdown, source_html, text
 

@@ -17,8 +17,8 @@ from datetime import datetime
 
 from markdown_it import MarkdownIt
 
-from rag.text import sentences
-from rag.types import Answer, Citation
+from rag.core.text import sentences
+from rag.core.types import Answer, Citation
 
 # Our Markdown: CommonMark with raw HTML off, so even our own text cannot smuggle in a tag.
 _OURS = MarkdownIt("commonmark", {"html": False})

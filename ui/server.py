@@ -17,13 +17,13 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
-from rag.accounts import UserStore
+from rag.people.accounts import UserStore
 from rag.backends import make_user_store
-from rag.errors import DatabaseError
-from rag.limits import RateLimiter
-from rag.protocols import Workspace
+from rag.core.errors import DatabaseError
+from rag.people.limits import RateLimiter
+from rag.core.protocols import Workspace
 from rag.service import Assistant
-from rag.settings import Settings
+from rag.core.settings import Settings
 from ui import auth
 from ui.admin import build_admin_app
 from ui.app import CSS as CHAT_CSS

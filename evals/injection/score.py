@@ -2,7 +2,7 @@
 
     python evals/injection/score.py ../shared/injection/dev.jsonl
 
-Prints, for the old fixed-phrase guard (`rag.guard.is_instruction`), the pattern layer
+Prints, for the old fixed-phrase guard (`rag.safety.guard.is_instruction`), the pattern layer
 alone, the classifier alone and both together (what ingest uses): injection recall,
 the share of benign sentences flagged, and how many sentences of `corpus/` are flagged.
 The dev file is blind: read its figures, never tune on them.
@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 def corpus_sentences() -> list[str]:
     """Every sentence of the sample corpus, as the loaders read it."""
     from ingest.loaders import is_supported, load
-    from rag.text import sentences
+    from rag.core.text import sentences
 
     found = []
     for path in sorted((ROOT / "corpus").rglob("*")):
@@ -33,8 +33,8 @@ def corpus_sentences() -> list[str]:
 
 
 def main(path: Path) -> None:
-    from rag.guard import is_instruction
-    from rag.injection import Detector, pattern
+    from rag.safety.guard import is_instruction
+    from rag.safety.injection import Detector, pattern
 
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts = [r["text"] for r in rows]
@@ -43,7 +43,7 @@ def main(path: Path) -> None:
     sample = corpus_sentences()
     scores, sample_scores = detector.scores(texts), detector.scores(sample)
     rules = {
-        "fixed phrases (rag.guard)": (is_instruction, None),
+        "fixed phrases (rag.safety.guard)": (is_instruction, None),
         "patterns": (pattern, None),
         "classifier": (None, detector.threshold),
         "patterns + classifier": (pattern, detector.threshold),

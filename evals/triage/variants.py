@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from mentorkb import triage_build as tb
-from rag.triage import decide
-from rag.types import TRIAGE_CATEGORIES as CATS
+from rag.safety.triage import decide
+from rag.core.types import TRIAGE_CATEGORIES as CATS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
     from rag.backends import make_embedder
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     embedder = make_embedder(load_settings(**({"data_dir": args.data_dir} if args.data_dir else {})))
     train = tb.load_rows(ROOT / "evals/triage/train")

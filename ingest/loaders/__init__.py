@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from ingest.document import LoadedDocument
-from rag.errors import LoaderError
+from rag.core.errors import LoaderError
 
 LOADERS: dict[str, str] = {
     ".md": "markdown",

@@ -11,7 +11,7 @@ from typing import Any
 from langchain_text_splitters import MarkdownHeaderTextSplitter
 
 from ingest.document import Section, normalize_text
-from rag.errors import LoaderError
+from rag.core.errors import LoaderError
 
 log = logging.getLogger(__name__)
 

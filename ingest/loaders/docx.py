@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ingest.document import LoadedDocument
 from ingest.loaders.markdown import from_markdown
-from rag.errors import LoaderError
+from rag.core.errors import LoaderError
 
 
 def _heading_level(style_name: str) -> int | None:

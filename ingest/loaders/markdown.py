@@ -16,7 +16,7 @@ from ingest.loaders.common import (
     read_text,
     title_from_path,
 )
-from rag.errors import LoaderError
+from rag.core.errors import LoaderError
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ingest.document import LoadedDocument, Section, normalize_text
 from ingest.loaders.common import as_str, title_from_path
-from rag.errors import LoaderError
+from rag.core.errors import LoaderError
 
 
 def load(path: Path, source: str) -> LoadedDocument:

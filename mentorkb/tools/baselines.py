@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mentorkb.tools.evaluate import timed
-from rag.protocols import Embedder
+from rag.core.protocols import Embedder
 
 RRF_K = 60
 CHUNK_CHARS = 1000

@@ -138,8 +138,8 @@ def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None,
     from ingest import loaders
     from ingest.indexer import Indexer
     from mentorkb.tools.baselines import Baselines, distinct_sources, split_passages
-    from rag.errors import MentorKBError
-    from rag.retrieve import query_words
+    from rag.core.errors import MentorKBError
+    from rag.retrieval.retrieve import query_words
     from rag.service import Assistant
 
     gold = ev.load_gold(corpus.questions)
@@ -257,8 +257,8 @@ def run_beir(corpus: Corpus, settings, embedder, workdir: Path, say: Say, ingest
     MentorKB's retriever and every baseline, and score nDCG@10 and recall@100."""
     from ingest.indexer import Indexer
     from mentorkb.tools.baselines import Baselines, Passage, distinct_sources
-    from rag.index import LiveIndex
-    from rag.retrieve import query_words, retriever_for
+    from rag.store.index import LiveIndex
+    from rag.retrieval.retrieve import query_words, retriever_for
 
     docs, queries, qrels = load_beir(corpus.beir)
     ids = write_beir_documents(docs, workdir / "documents")

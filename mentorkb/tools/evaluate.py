@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.types import TRIAGE_CATEGORIES, Answer, ScoredChunk
+from rag.core.types import TRIAGE_CATEGORIES, Answer, ScoredChunk
 
 KINDS = ("answerable", "out_of_scope", "sensitive", "injection")
 # "Sentence. [1]" (extractive) and "Sentence [1][2]." (generative) both count.

@@ -25,7 +25,7 @@ import numpy as np
 from mentorkb.tools import evaluate as ev
 from mentorkb.tools.baselines import rrf
 from mentorkb.tools.corpora import DEFAULT_CONFIG, load_beir, load_config
-from rag.retrieve import query_words
+from rag.retrieval.retrieve import query_words
 
 DEPTH = 300
 # A question's dense and BM25 lists: (chunk id, document, score) per chunk, best first.
@@ -107,9 +107,9 @@ def questions(corpus) -> list[tuple[str, str, dict[str, int]]]:
 def measure(corpus, settings, embedder, workdir: Path, say) -> dict[str, dict[str, tuple[float, ...]]]:
     """Per system and split: (recall@5, MRR@5) on a gold corpus, (nDCG@10,) on BEIR."""
     from mentorkb.tools.corpora import ingest_kept
-    from rag.index import LiveIndex
-    from rag.retrieve import HybridRetriever
-    from rag.ranker import LearnedRanker
+    from rag.store.index import LiveIndex
+    from rag.retrieval.retrieve import HybridRetriever
+    from rag.retrieval.ranker import LearnedRanker
 
     mine, ids = ingest_kept(corpus, settings, embedder, workdir, say)
     index = LiveIndex(mine, embedder)
@@ -142,7 +142,7 @@ def measure(corpus, settings, embedder, workdir: Path, say) -> dict[str, dict[st
 
 def main(argv: list[str] | None = None) -> int:
     from rag.backends import make_embedder
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=None, help="keep the ingested corpora here")

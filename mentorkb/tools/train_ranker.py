@@ -1,4 +1,4 @@
-"""Rebuild the learned ranker's model (rag/data/ranker.json): `make ranker-model`.
+"""Rebuild the learned ranker's model (rag/retrieval/data/ranker.json): `make ranker-model`.
 
 Trained on SciFact's training queries (BEIR's qrels/train.tsv, 809 claims over 5,183
 abstracts) and the dev-corpus `dev` split (80 answerable questions over 150 guides,
@@ -8,7 +8,7 @@ features are the ones it sees when serving. Never trained on: NFCorpus, the
 dev-corpus `heldout` split, SciFact's test queries and the sample corpus, which
 judge it (docs/evaluation.md).
 
-LightGBM lambdarank; its trees are written as plain arrays that rag.ranker evaluates
+LightGBM lambdarank; its trees are written as plain arrays that rag.retrieval.ranker evaluates
 with numpy. The hyperparameters were chosen by 5-fold cross-validation over the
 training queries alone.
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from mentorkb.tools import evaluate as ev
 from mentorkb.tools.corpora import DEFAULT_CONFIG, ingest_kept, load_beir, load_config
-from rag.ranker import FEATURES, MODEL, document_features
+from rag.retrieval.ranker import FEATURES, MODEL, document_features
 
 PARAMS = {
     "objective": "lambdarank", "n_estimators": 200, "learning_rate": 0.05, "num_leaves": 15,
@@ -41,7 +41,7 @@ GUIDE_REPEATS = 3
 
 
 def booster_arrays(booster) -> list[dict[str, Any]]:
-    """A LightGBM booster's trees as the arrays rag.ranker.LearnedRanker walks."""
+    """A LightGBM booster's trees as the arrays rag.retrieval.ranker.LearnedRanker walks."""
     trees = []
     for info in booster.dump_model()["tree_info"]:
         root = info["tree_structure"]
@@ -83,8 +83,8 @@ def training_queries(corpus) -> list[tuple[str, dict[str, int]]]:
 
 def corpus_rows(corpus, settings, embedder, workdir: Path, say) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Each training query's feature rows and labels, searched with the product's retriever."""
-    from rag.index import LiveIndex
-    from rag.retrieve import HybridRetriever, text_of
+    from rag.store.index import LiveIndex
+    from rag.retrieval.retrieve import HybridRetriever, text_of
 
     queries = training_queries(corpus)
     mine, ids = ingest_kept(corpus, settings, embedder, workdir, say)
@@ -113,7 +113,7 @@ def train(rows: list[np.ndarray], labels: list[np.ndarray]):
 
 def main(argv: list[str] | None = None) -> int:
     from rag.backends import make_embedder
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=None, help="keep the ingested corpora here")

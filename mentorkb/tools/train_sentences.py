@@ -1,4 +1,4 @@
-"""Rebuild the sentence scorer's model (rag/data/sentences.json): `make sentence-model`.
+"""Rebuild the sentence scorer's model (rag/answering/data/sentences.json): `make sentence-model`.
 
 Trained on the `dev` splits only: the sample corpus's answerable questions, the
 dev-corpus's, and the standalone rewrites of the `followups` dev conversations (over
@@ -8,7 +8,7 @@ whether it holds one of its question's key phrases. Never trained on the `heldou
 splits, which judge it (docs/evaluation.md, issue 26).
 
 LightGBM binary classifier; its trees are written as plain arrays that
-rag.sentences.SentenceScorer evaluates with numpy. The hyperparameters were chosen by
+rag.answering.sentences.SentenceScorer evaluates with numpy. The hyperparameters were chosen by
 5-fold cross-validation over the training questions alone.
 
     python -m mentorkb.tools.train_sentences [--workdir DIR] [--out FILE]
@@ -29,7 +29,7 @@ import numpy as np
 from mentorkb.tools import evaluate as ev
 from mentorkb.tools.corpora import DEFAULT_CONFIG, ingest_kept, load_config
 from mentorkb.tools.train_ranker import booster_arrays
-from rag.sentences import FEATURES, MODEL, candidates, features
+from rag.answering.sentences import FEATURES, MODEL, candidates, features
 
 PARAMS = {
     "n_estimators": 300, "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 40,
@@ -54,8 +54,8 @@ def training_items(corpus, followups: Path) -> list[dict]:
 
 def corpus_rows(corpus, items, settings, embedder, workdir: Path, say) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Each question's candidate rows and labels."""
-    from rag.index import LiveIndex
-    from rag.retrieve import retriever_for
+    from rag.store.index import LiveIndex
+    from rag.retrieval.retrieve import retriever_for
 
     mine, _ = ingest_kept(corpus, settings, embedder, workdir, say)
     retriever = retriever_for(mine, embedder, LiveIndex(mine, embedder))
@@ -75,7 +75,7 @@ def corpus_rows(corpus, items, settings, embedder, workdir: Path, say) -> tuple[
 
 def main(argv: list[str] | None = None) -> int:
     from rag.backends import make_embedder
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=None, help="keep the ingested corpora here")

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.errors import ConfigError
+from rag.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from rag.protocols import Embedder
-    from rag.settings import Settings
-    from rag.accounts import UserStore
-    from rag.activity import ActivityLog
+    from rag.core.protocols import Embedder
+    from rag.core.settings import Settings
+    from rag.people.accounts import UserStore
+    from rag.people.activity import ActivityLog
     from rag.backends.chroma import ChromaStore
-    from rag.handoffs import HandoffStore
+    from rag.people.handoffs import HandoffStore
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -56,8 +56,8 @@ def make_store(settings: Settings, embedder: Embedder, generation: Path) -> Chro
 
 def make_handoff_store(settings: Settings) -> HandoffStore:
     """Handoffs in the application database, with the webhook when one is set."""
-    from rag.db import open_database
-    from rag.handoffs import HandoffStore, WebhookNotifier
+    from rag.people.db import open_database
+    from rag.people.handoffs import HandoffStore, WebhookNotifier
 
     url = settings.handoff_webhook.get_secret_value()
     notifier = WebhookNotifier(url, include_transcript=settings.handoff_webhook_transcript) if url else None
@@ -65,15 +65,15 @@ def make_handoff_store(settings: Settings) -> HandoffStore:
 
 
 def make_user_store(settings: Settings) -> UserStore:
-    from rag.accounts import UserStore
-    from rag.db import open_database
+    from rag.people.accounts import UserStore
+    from rag.people.db import open_database
 
     return UserStore(open_database(settings))
 
 
 def make_activity_log(settings: Settings) -> ActivityLog:
-    from rag.activity import ActivityLog
-    from rag.db import open_database
+    from rag.people.activity import ActivityLog
+    from rag.people.db import open_database
 
     return ActivityLog(open_database(settings), log_questions=settings.log_questions)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rag.errors import ConfigError, EmbedderMismatchError, StoreError
-from rag.types import Chunk, ScoredChunk
+from rag.core.errors import ConfigError, EmbedderMismatchError, StoreError
+from rag.core.types import Chunk, ScoredChunk
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class ChromaStore:
     """A Chroma collection bound to one embedder (name and dimension in its metadata).
 
     Beside it, a second collection holds each chunk's sentences with their vectors,
-    embedded at ingest (rag.sentences.quotable), so the answerer compares sentences with
+    embedded at ingest (rag.core.sentences.quotable), so the answerer compares sentences with
     the question without embedding them while the user waits.
     """
 

@@ -11,12 +11,12 @@ import importlib
 import logging
 from typing import TYPE_CHECKING
 
-from rag.errors import ConfigError
+from rag.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from rag.settings import Settings
+    from rag.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

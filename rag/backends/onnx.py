@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from rag.backends.st import load_sentence_transformer, minilm_path
-from rag.errors import EmbedderError
+from rag.core.errors import EmbedderError
 
 log = logging.getLogger(__name__)
 

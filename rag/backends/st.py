@@ -10,7 +10,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from rag.errors import EmbedderError
+from rag.core.errors import EmbedderError
 
 log = logging.getLogger(__name__)
 

@@ -58,7 +58,7 @@ def test_views_page_every_waiting_handoff_crisis_first(corpus_data_dir: Path, tm
     """300 stored handoffs (the flood without its limit): the CLI lists them all and the
     mentor queue pages them, the crisis first in both."""
     from rag.backends import make_handoff_store
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     data = tmp_path / "data"
     shutil.copytree(corpus_data_dir, data, ignore=shutil.ignore_patterns("mentorkb.sqlite3*"))
@@ -92,9 +92,9 @@ def value(output):
 def test_requests_are_limited_per_visitor_and_per_address_and_empty_ones_not_stored(tmp_path: Path,
                                                                                      embedder) -> None:
     from rag.backends import make_handoff_store
-    from rag.errors import RateLimitedError
+    from rag.core.errors import RateLimitedError
     from rag.service import Assistant
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
 
     settings = load_settings(data_dir=tmp_path, handoff_requests_per_hour=2, handoff_requests_per_address_per_hour=3)
     assistant = Assistant(settings, embedder=embedder)
