@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from rag.answering import answerable
 from rag.safety import guard
-from rag.answering.answer import ABSTAIN_TEXT, NOT_COVERED_TEXT, GenerativeAnswerer, make_answerer
-from rag.backends import make_activity_log, make_embedder, make_handoff_store
+from rag.answering.answer import ABSTAIN_TEXT, NOT_COVERED_TEXT, GenerativeAnswerer
 from rag.core.errors import AnswererError, DatabaseError, RateLimitedError, StoreError
 from rag.people.activity import ActivityLog
 from rag.people.handoffs import Handoff, HandoffStore
-from rag.store.index import LiveIndex
 from rag.people.limits import RateLimiter
 from rag.core.protocols import Embedder
 from rag.retrieval.retrieve import SearchIndex, retriever_for
@@ -53,37 +51,39 @@ MAX_TURN_CHARS = 4000
 
 
 class Assistant:
-    """Triage, retrieve, answer. Backends are built from settings unless given.
+    """Triage, retrieve, answer. `mentorkb.app.build` wires it.
 
     Args:
         settings: the configuration.
-        embedder: the embedding backend; built from settings when None.
-        store: the index to search; by default the live index generation, which
-            follows reindexing without a restart.
-        answerer: extractive or generative; chosen by `settings.answerer` when None.
-        handoffs: where handoffs are stored; the application database when None.
-        activity: the question log; the application database when None.
+        embedder: the embedding backend.
+        store: the index to search (the live index generation follows reindexing
+            without a restart).
+        answerer: extractive or generative.
+        handoffs: opens the handoff store; called on each use, so a database that
+            was down is tried again.
+        activity: opens the question log, the same way.
     """
 
     def __init__(
         self,
         settings: Settings,
-        embedder: Embedder | None = None,
-        store: SearchIndex | None = None,
-        answerer=None,
-        handoffs=None,
-        activity=None,
+        embedder: Embedder,
+        store: SearchIndex,
+        answerer,
+        *,
+        handoffs: Callable[[], HandoffStore],
+        activity: Callable[[], ActivityLog],
     ) -> None:
         self.settings = settings
-        self.embedder = embedder or make_embedder(settings)
-        self.store = store or LiveIndex(settings, self.embedder)
+        self.embedder = embedder
+        self.store = store
         self.retriever = retriever_for(settings, self.embedder, self.store)
-        self.answerer = answerer or make_answerer(settings, self.embedder, self.store)
+        self.answerer = answerer
         self.triager = Triager(settings, self.embedder, cache_dir=settings.data_dir / "cache")
         # The application database is opened on first use, and retried until it opens:
         # answering never depends on it (a full disk still gets answers and help text).
-        self._handoffs = handoffs
-        self._activity = activity
+        self._open_handoffs = handoffs
+        self._open_activity = activity
         self.limiter = RateLimiter(settings.rate_limit_per_minute, 60.0)
         self.visitor_limiter = RateLimiter(settings.handoff_requests_per_hour, 3600.0)
         self.address_limiter = RateLimiter(settings.handoff_requests_per_address_per_hour, 3600.0)
@@ -102,15 +102,11 @@ class Assistant:
     @property
     def handoffs(self) -> HandoffStore:
         """Raises DatabaseError while the database cannot be opened."""
-        if self._handoffs is None:
-            self._handoffs = make_handoff_store(self.settings)
-        return self._handoffs
+        return self._open_handoffs()
 
     @property
     def activity(self) -> ActivityLog:
-        if self._activity is None:
-            self._activity = make_activity_log(self.settings)
-        return self._activity
+        return self._open_activity()
 
     def ask(self, question: str, history: Sequence[Turn] = (), *, session: str | None = None) -> Answer:
         """Answer one question, given the conversation so far as (role, text) turns."""

@@ -65,10 +65,10 @@ def corpus_data_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
 
 @pytest.fixture(scope="session")
 def assistant(corpus_data_dir: Path, embedder):
-    from rag.service import Assistant
+    from mentorkb.app import build
     from rag.core.settings import load_settings
 
-    return Assistant(load_settings(data_dir=corpus_data_dir), embedder=embedder)
+    return build(load_settings(data_dir=corpus_data_dir), embedder=embedder).assistant
 
 
 @pytest.fixture

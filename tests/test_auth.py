@@ -9,10 +9,10 @@ import pytest
 
 @pytest.fixture
 def users(tmp_path):
-    from rag.backends import make_user_store
+    from mentorkb.app import user_store
     from rag.core.settings import load_settings
 
-    store = make_user_store(load_settings(data_dir=tmp_path / "data"))
+    store = user_store(load_settings(data_dir=tmp_path / "data"))
     store.add("ana", "mentor", "a-long-password")
     return store
 

@@ -249,7 +249,7 @@ def test_typed_characters_show_as_typed_in_the_chat_and_source_panel(page, base:
 
 
 def test_talk_to_a_human_mentor_shows_the_reference(page, base: str, data_dir: Path) -> None:
-    from rag.backends import make_handoff_store
+    from mentorkb.app import handoff_store
     from rag.core.settings import load_settings
 
     open_chat(page, base)
@@ -259,13 +259,13 @@ def test_talk_to_a_human_mentor_shows_the_reference(page, base: str, data_dir: P
     status = page.locator("#handoff-status")
     status.get_by_text("MKB-").wait_for()
     ref = next(word.strip(".;") for word in status.inner_text().split() if word.startswith("MKB-"))
-    handoff = make_handoff_store(load_settings(data_dir=data_dir)).get(ref)
+    handoff = handoff_store(load_settings(data_dir=data_dir)).get(ref)
     assert handoff.status == "open" and handoff.contact == "mentee@example.org"
     assert handoff.transcript[0] == ("user", "What should we agree on in a first meeting?")
 
 
 def test_thumbs_and_comment_are_stored_with_the_answer(page, base: str, data_dir: Path) -> None:
-    from rag.backends import make_activity_log
+    from mentorkb.app import activity_log
     from rag.core.settings import load_settings
 
     open_chat(page, base)
@@ -274,7 +274,7 @@ def test_thumbs_and_comment_are_stored_with_the_answer(page, base: str, data_dir
     page.locator("#feedback-comment textarea, #feedback-comment input").first.fill("Too long for me")
     page.locator("#feedback-send").click()
     page.locator("#feedback-status").get_by_text("comment was saved").wait_for()
-    stats = make_activity_log(load_settings(data_dir=data_dir)).stats()
+    stats = activity_log(load_settings(data_dir=data_dir)).stats()
     assert stats["feedback_down"] >= 1
     [comment] = [c for c in stats["feedback_comments"] if c["comment"] == "Too long for me"]
     assert comment["rating"] == -1 and comment["question"] == "How do I give feedback that lands?"

@@ -77,7 +77,7 @@ def server_collections(url: str) -> set[str]:
 
 def test_ingest_ask_remove_against_a_chroma_server(chroma_url: str, tmp_path: Path, embedder) -> None:
     from ingest.indexer import Indexer
-    from rag.service import Assistant
+    from mentorkb.app import build
     from rag.core.settings import load_settings
 
     corpus = tmp_path / "corpus"
@@ -90,7 +90,7 @@ def test_ingest_ask_remove_against_a_chroma_server(chroma_url: str, tmp_path: Pa
     assert server_collections(chroma_url) >= {"t1-gen-0001"}
     assert not (tmp_path / "data" / "generations" / "gen-0001" / "chroma").exists()
 
-    assistant = Assistant(settings, embedder=embedder)
+    assistant = build(settings, embedder=embedder).assistant
     answer = assistant.ask(QUESTION)
     assert answer.route == "answer" and answer.citations[0].chunk.source == REMOTE
 
@@ -116,14 +116,14 @@ def test_rebuild_on_a_server_makes_a_new_collection_and_drops_old_ones(
     chroma_url: str, tmp_path: Path, corpus_copy: Path, embedder
 ) -> None:
     from ingest.indexer import Indexer
-    from rag.service import Assistant
+    from mentorkb.app import build
     from rag.core.settings import load_settings
 
     guides = corpus_copy / "guides"
     settings = load_settings(data_dir=tmp_path / "data", chroma_url=chroma_url, collection="t2")
     indexer = Indexer(settings, embedder)
     indexer.sync([guides])
-    assistant = Assistant(settings, embedder=embedder)
+    assistant = build(settings, embedder=embedder).assistant
     assert assistant.ask(QUESTION).citations[0].chunk.source == "remote-mentoring.html"
     (guides / "remote-mentoring.html").unlink()
     assert indexer.rebuild().removed == ["remote-mentoring.html"]
@@ -160,14 +160,14 @@ def test_a_malformed_chroma_url_names_the_setting(tmp_path: Path, embedder) -> N
 
 def test_a_chroma_outage_offers_a_human_and_recovers_by_itself(tmp_path: Path, embedder) -> None:
     from ingest.indexer import Indexer
-    from rag.service import Assistant
+    from mentorkb.app import build
     from rag.core.settings import load_settings
 
     db, port = tmp_path / "db", free_port()
     settings = load_settings(data_dir=tmp_path / "data", chroma_url=f"http://127.0.0.1:{port}", collection="t3")
     with chroma_server(db, port):
         assert not Indexer(settings, embedder).sync([CORPUS / "guides"]).failed
-        assistant = Assistant(settings, embedder=embedder)
+        assistant = build(settings, embedder=embedder).assistant
         assert assistant.ask(QUESTION).route == "answer"
     down = assistant.ask(QUESTION)  # the server is gone
     assert down.route == "abstain" and down.category == "unavailable"

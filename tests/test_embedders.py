@@ -93,9 +93,9 @@ def test_serving_never_imports_torch(embedder, corpus_data_dir: Path) -> None:
     sentence-transformers: what makes `serve` start in seconds."""
     script = (
         "import sys\n"
-        "from rag.service import Assistant\n"
+        "from mentorkb.app import build\n"
         "from rag.core.settings import load_settings\n"
-        "answer = Assistant(load_settings()).ask('How should I prepare for a first mentoring session?')\n"
+        "answer = build(load_settings()).assistant.ask('How should I prepare for a first mentoring session?')\n"
         "print(answer.route, bool(answer.citations))\n"
         "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))\n"
     )

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from mentorkb.cli import cli
-from rag.service import Assistant
+from mentorkb.app import build
 from rag.core.settings import load_settings
 from tests.conftest import CORPUS
 
@@ -65,7 +65,7 @@ def test_full_disk_fails_cleanly_keeps_everything_and_recovers(small_disk: Path,
     assert full.exit_code == 1
     message = full.output.strip().splitlines()
     assert len(message) == 1 and ("disk is full" in message[0] or "No space left" in message[0]), full.output
-    assistant = Assistant(load_settings(data_dir=data), embedder=embedder)
+    assistant = build(load_settings(data_dir=data), embedder=embedder).assistant
     crisis = assistant.ask("I want to end my life")
     assert crisis.route == "handoff" and "988" in crisis.text and "has been asked" not in crisis.text
     answer = assistant.ask("What makes a good mentor?")
@@ -74,7 +74,7 @@ def test_full_disk_fails_cleanly_keeps_everything_and_recovers(small_disk: Path,
     filler.unlink()
     assert mentorkb(data, "ingest", str(docs(tmp_path, LATER))).exit_code == 0
     assert listed(data) == sorted(FIRST + LATER)
-    recovered = Assistant(load_settings(data_dir=data), embedder=embedder).ask("What makes a good mentor?")
+    recovered = build(load_settings(data_dir=data), embedder=embedder).assistant.ask("What makes a good mentor?")
     assert recovered.route == "answer" and recovered.citations[0].chunk.source == "good-mentor.md"
     assert recovered.handoff_ref is None and assistant.ask("I want to end my life").handoff_ref  # the same object recovers
 

@@ -15,11 +15,10 @@ from sqlalchemy import create_engine, text
 from mentorkb.cli import cli
 from rag.people.accounts import UserStore
 from rag.people.activity import ActivityLog
-from rag.backends import make_handoff_store
 from rag.people.db import metadata, open_database
 from rag.core.errors import ConflictError, DatabaseError, NotFoundError
 from rag.people.handoffs import HandoffStore, WebhookNotifier
-from rag.service import Assistant
+from mentorkb.app import build, handoff_store
 from rag.core.settings import load_settings
 
 TRANSCRIPT = [("user", "How do I prepare for a first meeting?"), ("assistant", "Send a short note first. [1]")]
@@ -102,8 +101,8 @@ def test_a_broken_database_never_claims_a_mentor_was_told(corpus_data_dir: Path,
     with pytest.raises(DatabaseError, match="no such table: handoffs"):
         broken.create("legal", TRANSCRIPT)
     settings = load_settings(data_dir=corpus_data_dir)
-    assistant = Assistant(settings, embedder=embedder, handoffs=broken,
-                          activity=ActivityLog(engine))
+    assistant = build(settings, embedder=embedder, handoffs=broken,
+                          activity=ActivityLog(engine)).assistant
     answer = assistant.ask("I think my manager is harassing me")
     assert answer.route == "handoff" and answer.handoff_ref is None
     assert "has been asked" not in answer.text and "contact a human mentor" in answer.text
@@ -155,7 +154,7 @@ def test_webhook_that_never_answers_loses_nothing(webhook, tmp_path: Path, caplo
     handler, url = webhook
     handler.failures = 99
     settings = load_settings(data_dir=tmp_path, handoff_webhook=url, handoff_webhook_transcript=True)
-    store = make_handoff_store(settings)
+    store = handoff_store(settings)
     store.notifier.backoff_s = 0.01
     created = store.create("legal", TRANSCRIPT)
     store.notifier.flush()
@@ -207,8 +206,8 @@ def test_passwords_are_hashed_and_checked(tmp_path: Path) -> None:
 
 def test_question_log_respects_the_privacy_setting(corpus_data_dir: Path, embedder, tmp_path: Path) -> None:
     engine = open_database(load_settings(data_dir=tmp_path))
-    quiet = Assistant(load_settings(data_dir=corpus_data_dir), embedder=embedder,
-                      handoffs=HandoffStore(engine), activity=ActivityLog(engine, log_questions=False))
+    quiet = build(load_settings(data_dir=corpus_data_dir), embedder=embedder,
+                      handoffs=HandoffStore(engine), activity=ActivityLog(engine, log_questions=False)).assistant
     quiet.ask("How often should a mentor and mentee meet?")
     quiet.ask("are you a real person?")
     logged = quiet.activity.recent()

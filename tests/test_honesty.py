@@ -12,6 +12,7 @@ from ingest.indexer import Indexer
 from ingest.loaders import is_supported, load
 from rag.answering.answer import GenerativeAnswerer
 from rag.safety.guard import is_instruction, meta_request
+from mentorkb.app import build
 from rag.service import Assistant
 from rag.core.settings import load_settings
 from rag.core.text import sentences
@@ -43,7 +44,7 @@ def poisoned_assistant(tmp_path_factory, embedder) -> Assistant:
     (docs / "journal.md").write_text(POISONED, encoding="utf-8")
     settings = load_settings(data_dir=tmp_path_factory.mktemp("poisoned-data"))
     assert not Indexer(settings, embedder).sync([docs]).failed
-    return Assistant(settings, embedder=embedder)
+    return build(settings, embedder=embedder).assistant
 
 
 def test_hidden_comment_is_not_indexed(poisoned_assistant: Assistant) -> None:

@@ -21,7 +21,7 @@ from rag.store import index
 from rag.backends import make_store
 from rag.core.errors import IndexLockedError
 from rag.store.manifest import Manifest
-from rag.service import Assistant
+from mentorkb.app import build
 from rag.core.settings import load_settings
 
 TOPICS = ["feedback", "agendas", "goals", "promotion", "remote calls", "networking"]
@@ -113,7 +113,7 @@ def test_same_text_under_two_names_is_stored_once(tmp_path, settings, indexer, e
     assert indexer.remove(["note-000.md"]) == ["note-000.md"]
     by_source, stored, _ = state(settings, embedder)
     assert by_source["copy.md"] in stored
-    hits = Assistant(settings, embedder=embedder).retriever.search("journal of feedback reviewed every month")
+    hits = build(settings, embedder=embedder).assistant.retriever.search("journal of feedback reviewed every month")
     assert "note-000.md" not in {h.chunk.source for h in hits}
     assert "copy.md" in {h.chunk.source for h in hits}
     manifest.close()
@@ -142,7 +142,7 @@ def test_full_rebuild_serves_old_index_until_switch_and_keeps_it_on_failure(tmp_
     docs = tmp_path / "docs"
     write_docs(docs, 3, marker="with the old zebra rule")
     indexer.sync([docs])
-    assistant = Assistant(settings, embedder=embedder)
+    assistant = build(settings, embedder=embedder).assistant
     old_gen = index.current_generation(settings.data_dir)
     write_docs(docs, 3, marker="with the new giraffe rule")
     seen_during = []

@@ -93,7 +93,7 @@ PROBE = [  # the outside probe's four lines (finding 5), as a mentor's document 
 def test_ingest_holds_back_each_probe_line(line: str, tmp_path, embedder) -> None:
     """The line is reported, never stored, never quoted; the advice around it stays."""
     from ingest.indexer import Indexer
-    from rag.service import Assistant
+    from mentorkb.app import build
     from rag.core.settings import load_settings
 
     docs = tmp_path / "docs"
@@ -106,7 +106,7 @@ def test_ingest_holds_back_each_probe_line(line: str, tmp_path, embedder) -> Non
     report = Indexer(settings, embedder).sync([docs])
     assert report.flagged == [("first-week.md", line)]
     assert "1 sentence held back as an instruction" in report.summary()
-    answer = Assistant(settings, embedder=embedder).ask("What should I do in my first week with a mentor?")
+    answer = build(settings, embedder=embedder).assistant.ask("What should I do in my first week with a mentor?")
     assert answer.citations, answer.text
     stored = " ".join(c.chunk.text for c in answer.citations)
     assert "goals to the first meeting" in stored

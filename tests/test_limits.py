@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rag.people.limits import RateLimiter
-from rag.service import Assistant
+from mentorkb.app import build
 from rag.core.settings import load_settings
 
 
@@ -39,7 +39,7 @@ def test_key_memory_is_bounded() -> None:
 
 
 def test_a_flooding_session_is_slowed_but_never_denied_crisis_help(corpus_data_dir: Path, embedder) -> None:
-    assistant = Assistant(load_settings(data_dir=corpus_data_dir, rate_limit_per_minute=3), embedder=embedder)
+    assistant = build(load_settings(data_dir=corpus_data_dir, rate_limit_per_minute=3), embedder=embedder).assistant
     routes = [assistant.ask("How often should we meet?", session="flood").route for _ in range(5)]
     assert routes == ["answer"] * 3 + ["refuse"] * 2
     limited = assistant.ask("How often should we meet?", session="flood")

@@ -20,6 +20,7 @@ from rag.retrieval.followup import is_follow_up, standalone
 from rag.store.index import LiveIndex
 from rag.retrieval.langchain_retriever import MentorKBRetriever
 from rag.retrieval.retrieve import diversify, lexical_evidence, query_words
+from mentorkb.app import build
 from rag.service import Assistant
 from rag.core.settings import load_settings
 from rag.core.types import Chunk, ScoredChunk
@@ -133,8 +134,8 @@ def test_generative_backend_streams_drafts_then_a_validated_answer(assistant, em
     reply = ("Agree on a term and a review date in the agreement [1]. "
              "Bananas are an excellent source of potassium [1].")
     model = GenericFakeChatModel(messages=iter([AIMessage(reply)]))
-    generative = Assistant(assistant.settings, embedder=embedder, store=assistant.store,
-                           answerer=GenerativeAnswerer(model, embedder, 0.45, assistant.settings.min_relevance))
+    generative = build(assistant.settings, embedder=embedder, store=assistant.store,
+                           answerer=GenerativeAnswerer(model, embedder, 0.45, assistant.settings.min_relevance)).assistant
     answers = list(generative.ask_stream("what goes into a mentoring agreement?"))
     drafts, final = answers[:-1], answers[-1]
     assert len(drafts) > 1 and not any(d.final for d in drafts)
@@ -148,8 +149,8 @@ def test_backend_failure_becomes_an_honest_abstain(assistant, embedder) -> None:
             raise AnswererError("the LLM backend is unavailable (connection refused)")
             yield ""
 
-    broken = Assistant(assistant.settings, embedder=embedder, store=assistant.store,
-                       answerer=Down(GenericFakeChatModel(messages=iter([])), embedder, 0.45, 0.3))
+    broken = build(assistant.settings, embedder=embedder, store=assistant.store,
+                       answerer=Down(GenericFakeChatModel(messages=iter([])), embedder, 0.45, 0.3)).assistant
     answer = broken.ask("what goes into a mentoring agreement?")
     assert answer.route == "abstain" and answer.category == "unavailable"
     assert "human mentor" in answer.text

@@ -130,9 +130,9 @@ def test_decide_orders_by_severity_then_tier() -> None:
 
 @pytest.fixture(scope="module")
 def assistant(corpus_data_dir: Path, embedder):
-    from rag.service import Assistant
+    from mentorkb.app import build
 
-    return Assistant(load_settings(data_dir=corpus_data_dir), embedder=embedder)
+    return build(load_settings(data_dir=corpus_data_dir), embedder=embedder).assistant
 
 
 @pytest.mark.parametrize(
@@ -231,12 +231,12 @@ def test_a_damaged_model_file_is_a_one_line_error(tmp_path: Path, embedder) -> N
 
 def test_messages_and_crisis_resources_are_configurable(monkeypatch: pytest.MonkeyPatch, corpus_data_dir: Path,
                                                         embedder) -> None:
-    from rag.service import Assistant
+    from mentorkb.app import build
 
     monkeypatch.setenv("MENTORKB_TRIAGE_MESSAGES", '{"legal": "Please call Legal on extension 4410."}')
     monkeypatch.setenv("MENTORKB_CRISIS_RESOURCES", "Call the Samaritans on 116 123, day or night.")
     monkeypatch.setenv("MENTORKB_TRIAGE_CATEGORIES", '["crisis", "legal"]')
-    assistant = Assistant(load_settings(data_dir=corpus_data_dir), embedder=embedder)
+    assistant = build(load_settings(data_dir=corpus_data_dir), embedder=embedder).assistant
     legal = assistant.ask("my landlord is taking me to court next month, do I need a lawyer")
     assert legal.route == "handoff" and legal.text.startswith("Please call Legal on extension 4410.\n\n")
     assert legal.handoff_ref and "A human mentor has been asked to reach out" in legal.text

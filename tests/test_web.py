@@ -75,14 +75,14 @@ def test_chat_streams_drafts_from_a_generative_backend(corpus_data_dir: Path, em
     from langchain_core.messages import AIMessage
 
     from rag.answering.answer import GenerativeAnswerer
-    from rag.service import Assistant
+    from mentorkb.app import build
     from rag.core.settings import load_settings
     from ui.app import chat_responder
 
     reply = "Keep the first five minutes of every call unstructured [1]."
     model = GenericFakeChatModel(messages=iter([AIMessage(reply)]))
     answerer = GenerativeAnswerer(model, embedder, min_support=0.45, min_relevance=0.32)
-    assistant = Assistant(load_settings(data_dir=corpus_data_dir), embedder=embedder, answerer=answerer)
+    assistant = build(load_settings(data_dir=corpus_data_dir), embedder=embedder, answerer=answerer).assistant
     updates = list(chat_responder(assistant)("How can I make our remote mentoring calls work better?", [], [], {}))
     drafts = [u[0][-1]["content"] for u in updates[:-1]]
     assert len(set(drafts)) > 1 and drafts[-1].startswith("<p>Keep the first five minutes")  # the reply, growing

@@ -24,9 +24,9 @@ def settings(tmp_path: Path):
 
 @pytest.fixture
 def people(settings):
-    from rag.backends import make_user_store
+    from mentorkb.app import user_store
 
-    users = make_user_store(settings)
+    users = user_store(settings)
     return {name: users.add(name, role, "a-long-password") for name, role in
             (("ana", "mentor"), ("bo", "mentor"), ("root", "admin"))}
 
@@ -46,9 +46,9 @@ def write(tmp_path: Path, name: str, text: str = NOTE) -> Path:
 
 
 def search(settings, embedder, question: str) -> list[str]:
-    from rag.service import Assistant
+    from mentorkb.app import build
 
-    return [c.chunk.source for c in Assistant(settings, embedder=embedder).ask(question).citations]
+    return [c.chunk.source for c in build(settings, embedder=embedder).assistant.ask(question).citations]
 
 
 def test_upload_is_searchable_at_once_with_its_metadata(workspace, people, settings, embedder, tmp_path) -> None:

@@ -11,6 +11,7 @@ login form, anything else (API, queue, files) gets 401, and a mentor asking for
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import gradio as gr
 from fastapi import FastAPI, Form, Request
@@ -18,7 +19,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.middleware.sessions import SessionMiddleware
 
 from rag.people.accounts import UserStore
-from rag.backends import make_user_store
 from rag.core.errors import DatabaseError
 from rag.people.limits import RateLimiter
 from rag.core.protocols import Workspace
@@ -39,20 +39,13 @@ FILE_ROUTES = ("/gradio_api/upload", "/gradio_api/file=", "/gradio_api/file/", "
 
 
 def create_server(assistant: Assistant, settings: Settings, workspace: Workspace,
-                  users: UserStore | None = None) -> FastAPI:
+                  user_store: Callable[[], UserStore]) -> FastAPI:
     """The whole web app. Nothing is built until this is called.
 
-    The application database (accounts) is opened on first use, as the Assistant
-    does: the mentee chat never depends on it.
+    `user_store` opens the accounts on first use (`mentorkb.app.build` wires it), as the
+    Assistant does the handoffs: the mentee chat never depends on the database.
     """
     server = FastAPI(title="MentorKB", docs_url=None, redoc_url=None, openapi_url=None)
-    opened: list[UserStore] = [users] if users is not None else []
-
-    def user_store() -> UserStore:
-        if not opened:
-            opened.append(make_user_store(settings))
-        return opened[0]
-
     def user_for(request: Request, role: str):
         user = auth.signed_in(request.session, user_store(), settings)
         if user is None:

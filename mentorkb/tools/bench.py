@@ -272,9 +272,9 @@ class SyntheticIndex:
 
 def bench_query(settings: Settings, embedder: Embedder, questions: list[str], rounds: int) -> dict:
     """`ask` latency against the floor (encode + raw Chroma query), interleaved."""
-    from rag.service import Assistant
+    from mentorkb.app import build
 
-    assistant = Assistant(settings, embedder=embedder)
+    assistant = build(settings, embedder=embedder).assistant
     floor_store = make_store(settings, embedder, index.current_generation(settings.data_dir))
     collection, k = floor_store.collection, settings.top_k
 

@@ -140,7 +140,7 @@ def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None,
     from mentorkb.tools.baselines import Baselines, distinct_sources, split_passages
     from rag.core.errors import MentorKBError
     from rag.retrieval.retrieve import query_words
-    from rag.service import Assistant
+    from mentorkb.app import build
 
     gold = ev.load_gold(corpus.questions)
     files = corpus_files(corpus)
@@ -148,7 +148,7 @@ def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None,
     report = Indexer(settings, embedder).add([(f.path, f.source) for f in files], progress=ingest_progress)
     for source, reason in report.failed:
         say(f"{corpus.name}: error: {source}: {reason}")
-    assistant = Assistant(settings, embedder=embedder)
+    assistant = build(settings, embedder=embedder).assistant
     supports = ev.supports_check(embedder, settings.citation_min_support)
     say(f"{corpus.name}: asking MentorKB {len(gold)} questions")
     rows: dict[str, list[dict]] = {name: [] for name in SYSTEMS}

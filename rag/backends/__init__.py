@@ -10,10 +10,7 @@ from rag.core.errors import ConfigError
 if TYPE_CHECKING:
     from rag.core.protocols import Embedder
     from rag.core.settings import Settings
-    from rag.people.accounts import UserStore
-    from rag.people.activity import ActivityLog
     from rag.backends.chroma import ChromaStore
-    from rag.people.handoffs import HandoffStore
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -52,30 +49,6 @@ def make_store(settings: Settings, embedder: Embedder, generation: Path) -> Chro
             generation / "chroma", settings.collection, embedder.name, embedder.dimension
         )
     raise ConfigError(f"MENTORKB_VECTOR_STORE: unknown store {settings.vector_store!r}")
-
-
-def make_handoff_store(settings: Settings) -> HandoffStore:
-    """Handoffs in the application database, with the webhook when one is set."""
-    from rag.people.db import open_database
-    from rag.people.handoffs import HandoffStore, WebhookNotifier
-
-    url = settings.handoff_webhook.get_secret_value()
-    notifier = WebhookNotifier(url, include_transcript=settings.handoff_webhook_transcript) if url else None
-    return HandoffStore(open_database(settings), notifier)
-
-
-def make_user_store(settings: Settings) -> UserStore:
-    from rag.people.accounts import UserStore
-    from rag.people.db import open_database
-
-    return UserStore(open_database(settings))
-
-
-def make_activity_log(settings: Settings) -> ActivityLog:
-    from rag.people.activity import ActivityLog
-    from rag.people.db import open_database
-
-    return ActivityLog(open_database(settings), log_questions=settings.log_questions)
 
 
 def drop_store(settings: Settings, generation: Path) -> None:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from rag.core.types import Chunk, IndexStats, ScoredChunk, SharedDocument, UploadResult
-
-if TYPE_CHECKING:
-    from rag.people.accounts import User
+from rag.core.types import Chunk, IndexStats, ScoredChunk, SharedDocument, UploadResult, User
 
 
 class Embedder(Protocol):

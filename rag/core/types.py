@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 Route = Literal["answer", "abstain", "handoff", "refuse"]
@@ -137,3 +138,17 @@ class IndexStats:
     chunks: int
     built_at: float | None  # when the live generation was built: the last full reindex
     updated_at: float | None  # the latest document change
+
+
+@dataclass(frozen=True)
+class User:
+    """A mentor or admin account (mentees do not sign in)."""
+
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"

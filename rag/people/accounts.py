@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
-from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,22 +17,11 @@ from sqlalchemy.exc import IntegrityError
 
 from rag.people.db import now, translated, users
 from rag.core.errors import ConflictError, NotFoundError
+from rag.core.types import User  # noqa: F401 - re-exported: accounts hand out Users
 
 ROLES = ("mentor", "admin")
 MIN_PASSWORD = 10
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    name: str
-    role: str
-    created_at: datetime
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 class UserStore:

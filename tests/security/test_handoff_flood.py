@@ -57,12 +57,12 @@ def test_a_flood_of_anonymous_requests_is_limited_and_the_crisis_stays_first(ser
 def test_views_page_every_waiting_handoff_crisis_first(corpus_data_dir: Path, tmp_path: Path) -> None:
     """300 stored handoffs (the flood without its limit): the CLI lists them all and the
     mentor queue pages them, the crisis first in both."""
-    from rag.backends import make_handoff_store
+    from mentorkb.app import handoff_store
     from rag.core.settings import load_settings
 
     data = tmp_path / "data"
     shutil.copytree(corpus_data_dir, data, ignore=shutil.ignore_patterns("mentorkb.sqlite3*"))
-    store = make_handoff_store(load_settings(data_dir=data))
+    store = handoff_store(load_settings(data_dir=data))
     first = store.create("requested", [("user", "early")], requested_by="mentee")
     crisis = store.create("crisis", [("user", "I don't want to be alive anymore")])
     for n in range(FLOOD):
@@ -91,13 +91,13 @@ def value(output):
 
 def test_requests_are_limited_per_visitor_and_per_address_and_empty_ones_not_stored(tmp_path: Path,
                                                                                      embedder) -> None:
-    from rag.backends import make_handoff_store
+    from mentorkb.app import handoff_store
     from rag.core.errors import RateLimitedError
-    from rag.service import Assistant
+    from mentorkb.app import build
     from rag.core.settings import load_settings
 
     settings = load_settings(data_dir=tmp_path, handoff_requests_per_hour=2, handoff_requests_per_address_per_hour=3)
-    assistant = Assistant(settings, embedder=embedder)
+    assistant = build(settings, embedder=embedder).assistant
     with pytest.raises(ValueError, match="write a message or leave a contact"):
         assistant.request_human([], session="s0", visitor="v0", address="10.0.0.1")
     said = [("user", "I'd like to talk to someone")]
@@ -112,4 +112,4 @@ def test_requests_are_limited_per_visitor_and_per_address_and_empty_ones_not_sto
     again = assistant.request_human(said, contact="alice@example.org", session="a1", visitor="alice",
                                     address="10.0.0.1")  # her own open handoff is updated, never limited
     assert again.contact == "alice@example.org"
-    assert len(make_handoff_store(settings).list()) == 4
+    assert len(handoff_store(settings).list()) == 4

@@ -10,10 +10,10 @@ from rag.core.errors import MentorKBError
 
 
 def _stores(ctx: click.Context):
-    from rag.backends import make_handoff_store, make_user_store
+    from mentorkb.app import build
 
-    settings = ctx.obj["settings"]
-    return make_handoff_store(settings), make_user_store(settings)
+    app = build(ctx.obj["settings"])
+    return app.handoffs(), app.users()
 
 
 def _run(action):
@@ -186,7 +186,7 @@ def purge(ctx: click.Context, dry_run: bool) -> None:
     """
     from datetime import timedelta
 
-    from rag.backends import make_activity_log
+    from mentorkb.app import build
     from rag.people.db import now
 
     settings = ctx.obj["settings"]
@@ -196,7 +196,8 @@ def purge(ctx: click.Context, dry_run: bool) -> None:
         click.echo(f"would delete chat logs before {_stamp(log_cutoff)} and handoffs resolved before "
                    f"{_stamp(handoff_cutoff)}")
         return
-    store, _ = _stores(ctx)
-    counts = _run(lambda: make_activity_log(settings).purge(log_cutoff))
-    counts["resolved_handoffs"] = _run(lambda: store.purge_resolved(handoff_cutoff))
+    app = build(settings)
+    store = app.handoffs
+    counts = _run(lambda: app.activity().purge(log_cutoff))
+    counts["resolved_handoffs"] = _run(lambda: store().purge_resolved(handoff_cutoff))
     click.echo(", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()) + " deleted")

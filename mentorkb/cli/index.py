@@ -1,0 +1,115 @@
+"""`mentorkb ingest`, `reindex`, `remove` and `list`: the index from the command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from mentorkb.cli.common import Progress, indexer_for, print_report, settings_of
+
+log = logging.getLogger(__name__)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--prune", is_flag=True, help="Also remove indexed documents whose files are gone.")
+@click.option("--title", help="Title for the documents given (overrides the files').")
+@click.option("--mentor", help="Mentor/author for the documents given.")
+@click.option("--tags", help="Comma-separated tags for the documents given.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, title: str | None,
+           mentor: str | None, tags: str | None, as_json: bool) -> None:
+    """Add or update documents from files or folders (recursive).
+
+    A document's source id is its path relative to the folder given, or its file
+    name when a file is given. Unchanged documents are not re-embedded; a changed
+    one replaces its chunks. One bad file fails alone (exit 1), the rest go on.
+
+    \b
+    mentorkb ingest corpus/ extra/notes.md
+    mentorkb ingest --mentor "Ana Ruiz" --tags feedback,growth notes.md
+    """
+    overrides = {
+        "title": title,
+        "mentor": mentor,
+        "tags": tuple(t.strip() for t in tags.split(",") if t.strip()) if tags else None,
+    }
+    report = indexer_for(settings_of(ctx)).sync(
+        list(paths), prune=prune, overrides=overrides if any(overrides.values()) else None,
+        progress=Progress(),
+    )
+    print_report(ctx, report, as_json)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--full", is_flag=True, help="Rebuild everything into a new index, switched to when complete.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def reindex(ctx: click.Context, paths: tuple[Path, ...], full: bool, as_json: bool) -> None:
+    """Re-read every indexed document from its file; drop those whose files are gone.
+
+    With --full, everything is re-embedded into a new index generation. A running
+    server keeps answering from the old one and switches when the rebuild is
+    complete. If any file fails, the old index stays live.
+
+    \b
+    mentorkb reindex
+    mentorkb reindex --full
+    """
+    indexer = indexer_for(settings_of(ctx))
+    if full:
+        report = indexer.rebuild(list(paths), progress=Progress())
+        if report.failed:
+            click.echo("rebuild incomplete: the previous index stays live", err=True)
+        else:
+            from mentorkb.workspace import restore_upload_metadata
+
+            restore_upload_metadata(settings_of(ctx), indexer)
+    else:
+        report = indexer.refresh(progress=Progress())
+        if paths:
+            more = indexer.sync(list(paths), progress=Progress())
+            for name in ("added", "updated", "unchanged", "skipped", "failed"):
+                getattr(report, name).extend(getattr(more, name))
+            report.chunks_written += more.chunks_written
+    print_report(ctx, report, as_json)
+
+
+@click.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.pass_context
+def remove(ctx: click.Context, sources: tuple[str, ...]) -> None:
+    """Delete documents from the index by source id (as `mentorkb list` shows them)."""
+    gone = indexer_for(settings_of(ctx)).remove(list(sources))
+    for source in sources:
+        if source in gone:
+            click.echo(f"removed {source}")
+        else:
+            click.echo(f"error: {source}: not in the index", err=True)
+    ctx.exit(0 if len(gone) == len(sources) else 1)
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def list_documents(ctx: click.Context, as_json: bool) -> None:
+    """Show indexed documents with their chunk counts and dates."""
+    import datetime as dt
+
+    from rag.store.index import current_generation
+    from rag.store.manifest import Manifest
+
+    live = current_generation(settings_of(ctx).data_dir)
+    records = Manifest.of(live).all() if live else []
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in records], indent=2))
+        return
+    for r in records:
+        ingested = dt.datetime.fromtimestamp(r.ingested_at).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{r.source}\t{r.chunks} chunks\tdated {r.date or '-'}\tingested {ingested}\t{r.title}")
+    click.echo(f"{len(records)} documents", err=True)

@@ -1,0 +1,197 @@
+"""`mentorkb eval` and `mentorkb bench`: answer quality on labeled corpora, and speed."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from mentorkb.cli.common import Progress, settings_of
+from rag.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@click.command("eval")
+@click.argument("questions", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Documents to ingest before asking (needed with QUESTIONS).")
+@click.option("--corpora", "config", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML file listing the corpora to run (default: evals/corpora.toml).")
+@click.option("--only", multiple=True, metavar="NAME", help="Run only this corpus of the list (repeatable).")
+@click.option("--beir", "beir_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) to run instead (repeatable).")
+@click.option("--retriever", type=click.Choice(["hybrid", "dense"]), default="hybrid", show_default=True,
+              help="With QUESTIONS: 'dense' is MiniLM and Chroma alone.")
+@click.option("--triage", "triage_set", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Labeled triage messages (text, label, style); default with CORPUS: "
+                   "evals/triage/dev.jsonl beside it, if there.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, config: Path | None,
+             only: tuple[str, ...], beir_dirs: tuple[Path, ...], retriever: str, triage_set: Path | None,
+             as_json: bool) -> None:
+    """Measure retrieval and answers over several corpora, beside baselines from the same run.
+
+    With no arguments, runs every corpus listed in evals/corpora.toml that is on this
+    machine (the sample corpus, the public dev corpus, SciFact and NFCorpus), each
+    ingested into a temporary data dir, and puts the same questions to textbook
+    baselines built from the same texts: MiniLM dense alone, BM25 alone (MentorKB's
+    index and bm25s) and reciprocal-rank fusion (k = 60) of dense and bm25s. Prints
+    per corpus and as the mean over corpora: recall@5 and MRR@5 over distinct
+    documents, answer keyword coverage, abstain rates, citation validity and latency;
+    for BEIR corpora nDCG@10 and recall@100. Progress goes to stderr.
+
+    With QUESTIONS and --corpus, scores MentorKB alone on one gold set, overall, on dev
+    and on held-out questions. With --triage, scores three triages on the same
+    messages: the default (rules decide handoffs, the classifier adds check-ins), the
+    classifier deciding alone (MENTORKB_TRIAGE_HANDOFF=classifier) and the rules alone.
+
+    \b
+    mentorkb eval
+    mentorkb eval --beir ../shared/beir/scifact --json
+    mentorkb eval --only sample --only dev-corpus
+    mentorkb eval corpus/questions.jsonl --corpus corpus/
+    mentorkb eval --triage ../shared/triage/dev.jsonl
+    """
+    import tempfile
+
+    from mentorkb.tools import evaluate as ev
+    from mentorkb.app import build
+
+    if questions is None and triage_set is None:
+        _eval_corpora(ctx, config, only, beir_dirs, as_json)
+        return
+    if questions is not None and corpus is None:
+        raise click.UsageError("QUESTIONS needs --corpus, the documents to ingest")
+    if questions is None:
+        try:
+            labeled = ev.load_triage_set(triage_set)
+            settings = settings_of(ctx)
+            report = {"triage": _triage_report(settings, build(settings).embedder, labeled, [])}
+        except ValueError as e:
+            raise click.ClickException(str(e)) from e
+        click.echo(json.dumps(report, indent=2) if as_json else ev.triage_table(report["triage"]))
+        return
+    if triage_set is None and (corpus.parent / DEV_TRIAGE).is_file():
+        triage_set = corpus.parent / DEV_TRIAGE
+    try:
+        gold = ev.load_gold(questions)
+        labeled = ev.load_triage_set(triage_set) if triage_set else None
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    settings = settings_of(ctx)
+    with tempfile.TemporaryDirectory(prefix="mentorkb-eval-") as tmp:
+        if not ctx.obj["data_dir_given"]:
+            settings = settings.model_copy(update={"data_dir": Path(tmp)})
+        app = build(settings)
+        app.indexer().sync([corpus])
+        assistant, embedder = app.assistant, app.embedder
+        assistant.retriever.mode = retriever
+        supports = ev.supports_check(embedder, settings.citation_min_support)
+        report = ev.evaluate(lambda q: assistant.ask(q), gold, supports)
+        if labeled is not None:
+            report["triage"] = _triage_report(settings, embedder, labeled, gold)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(ev.table(report))
+        if "triage" in report:
+            click.echo("\n" + ev.triage_table(report["triage"]))
+
+
+def _eval_corpora(ctx: click.Context, config: Path | None, only: tuple[str, ...],
+                  beir_dirs: tuple[Path, ...], as_json: bool) -> None:
+    """`mentorkb eval` over the corpora of a TOML list, or the BEIR folders given."""
+    from mentorkb.tools import corpora as runs
+    from mentorkb.app import build
+    from mentorkb.tools.report import table
+
+    try:
+        if beir_dirs:
+            chosen = [runs.Corpus(d.resolve().name, beir=d) for d in beir_dirs]
+        else:
+            chosen = runs.load_config(config or runs.DEFAULT_CONFIG)
+        unknown = sorted(set(only) - {c.name for c in chosen})
+        if unknown:
+            raise click.UsageError(f"--only: no corpus named {', '.join(unknown)} "
+                                   f"(listed: {', '.join(c.name for c in chosen)})")
+        chosen = [c for c in chosen if not only or c.name in only]
+        settings = settings_of(ctx)
+        result = runs.run_all(chosen, settings, build(settings).embedder, lambda m: click.echo(m, err=True),
+                              Progress())
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(json.dumps(result, indent=2) if as_json else table(result))
+
+
+DEV_TRIAGE = Path("evals/triage/dev.jsonl")
+
+
+def _triage_report(settings: Settings, embedder, labeled: list[dict], gold: list[dict]) -> dict:
+    """Triage scores of the trained triage and the old one, on the same messages."""
+    from mentorkb.tools import evaluate as ev
+    from rag.safety.triage import Triager
+    from rag.safety.triage_legacy import LegacyTriager
+
+    answerable = [g["question"] for g in gold if g["kind"] == "answerable"]
+    sensitive = [g["question"] for g in gold if g["kind"] == "sensitive"]
+    rules = settings.model_copy(update={"triage_handoff": "rules"})
+    classifier = settings.model_copy(update={"triage_handoff": "classifier"})
+    return {name: ev.triage_scores(triager.classify, labeled, answerable, sensitive)
+            for name, triager in [("rules + classifier check-ins", Triager(rules, embedder)),
+                                  ("classifier", Triager(classifier, embedder)),
+                                  ("old: rules", LegacyTriager(settings, embedder))]}
+
+
+def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v.replace("_", "")) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated chunk counts, got {value!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter(f"expected positive chunk counts, got {value!r}")
+    return sizes
+
+
+@click.command()
+@click.option("--chunks", default="1000,10000,100000", show_default=True, callback=_sizes,
+              help="Index sizes to measure the query path at (synthetic beyond the corpus).")
+@click.option("--serve-at", type=int, default=10_000, show_default=True,
+              help="Index size to run `mentorkb serve` at (cold start, memory, concurrent clients); 0 skips.")
+@click.option("--queries", type=int, default=1000, show_default=True, help="Queries sent to the server.")
+@click.option("--clients", type=int, default=20, show_default=True, help="Simultaneous clients.")
+@click.option("--rounds", type=int, default=3, show_default=True, help="Passes over the questions per size.")
+@click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("corpus"), show_default=True, help="Documents (and questions.jsonl) to build from.")
+@click.option("--copies", type=int, default=3, show_default=True,
+              help="Variants of each corpus document in the ingest run; 0 skips it.")
+@click.option("--noop-docs", type=int, default=1000, show_default=True, help="Documents in the no-op re-ingest.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: int, rounds: int,
+          corpus: Path, copies: int, noop_docs: int, as_json: bool) -> None:
+    """Measure speed against floors taken in the same run: ask latency against one
+    encode plus one raw Chroma query, ingest against pure encode(), a no-op
+    re-ingest, and `mentorkb serve` (cold start, memory, concurrent clients).
+
+    Indexes beyond the corpus's own chunks are synthetic (real vectors, perturbed).
+    Progress goes to stderr; figures to stdout.
+
+    \b
+    mentorkb bench --json
+    mentorkb bench --chunks 1000 --serve-at 1000 --queries 100
+    """
+    from mentorkb.tools import bench as benchmarks
+
+    if clients < 1 or queries < 1 or rounds < 1:
+        raise click.UsageError("--clients, --queries and --rounds must be at least 1")
+    result = benchmarks.run(
+        corpus, copies, noop_docs, chunks, serve_at or None, queries, clients, rounds,
+        progress=lambda message: click.echo(message, err=True),
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(benchmarks.table(result))
