@@ -15,14 +15,16 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ingest import loaders, sandbox
 from ingest.chunking import embedding_text, split_document, to_chunks
+from ingest.discovery import Found, discover
 from ingest.document import LoadedDocument
+from ingest.report import IngestReport, Progress
 from rag.store import index
 from rag.backends import make_store
 from rag.core.errors import LoaderError, StoreError
@@ -36,88 +38,6 @@ from rag.core.text import sentences
 from rag.core.types import Chunk
 
 log = logging.getLogger(__name__)
-
-# (documents done, documents in all, source, status, chunks written so far)
-Progress = Callable[[int, int, str, str, int], None]
-
-
-@dataclass
-class IngestReport:
-    """What one run did; `failed` holds one `(source, reason)` per bad file."""
-
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    chunks_written: int = 0
-    # (source, sentence) for each sentence held back as an instruction to the reader or
-    # the assistant (rag.safety.injection): dropped from the stored text, never quoted.
-    flagged: list[tuple[str, str]] = field(default_factory=list)
-
-    def summary(self) -> str:
-        text = (
-            f"{len(self.added)} added, {len(self.updated)} updated, "
-            f"{len(self.unchanged)} unchanged, {len(self.failed)} failed; "
-            f"{self.chunks_written} chunks written"
-        )
-        if self.removed:
-            text += f"; {len(self.removed)} removed"
-        if self.flagged:
-            n = len(self.flagged)
-            what = "sentence held back as an instruction" if n == 1 else "sentences held back as instructions"
-            text += f"; {n} {what}"
-        return text
-
-    def as_dict(self) -> dict:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "removed": self.removed,
-            "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
-            "failed": [{"source": s, "reason": r} for s, r in self.failed],
-            "chunks_written": self.chunks_written,
-            "flagged": [{"source": s, "sentence": t} for s, t in self.flagged],
-        }
-
-
-@dataclass(frozen=True)
-class Found:
-    """A file to ingest, or a problem found while walking (`error` set)."""
-
-    path: Path
-    source: str
-    error: str = ""
-
-
-def discover(paths: list[Path]) -> Iterator[Found]:
-    """Files under `paths`. A folder's files are named relative to it, a file by its name.
-
-    Hidden entries are skipped. Symlinked folders are followed once; a link back
-    into a folder already walked is reported as a loop instead of recursed into.
-    """
-    for root in paths:
-        if not root.is_dir():
-            yield Found(root, root.name)
-            continue
-        seen = {os.path.realpath(root)}
-        for folder, dirs, files in os.walk(root, followlinks=True):
-            rel_folder = Path(folder).relative_to(root)
-            for name in sorted(dirs):
-                real = os.path.realpath(os.path.join(folder, name))
-                if name.startswith(".") or real in seen:
-                    dirs.remove(name)
-                    if not name.startswith("."):
-                        yield Found(Path(folder, name), (rel_folder / name).as_posix(), "symlink loop; not followed")
-                else:
-                    seen.add(real)
-            dirs.sort()
-            for name in sorted(files):
-                if not name.startswith("."):
-                    yield Found(Path(folder, name), (rel_folder / name).as_posix())
-
 
 def _storage_errors(method):
     """A full disk or read-only data dir becomes one clear StoreError. Each document
@@ -194,7 +114,6 @@ class Indexer:
     def _open(self, generation: Path) -> Iterator[Target]:
         store = make_store(self.settings, self.embedder, generation)
         manifest = Manifest.of(generation)
-        manifest.upgrade()  # an older data dir's FTS5 chunks move to the lexical index
         try:
             yield Target(generation, store, manifest)
         finally:
@@ -253,23 +172,6 @@ class Indexer:
             if report.added or report.updated or report.removed:
                 index.activate(data_dir, generation)  # readers reopen to see the new vectors
         return report
-
-    @_storage_errors
-    def upgrade(self) -> int:
-        """Move an older live generation's FTS5 chunks into the lexical index (any
-        writer does this first); returns how many moved."""
-        with writer_lock(self.settings.lock_path):
-            live = index.current_generation(self.settings.data_dir)
-            if live is None:
-                return 0
-            manifest = Manifest.of(live)
-            try:
-                moved = manifest.upgrade()
-            finally:
-                manifest.close()
-            if moved:
-                index.activate(self.settings.data_dir, live)  # readers reopen
-            return moved
 
     @_storage_errors
     def rebuild(self, paths: list[Path] = (), progress: Progress | None = None) -> IngestReport:

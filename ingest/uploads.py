@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest import loaders, sandbox
-from rag.core.errors import AccessDenied, LoaderError
+from rag.core.errors import AccessDenied, InvalidInput, LoaderError
 from rag.core.settings import Settings
 
 MAX_NAME_CHARS = 120
@@ -67,13 +67,13 @@ def check_owner(source: str, user: str, is_admin: bool) -> None:
 def safe_name(name: str) -> str:
     """The base name of a client-supplied file name; raises ValueError if none is safe."""
     if "\x00" in name:
-        raise ValueError("file name contains a NUL byte")
+        raise InvalidInput("file name contains a NUL byte")
     base = re.split(r"[\\/]", name)[-1]
     base = "".join(ch for ch in base if ch.isprintable()).strip()
     if not base or base in (".", "..") or base.startswith("."):
-        raise ValueError("not a usable file name")
+        raise InvalidInput("not a usable file name")
     if len(base) > MAX_NAME_CHARS:
-        raise ValueError(f"file name is {len(base)} characters, over the limit of {MAX_NAME_CHARS}")
+        raise InvalidInput(f"file name is {len(base)} characters, over the limit of {MAX_NAME_CHARS}")
     return base
 
 
@@ -106,10 +106,10 @@ def check(files: Sequence[tuple[str, Path]], owner: str, settings: Settings,
         try:
             name = safe_name(str(client_name))
             if name in (n for n, _ in checked):
-                raise ValueError("the same name twice in one upload")
+                raise InvalidInput("the same name twice in one upload")
             size = Path(temp_path).stat().st_size
             if sum(kept.values()) - kept.get(name, 0) + size > settings.mentor_quota_mb * 2**20:
-                raise ValueError(f"over your upload quota of {settings.mentor_quota_mb:g} MB "
+                raise InvalidInput(f"over your upload quota of {settings.mentor_quota_mb:g} MB "
                                  "(delete documents you no longer need, or ask an admin: MENTORKB_MENTOR_QUOTA_MB)")
             with slot():
                 _check(Path(temp_path), name, settings)
@@ -138,10 +138,10 @@ def place(checked: Sequence[tuple[str, Path]], owner: str, settings: Settings) -
 def _check(temp_path: Path, name: str, settings: Settings) -> None:
     if not loaders.is_supported(Path(name)):
         known = ", ".join(sorted(loaders.LOADERS))
-        raise ValueError(f"unsupported file type {Path(name).suffix or '(none)'!r} (known: {known})")
+        raise InvalidInput(f"unsupported file type {Path(name).suffix or '(none)'!r} (known: {known})")
     size = temp_path.stat().st_size
     if size > settings.max_file_mb * 2**20:
-        raise ValueError(f"file is {size / 2**20:.1f} MB, over the {settings.max_file_mb:g} MB limit")
+        raise InvalidInput(f"file is {size / 2**20:.1f} MB, over the {settings.max_file_mb:g} MB limit")
     # Load a copy under the real name, so the loader is picked by the name's extension.
     with tempfile.TemporaryDirectory() as scratch:
         trial = Path(scratch) / name

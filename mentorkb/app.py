@@ -112,7 +112,7 @@ def build(settings: Settings, *, embedder: Embedder | None = None, store=None, a
           users: UserStore | None = None) -> App:
     """Wire the parts named by `settings`. A part given here (a shared embedder in
     tests, a store that fails on purpose) is used instead of the one settings name."""
-    from rag.answering.answer import make_answerer
+    from rag.answering.generative import make_answerer
     from rag.backends import make_embedder
     from rag.service import Assistant
     from rag.store.index import LiveIndex

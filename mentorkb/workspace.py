@@ -26,7 +26,7 @@ from pathlib import Path
 from ingest import uploads
 from ingest.indexer import Indexer
 from rag.people.accounts import User
-from rag.core.errors import AccessDenied, IndexLockedError, NotFoundError
+from rag.core.errors import AccessDenied, IndexLockedError, InvalidInput, NotFoundError
 from rag.store.index import current_generation
 from rag.store.manifest import DocumentRecord, Manifest
 from rag.core.protocols import Embedder
@@ -95,7 +95,7 @@ class Workspace:
         old_name = source.rsplit("/", 1)[-1]
         client_name, temp_path = file
         if Path(uploads.safe_name(client_name)).suffix.lower() != Path(old_name).suffix.lower():
-            raise ValueError(f"{client_name}: the new version must have the same file type as {old_name}")
+            raise InvalidInput(f"{client_name}: the new version must have the same file type as {old_name}")
         with self._mentor_turn(owner):
             checked, errors = uploads.check([(old_name, temp_path)], owner, self.settings, self._slot)
             with self._writer():
@@ -128,8 +128,6 @@ class Workspace:
         that were stored but not (or not fully) indexed, and drop uploads whose files
         are gone. Unchanged files cost a stat each. Returns (indexed, dropped)."""
         with self._writer():
-            if moved := self.indexer.upgrade():
-                log.info("moved %d chunks of an older BM25 index to the lexical index", moved)
             records = {r.source: r for r in self._records() if uploads.owner_of(r.source)}
             known = set(records)
             on_disk = []

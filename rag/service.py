@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 from rag.answering import answerable
 from rag.safety import guard
-from rag.answering.answer import ABSTAIN_TEXT, NOT_COVERED_TEXT, GenerativeAnswerer
-from rag.core.errors import AnswererError, DatabaseError, RateLimitedError, StoreError
+from rag.answering.extractive import ABSTAIN_TEXT, NOT_COVERED_TEXT
+from rag.answering.generative import GenerativeAnswerer
+from rag.core.errors import AnswererError, DatabaseError, InvalidInput, RateLimitedError, StoreError
 from rag.people.activity import ActivityLog
 from rag.people.handoffs import Handoff, HandoffStore
 from rag.people.limits import RateLimiter
@@ -147,7 +148,7 @@ class Assistant:
         history = bounded(history)
         contact = (contact or "").strip() or None
         if not contact and not any(role == "user" and text.strip() for role, text in history):
-            raise ValueError("nothing to pass on: write a message or leave a contact so a mentor can reach you")
+            raise InvalidInput("nothing to pass on: write a message or leave a contact so a mentor can reach you")
         existing = self.handoffs.open_for(session) if session else None
         if existing:
             return self.handoffs.update(existing.ref, contact=contact, transcript=history)

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from rag.answering.answer import ExtractiveAnswerer
+from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.answerable import missing
 from rag.core.sentences import quotable, units
 from rag.core.text import sentences

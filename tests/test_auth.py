@@ -40,7 +40,8 @@ def test_the_secret_key_is_created_once_and_private(tmp_path) -> None:
     key = auth.secret_key(settings)
     assert len(key) >= 48 and auth.secret_key(settings) == key
     assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
-    assert auth.secret_key(load_settings(data_dir=tmp_path / "data", secret_key="given")) == "given"
+    given = load_settings(data_dir=tmp_path / "data", secret_key="given")
+    assert auth.secret_key(given) == "given" and "given" not in repr(given) + str(given.model_dump())
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "", None])

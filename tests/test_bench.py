@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mentorkb.tools.bench import SyntheticIndex, percentiles
+from mentorkb.tools.bench_serve import percentiles
+from mentorkb.tools.synthetic import SyntheticIndex
 from mentorkb.cli import cli
 from tests.conftest import CORPUS, gold_questions
 

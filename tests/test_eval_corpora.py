@@ -9,6 +9,8 @@ import math
 from pathlib import Path
 
 import pytest
+
+from rag.core.errors import InvalidInput
 from click.testing import CliRunner
 
 from mentorkb.cli import cli
@@ -150,7 +152,7 @@ def test_rrf_sums_reciprocal_ranks() -> None:
 def test_bad_corpus_list_names_the_file_entry_and_field(tmp_path) -> None:
     path = tmp_path / "corpora.toml"
     path.write_text('[[corpus]]\nname = "x"\ndocuments = "d"\n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"corpora\.toml: corpus 1 \(x\): 'documents' needs 'questions'"):
+    with pytest.raises(InvalidInput, match=r"corpora\.toml: corpus 1 \(x\): 'documents' needs 'questions'"):
         load_config(path)
     result = CliRunner().invoke(cli, ["eval", "--corpora", str(path)])
     assert result.exit_code == 1 and "corpora.toml: corpus 1 (x)" in result.output

@@ -6,6 +6,8 @@ import math
 
 import pytest
 
+from rag.core.errors import InvalidInput
+
 from mentorkb.tools import evaluate as ev
 
 
@@ -45,7 +47,7 @@ def test_split_is_stable_and_roughly_a_third() -> None:
 def test_bad_gold_line_names_file_and_line(tmp_path) -> None:
     path = tmp_path / "gold.jsonl"
     path.write_text('{"question": "ok"}\n{oops\n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"gold\.jsonl:2: invalid JSON"):
+    with pytest.raises(InvalidInput, match=r"gold\.jsonl:2: invalid JSON"):
         ev.load_gold(path)
 
 
@@ -81,5 +83,5 @@ def test_triage_scores_per_category(tmp_path) -> None:
     assert report["false_handoff_questions"] == ["asked"] and report["missed_sensitive_gold"] == ["checked"]
     path = tmp_path / "triage.jsonl"
     path.write_text('{"text": "x", "label": "none"}\n{"text": "y", "label": "legl"}\n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"triage\.jsonl:2: unknown label 'legl'"):
+    with pytest.raises(InvalidInput, match=r"triage\.jsonl:2: unknown label 'legl'"):
         ev.load_triage_set(path)

@@ -19,7 +19,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
 from rag.answering import citations, prompts
-from rag.answering.answer import ExtractiveAnswerer, GenerativeAnswerer, make_answerer
+from rag.answering.extractive import ExtractiveAnswerer
+from rag.answering.generative import GenerativeAnswerer, make_answerer
 from rag.backends.llm import make_chat_model
 from rag.core.errors import AnswererError, ConfigError
 from rag.core.settings import load_settings

@@ -16,7 +16,7 @@ from mentorkb.cli import cli
 from rag.people.accounts import UserStore
 from rag.people.activity import ActivityLog
 from rag.people.db import metadata, open_database
-from rag.core.errors import ConflictError, DatabaseError, NotFoundError
+from rag.core.errors import ConflictError, DatabaseError, InvalidInput, NotFoundError
 from rag.people.handoffs import HandoffStore, WebhookNotifier
 from mentorkb.app import build, handoff_store
 from rag.core.settings import load_settings
@@ -43,7 +43,7 @@ def test_lifecycle_open_claim_resolve(store: HandoffStore, tmp_path: Path) -> No
         store.claim(created.ref, "bob")
     with pytest.raises(ConflictError, match="claimed by alice, not bob"):
         store.resolve(created.ref, "bob", "done")
-    with pytest.raises(ValueError, match="note"):
+    with pytest.raises(InvalidInput, match="note"):
         store.resolve(created.ref, "alice", "  ")
 
     resolved = store.resolve(created.ref, "alice", "Talked it through; referred to legal aid.")
@@ -198,9 +198,9 @@ def test_passwords_are_hashed_and_checked(tmp_path: Path) -> None:
     assert accounts.authenticate("nobody", "correct horse battery") is None
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("mentorkb.sqlite3*"))  # WAL included
     assert b"correct horse battery" not in raw and b"$argon2id$" in raw
-    with pytest.raises(ValueError, match="name:"):
+    with pytest.raises(InvalidInput, match="name:"):
         accounts.add("../etc", "mentor", "correct horse battery")
-    with pytest.raises(ValueError, match="role:"):
+    with pytest.raises(InvalidInput, match="role:"):
         accounts.add("bob", "root", "correct horse battery")
 
 

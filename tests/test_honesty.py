@@ -10,7 +10,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from ingest.indexer import Indexer
 from ingest.loaders import is_supported, load
-from rag.answering.answer import GenerativeAnswerer
+from rag.answering.generative import GenerativeAnswerer
 from rag.safety.guard import is_instruction, meta_request
 from mentorkb.app import build
 from rag.service import Assistant

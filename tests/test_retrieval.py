@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage
 from ingest.indexer import Indexer
 from mentorkb.cli import cli
 from mentorkb.tools import evaluate as ev
-from rag.answering.answer import GenerativeAnswerer
+from rag.answering.generative import GenerativeAnswerer
 from rag.core.errors import AnswererError
 from rag.retrieval.followup import is_follow_up, standalone
 from rag.store.index import LiveIndex

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.indexer import Indexer
 from ingest.uploads import check_owner, owner_of, safe_name, stage
-from rag.core.errors import AccessDenied
+from rag.core.errors import AccessDenied, InvalidInput
 from rag.core.settings import load_settings
 
 GOOD = "# Pairing Sessions\n\nPair for ninety minutes at most, then switch who drives the keyboard.\n"
@@ -42,7 +42,7 @@ def test_client_paths_are_reduced_to_a_base_name(name: str, safe: str) -> None:
      (".bashrc", "not a usable"), ("dir/", "not a usable")],
 )
 def test_unsafe_names_are_refused(name: str, reason: str) -> None:
-    with pytest.raises(ValueError, match=reason):
+    with pytest.raises(InvalidInput, match=reason):
         safe_name(name)
 
 

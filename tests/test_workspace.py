@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.core.errors import AccessDenied, IndexLockedError, NotFoundError
+from rag.core.errors import AccessDenied, IndexLockedError, InvalidInput, NotFoundError
 
 NOTE = """# Alpaca Retreats for Mentors
 
@@ -82,7 +82,7 @@ def test_only_the_owner_or_an_admin_changes_a_document(workspace, people, settin
     result = workspace.replace(source, ("alpaca-v2.md", write(tmp_path, "c.md", newer)), people["ana"])
     assert result.indexed == (source,) and not result.errors
     assert search(settings, embedder, "Is there a llama picnic by the lake?") == [source]
-    with pytest.raises(ValueError, match="same file type"):
+    with pytest.raises(InvalidInput, match="same file type"):
         workspace.replace(source, ("alpaca.txt", write(tmp_path, "d.txt")), people["ana"])
     workspace.delete(source, people["root"])
     assert not (settings.data_dir / source).exists()

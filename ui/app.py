@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from rag.core.errors import DatabaseError, RateLimitedError
+from rag.core.errors import DatabaseError, InvalidInput, RateLimitedError
 from rag.service import Assistant
 from rag.core.settings import Settings
 from rag.retrieval.starters import starter_questions
@@ -116,7 +116,7 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         try:
             handoff = assistant.request_human(turns, contact=contact, session=_session(request),
                                               visitor=visitor, address=address)
-        except ValueError:
+        except InvalidInput:
             return ("Write a message or leave a contact first, so a mentor knows what to help with "
                     "or how to reach you.")
         except RateLimitedError as e:

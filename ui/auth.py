@@ -32,8 +32,8 @@ def ensure_visitor(session: dict) -> None:
 
 def secret_key(settings: Settings) -> str:
     """MENTORKB_SECRET_KEY, or a random key created once in DATA_DIR/secret_key (mode 600)."""
-    if settings.secret_key:
-        return settings.secret_key
+    if given := settings.secret_key.get_secret_value():
+        return given
     path: Path = settings.data_dir / "secret_key"
     try:
         return path.read_text(encoding="utf-8").strip()

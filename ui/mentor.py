@@ -156,7 +156,7 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
                     progress=lambda i, n, source: progress(i / n, desc=f"Indexed {i} of {n}"),
                 )
                 indexed, errors, held = list(result.indexed), refused + list(result.errors), list(result.held_back)
-        except (MentorKBError, ValueError) as e:
+        except MentorKBError as e:
             return _failed(e), gr.skip()
         finally:
             _discard(files)
@@ -169,7 +169,7 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             return "Choose a document first."
         try:
             workspace.delete(source, me(request))
-        except (MentorKBError, ValueError) as e:
+        except MentorKBError as e:
             return _failed(e)
         return markdown("Deleted `{}`: it is no longer used in answers.", source)
 
@@ -181,7 +181,7 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             if refused:
                 return _failed(refused[0]), gr.skip()
             result = workspace.replace(source, chosen[0], me(request))
-        except (MentorKBError, ValueError) as e:
+        except MentorKBError as e:
             return _failed(e), gr.skip()
         finally:
             _discard([file])
@@ -231,7 +231,7 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             return "Choose a handoff first."
         try:
             h = handoffs().claim(ref, me(request).name)
-        except (MentorKBError, ValueError) as e:
+        except MentorKBError as e:
             return _failed(e)
         return markdown("You claimed **{}**.", h.ref)
 
@@ -240,7 +240,7 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             return "Choose a handoff first.", gr.skip()
         try:
             h = handoffs().resolve(ref, me(request).name, note or "")
-        except (MentorKBError, ValueError) as e:
+        except MentorKBError as e:
             return _failed(e), gr.skip()
         return markdown("Resolved **{}**.", h.ref), ""
 

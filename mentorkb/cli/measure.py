@@ -67,21 +67,15 @@ def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, co
     if questions is not None and corpus is None:
         raise click.UsageError("QUESTIONS needs --corpus, the documents to ingest")
     if questions is None:
-        try:
-            labeled = ev.load_triage_set(triage_set)
-            settings = settings_of(ctx)
-            report = {"triage": _triage_report(settings, build(settings).embedder, labeled, [])}
-        except ValueError as e:
-            raise click.ClickException(str(e)) from e
+        labeled = ev.load_triage_set(triage_set)
+        settings = settings_of(ctx)
+        report = {"triage": _triage_report(settings, build(settings).embedder, labeled, [])}
         click.echo(json.dumps(report, indent=2) if as_json else ev.triage_table(report["triage"]))
         return
     if triage_set is None and (corpus.parent / DEV_TRIAGE).is_file():
         triage_set = corpus.parent / DEV_TRIAGE
-    try:
-        gold = ev.load_gold(questions)
-        labeled = ev.load_triage_set(triage_set) if triage_set else None
-    except ValueError as e:
-        raise click.ClickException(str(e)) from e
+    gold = ev.load_gold(questions)
+    labeled = ev.load_triage_set(triage_set) if triage_set else None
     settings = settings_of(ctx)
     with tempfile.TemporaryDirectory(prefix="mentorkb-eval-") as tmp:
         if not ctx.obj["data_dir_given"]:
@@ -109,21 +103,18 @@ def _eval_corpora(ctx: click.Context, config: Path | None, only: tuple[str, ...]
     from mentorkb.app import build
     from mentorkb.tools.report import table
 
-    try:
-        if beir_dirs:
-            chosen = [runs.Corpus(d.resolve().name, beir=d) for d in beir_dirs]
-        else:
-            chosen = runs.load_config(config or runs.DEFAULT_CONFIG)
-        unknown = sorted(set(only) - {c.name for c in chosen})
-        if unknown:
-            raise click.UsageError(f"--only: no corpus named {', '.join(unknown)} "
-                                   f"(listed: {', '.join(c.name for c in chosen)})")
-        chosen = [c for c in chosen if not only or c.name in only]
-        settings = settings_of(ctx)
-        result = runs.run_all(chosen, settings, build(settings).embedder, lambda m: click.echo(m, err=True),
-                              Progress())
-    except ValueError as e:
-        raise click.ClickException(str(e)) from e
+    if beir_dirs:
+        chosen = [runs.Corpus(d.resolve().name, beir=d) for d in beir_dirs]
+    else:
+        chosen = runs.load_config(config or runs.DEFAULT_CONFIG)
+    unknown = sorted(set(only) - {c.name for c in chosen})
+    if unknown:
+        raise click.UsageError(f"--only: no corpus named {', '.join(unknown)} "
+                               f"(listed: {', '.join(c.name for c in chosen)})")
+    chosen = [c for c in chosen if not only or c.name in only]
+    settings = settings_of(ctx)
+    result = runs.run_all(chosen, settings, build(settings).embedder, lambda m: click.echo(m, err=True),
+                          Progress())
     click.echo(json.dumps(result, indent=2) if as_json else table(result))
 
 

@@ -6,7 +6,6 @@ import json
 
 import click
 
-from rag.core.errors import MentorKBError
 
 
 def _stores(ctx: click.Context):
@@ -14,14 +13,6 @@ def _stores(ctx: click.Context):
 
     app = build(ctx.obj["settings"])
     return app.handoffs(), app.users()
-
-
-def _run(action):
-    """Call `action()`, turning expected errors into one-line exits (1)."""
-    try:
-        return action()
-    except (MentorKBError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
 
 
 def _stamp(value) -> str:
@@ -54,7 +45,7 @@ def _show(h) -> None:
 def _mentor(ctx: click.Context, name: str) -> str:
     """The acting mentor must have an account."""
     _, accounts = _stores(ctx)
-    return _run(lambda: accounts.get(name)).name
+    return accounts.get(name).name
 
 
 @click.group()
@@ -81,7 +72,7 @@ def list_handoffs(ctx: click.Context, status: str, as_json: bool, page: int | No
     Every matching handoff is listed unless --page asks for one page of them."""
     store, _ = _stores(ctx)
     wanted = None if status == "all" else status
-    found = _run(lambda: store.list(wanted, per_page, (page - 1) * per_page) if page else store.list(wanted))
+    found = store.list(wanted, per_page, (page - 1) * per_page) if page else store.list(wanted)
     for h in found:
         if as_json:
             click.echo(json.dumps(_as_dict(h), ensure_ascii=False))
@@ -99,7 +90,7 @@ def list_handoffs(ctx: click.Context, status: str, as_json: bool, page: int | No
 def show_handoff(ctx: click.Context, ref: str, as_json: bool) -> None:
     """One handoff with its transcript."""
     store, _ = _stores(ctx)
-    h = _run(lambda: store.get(ref))
+    h = store.get(ref)
     click.echo(json.dumps(_as_dict(h), ensure_ascii=False)) if as_json else _show(h)
 
 
@@ -110,7 +101,7 @@ def show_handoff(ctx: click.Context, ref: str, as_json: bool) -> None:
 def claim_handoff(ctx: click.Context, ref: str, mentor: str) -> None:
     """Take an open handoff."""
     store, _ = _stores(ctx)
-    h = _run(lambda: store.claim(ref, _mentor(ctx, mentor)))
+    h = store.claim(ref, _mentor(ctx, mentor))
     click.echo(f"{h.ref} claimed by {h.claimed_by}")
 
 
@@ -122,7 +113,7 @@ def claim_handoff(ctx: click.Context, ref: str, mentor: str) -> None:
 def resolve_handoff(ctx: click.Context, ref: str, mentor: str, note: str) -> None:
     """Close a handoff with a note."""
     store, _ = _stores(ctx)
-    h = _run(lambda: store.resolve(ref, _mentor(ctx, mentor), note))
+    h = store.resolve(ref, _mentor(ctx, mentor), note)
     click.echo(f"{h.ref} resolved by {h.claimed_by}")
 
 
@@ -144,7 +135,7 @@ def users() -> None:
 def add_user(ctx: click.Context, name: str, role: str, password: str) -> None:
     """Create an account; the password is stored only as an Argon2 hash."""
     _, accounts = _stores(ctx)
-    user = _run(lambda: accounts.add(name, role, password))
+    user = accounts.add(name, role, password)
     click.echo(f"added {user.role} {user.name}")
 
 
@@ -152,7 +143,7 @@ def add_user(ctx: click.Context, name: str, role: str, password: str) -> None:
 @click.pass_context
 def list_users(ctx: click.Context) -> None:
     _, accounts = _stores(ctx)
-    for user in _run(accounts.list):
+    for user in accounts.list():
         click.echo(f"{user.name}\t{user.role}\t{_stamp(user.created_at)}")
 
 
@@ -161,7 +152,7 @@ def list_users(ctx: click.Context) -> None:
 @click.pass_context
 def remove_user(ctx: click.Context, name: str) -> None:
     _, accounts = _stores(ctx)
-    _run(lambda: accounts.remove(name))
+    accounts.remove(name)
     click.echo(f"removed {name}")
 
 
@@ -172,7 +163,7 @@ def remove_user(ctx: click.Context, name: str) -> None:
 def set_password(ctx: click.Context, name: str, password: str) -> None:
     """Set a new password."""
     _, accounts = _stores(ctx)
-    _run(lambda: accounts.set_password(name, password))
+    accounts.set_password(name, password)
     click.echo(f"password changed for {name}")
 
 
@@ -198,6 +189,6 @@ def purge(ctx: click.Context, dry_run: bool) -> None:
         return
     app = build(settings)
     store = app.handoffs
-    counts = _run(lambda: app.activity().purge(log_cutoff))
-    counts["resolved_handoffs"] = _run(lambda: store().purge_resolved(handoff_cutoff))
+    counts = app.activity().purge(log_cutoff)
+    counts["resolved_handoffs"] = store().purge_resolved(handoff_cutoff)
     click.echo(", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()) + " deleted")

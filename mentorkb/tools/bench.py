@@ -21,32 +21,27 @@ and many simultaneous clients through Gradio's `/ask` API.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from ingest import loaders
 from ingest.chunking import embedding_text, split_document, to_chunks
-from ingest.indexer import Indexer, discover
+from ingest.discovery import discover
+from ingest.indexer import Indexer
 from rag.store import index
 from rag.backends import make_embedder, make_store
-from rag.store.lock import writer_lock
-from rag.store.manifest import Manifest
 from rag.core.protocols import Embedder
 from rag.core.sentences import quotable
 from rag.core.settings import Settings, load_settings
+from mentorkb.tools.bench_serve import bench_serve, percentiles
+from mentorkb.tools.synthetic import SyntheticIndex
 
 # What the issue asks for; `targets` in the output says which were met.
 QUERY_RATIO_TARGET = 1.5  # ask p95 / floor p95, at QUERY_RATIO_AT chunks
@@ -58,8 +53,6 @@ NOOP_S_TARGET = 2.0
 RSS_MB_TARGET = 1536.0
 COLD_START_S_TARGET = 10.0
 
-# Spread of the synthetic copies around their real vector: about 0.85 cosine to it.
-NOISE = 0.03
 
 
 def _replicate(corpus: Path, target: Path, copies: int) -> None:
@@ -144,130 +137,12 @@ def bench_ingest(settings: Settings, corpus: Path, copies: int, noop_docs: int, 
 
 
 
-def percentiles(samples_s: list[float]) -> dict[str, float]:
-    """p50 and p95 in milliseconds (nearest rank)."""
-    ordered = sorted(samples_s)
-
-    def rank(p: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, round(p * len(ordered)) - 1))] * 1000
-
-    return {"p50_ms": round(rank(0.50), 2), "p95_ms": round(rank(0.95), 2)}
-
-
 def bench_questions(corpus: Path) -> list[str]:
     """The gold set's answerable questions: each runs the whole path (sensitive ones stop at triage)."""
     path = corpus / "questions.jsonl"
     with path.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     return [r["question"] for r in rows if r.get("kind") == "answerable"]
-
-
-class SyntheticIndex:
-    """A data dir whose live generation grows to any number of chunks.
-
-    The corpus is ingested for real first; `grow(n)` then adds copies of its
-    documents (new sources and content hashes, the same text, vectors perturbed
-    by NOISE and renormalised) straight into the store and the BM25 side index.
-    Each size extends the previous one, so building 100,000 after 10,000 adds 90,000.
-
-    Args:
-        settings: where to build (its data dir) and which store backend.
-        embedder: embeds the real corpus once.
-        corpus: the documents to replicate.
-    """
-
-    def __init__(self, settings: Settings, embedder: Embedder, corpus: Path) -> None:
-        import numpy as np
-
-        self.settings = settings
-        self.embedder = embedder
-        self.rng = np.random.default_rng(7)
-        report = Indexer(settings, embedder).sync([corpus])
-        if report.failed or not report.chunks_written:
-            raise RuntimeError(f"benchmark corpus did not ingest: {report.summary()}")
-        self.generation = index.current_generation(settings.data_dir)
-        manifest = Manifest.of(self.generation)
-        store = make_store(settings, embedder, self.generation)
-        try:
-            chunks = manifest.chunks()
-            vectors = store.vectors([c.chunk_id for c in chunks])
-            self.records = {r.content_hash: r for r in manifest.all()}
-        finally:
-            store.close()
-            manifest.close()
-        # Each document's chunks, and their real vectors as rows of one array.
-        self.docs: list[tuple[str, list]] = []
-        by_hash: dict[str, list] = {}
-        for chunk in chunks:
-            if chunk.content_hash not in by_hash:
-                by_hash[chunk.content_hash] = []
-                self.docs.append((chunk.content_hash, by_hash[chunk.content_hash]))
-            by_hash[chunk.content_hash].append(chunk)
-        self.rows, row = [], 0
-        for _, pieces in self.docs:
-            self.rows.append(list(range(row, row + len(pieces))))
-            row += len(pieces)
-        self.base = np.array([vectors[c.chunk_id] for _, pieces in self.docs for c in pieces], dtype=np.float32)
-        self.real_chunks = self.count = len(chunks)
-        self.copies = 0
-        self.next_doc = len(self.docs)  # the next document to copy; starts a new copy at the end
-
-    def _copy_documents(self, room: int, need: int) -> tuple[list, list, list[int]]:
-        """The next copied documents: whole ones while they fit in `room` chunks, and at
-        most `need` chunks (the document that reaches `need` is cut short). Returns their
-        (record, chunks), all their chunks, and the rows of `base` their vectors copy."""
-        items, rows = [], []
-        while need > 0:
-            if self.next_doc == len(self.docs):
-                self.copies += 1
-                self.next_doc = 0
-            digest, pieces = self.docs[self.next_doc]
-            take = pieces[:need]
-            if len(take) > room:
-                if items:
-                    break
-                take = take[:room]
-            new_hash = hashlib.md5(f"{digest}:{self.copies}".encode()).hexdigest()
-            record = self.records[digest]
-            source = f"synthetic/copy{self.copies:05d}/{record.source}"
-            chunks = [replace(c, chunk_id=f"{new_hash}-{i:04d}", source=source, content_hash=new_hash)
-                      for i, c in enumerate(take)]
-            items.append((replace(record, source=source, content_hash=new_hash, chunks=len(chunks)), chunks))
-            rows += self.rows[self.next_doc][: len(take)]
-            room -= len(take)
-            need -= len(take)
-            self.next_doc += 1
-        return items, [c for _, chunks in items for c in chunks], rows
-
-    def grow(self, n: int) -> None:
-        """Add synthetic chunks until the live generation holds `n`.
-
-        Whole documents go in batches of the store's largest write; each batch's noise is
-        drawn in one call and its BM25 chunks written in one commit (`Manifest.put_many`).
-        The store write is the store's own `upsert`, so the collection is built exactly as
-        ingest builds it.
-        """
-        import numpy as np
-
-        if n <= self.count:
-            return
-        settings = self.settings
-        with writer_lock(settings.lock_path):
-            store = make_store(settings, self.embedder, self.generation)
-            manifest = Manifest.of(self.generation)
-            manifest.db.execute("PRAGMA synchronous=OFF")  # a throwaway index: no fsync per batch
-            try:
-                while self.count < n:
-                    items, chunks, rows = self._copy_documents(store.batch_size, n - self.count)
-                    noisy = self.base[rows] + self.rng.normal(0, NOISE, (len(rows), self.base.shape[1])).astype(np.float32)
-                    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-                    store.upsert(chunks, noisy.tolist())
-                    manifest.put_many(items)
-                    self.count += len(chunks)
-            finally:
-                manifest.close()
-                store.close()
-            index.activate(settings.data_dir, self.generation)  # readers reopen
 
 
 def bench_query(settings: Settings, embedder: Embedder, questions: list[str], rounds: int) -> dict:
@@ -312,127 +187,6 @@ def bench_query(settings: Settings, embedder: Embedder, questions: list[str], ro
         "ratio_p50": round(a["p50_ms"] / f["p50_ms"], 3),
         "ratio_p95": round(a["p95_ms"] / f["p95_ms"], 3),
     }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _peak_rss_mb(pid: int) -> float | None:
-    """The process's peak resident set (VmHWM), Linux only."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
-
-
-def bench_serve(settings: Settings, questions: list[str], queries: int, clients: int, log: Path) -> dict:
-    """Cold start, memory and concurrent clients against `mentorkb serve` in a subprocess."""
-    import psutil
-    from gradio_client import Client
-
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/"
-    env = {
-        **os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-        "MENTORKB_COLLECTION": settings.collection, "MENTORKB_MODELS_DIR": str(settings.models_path),
-    }
-    if settings.chroma_url:
-        env["MENTORKB_CHROMA_URL"] = settings.chroma_url
-    command = [sys.executable, "-m", "mentorkb", "--data-dir", str(settings.data_dir), "serve", "--port", str(port)]
-    with log.open("w") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        first = _first_answer(proc, port, url, questions[0], log)
-        cold_s = time.perf_counter() - start
-        server = psutil.Process(proc.pid)
-        rss_loaded = server.memory_info().rss / 2**20
-        # Clients connect first; then all send at once, each its share of the queries.
-        pool = [None] * clients
-        errors: list[str] = []
-        latencies: list[float] = []
-        lock = threading.Lock()
-        go = threading.Barrier(clients + 1)
-
-        def client(i: int) -> None:
-            pool[i] = Client(url, verbose=False, analytics_enabled=False, download_files=False)
-            go.wait()
-            for j in range(i, queries, clients):
-                q = questions[j % len(questions)]
-                began = time.perf_counter()
-                try:
-                    result = pool[i].predict(q, api_name="/ask")
-                    # Any reply the assistant can give is a success; a handoff or refusal is
-                    # a decision about the question, not a server error.
-                    ok = result.get("route") in ("answer", "abstain", "handoff", "refuse")
-                except Exception as e:  # noqa: BLE001 - any failure counts as an error
-                    ok, result = False, f"{type(e).__name__}: {e}"
-                with lock:
-                    if ok:
-                        latencies.append(time.perf_counter() - began)
-                    else:
-                        errors.append(str(result)[:200])
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-        for t in threads:
-            t.start()
-        go.wait()
-        began = time.perf_counter()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - began
-        for c in pool:
-            if c is not None:
-                c.close()
-        rss_after = server.memory_info().rss / 2**20
-        peak = _peak_rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return {
-        "cold_start_s": round(cold_s, 2),
-        "first_answer_route": first,
-        "rss_mb_after_load": round(rss_loaded, 1),
-        "rss_mb_after_queries": round(rss_after, 1),
-        "peak_rss_mb": peak,
-        "clients": clients,
-        "queries": queries,
-        "errors": len(errors),
-        "error_samples": errors[:3],
-        "throughput_qps": round(len(latencies) / wall, 2),
-        "latency": percentiles(latencies) if latencies else {},
-    }
-
-
-def _first_answer(proc: subprocess.Popen, port: int, url: str, question: str, log: Path, timeout: float = 300) -> str:
-    """Wait for the server to listen, then for its first answer; returns that answer's route."""
-    from gradio_client import Client
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mentorkb serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    else:
-        raise RuntimeError(f"mentorkb serve did not listen within {timeout:g}s")
-    client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
-    try:
-        return client.predict(question, api_name="/ask")["route"]
-    finally:
-        client.close()
 
 
 def _targets(result: dict) -> list[dict]:

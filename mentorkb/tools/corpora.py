@@ -30,6 +30,8 @@ machine.
 
 from __future__ import annotations
 
+from rag.core.errors import InvalidInput
+
 import csv
 import fnmatch
 import re
@@ -87,30 +89,30 @@ def load_config(path: Path) -> list[Corpus]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise InvalidInput(f"{path}: {e}") from None
     entries = data.get("corpus")
     if not isinstance(entries, list) or not entries:
-        raise ValueError(f"{path}: needs at least one [[corpus]] table")
+        raise InvalidInput(f"{path}: needs at least one [[corpus]] table")
     corpora, names = [], set()
     for i, entry in enumerate(entries, 1):
         where = f"{path}: corpus {i}"
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"{where}: needs a string field 'name'")
+            raise InvalidInput(f"{where}: needs a string field 'name'")
         if name in names:
-            raise ValueError(f"{where}: name {name!r} used twice")
+            raise InvalidInput(f"{where}: name {name!r} used twice")
         names.add(name)
         for key in ("documents", "questions", "beir"):
             if key in entry and not isinstance(entry[key], str):
-                raise ValueError(f"{where} ({name}): field {key!r} must be a path string")
+                raise InvalidInput(f"{where} ({name}): field {key!r} must be a path string")
         exclude = entry.get("exclude", [])
         if not isinstance(exclude, list) or not all(isinstance(x, str) for x in exclude):
-            raise ValueError(f"{where} ({name}): field 'exclude' must be a list of globs")
+            raise InvalidInput(f"{where} ({name}): field 'exclude' must be a list of globs")
         rel = {k: path.parent / entry[k] for k in ("documents", "questions", "beir") if k in entry}
         if ("beir" in rel) == ("documents" in rel or "questions" in rel):
-            raise ValueError(f"{where} ({name}): give 'beir', or 'documents' and 'questions'")
+            raise InvalidInput(f"{where} ({name}): give 'beir', or 'documents' and 'questions'")
         if "beir" not in rel and not ("documents" in rel and "questions" in rel):
-            raise ValueError(f"{where} ({name}): 'documents' needs 'questions' and the other way round")
+            raise InvalidInput(f"{where} ({name}): 'documents' needs 'questions' and the other way round")
         corpora.append(Corpus(name, rel.get("documents"), rel.get("questions"), rel.get("beir"), tuple(exclude)))
     return corpora
 
@@ -126,7 +128,7 @@ def _ranked(hits) -> list[str]:
 def corpus_files(corpus: Corpus) -> list:
     """A gold corpus's documents that a loader reads, less its excluded sources."""
     from ingest import loaders
-    from ingest.indexer import discover
+    from ingest.discovery import discover
 
     return [f for f in discover([corpus.documents]) if not f.error and loaders.is_supported(f.path)
             and not any(fnmatch.fnmatch(f.source, g) for g in corpus.exclude)]
@@ -196,10 +198,10 @@ def load_beir(folder: Path, split: str = "test") -> tuple[list[dict], dict[str, 
                 query, doc, grade = row
                 qrels.setdefault(query, {})[doc] = int(grade)
             except ValueError:
-                raise ValueError(f"{path}:{number}: expected query-id, corpus-id, score") from None
+                raise InvalidInput(f"{path}:{number}: expected query-id, corpus-id, score") from None
     unknown = sorted(set(qrels) - set(queries))
     if unknown:
-        raise ValueError(f"{path}: {len(unknown)} query ids not in queries.jsonl (first: {unknown[0]})")
+        raise InvalidInput(f"{path}: {len(unknown)} query ids not in queries.jsonl (first: {unknown[0]})")
     return docs, {q: queries[q] for q in qrels}, qrels
 
 

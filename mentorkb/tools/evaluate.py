@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.core.types import TRIAGE_CATEGORIES, Answer, ScoredChunk
+from rag.core.errors import InvalidInput
 
 KINDS = ("answerable", "out_of_scope", "sensitive", "injection")
 # "Sentence. [1]" (extractive) and "Sentence [1][2]." (generative) both count.
@@ -34,9 +35,9 @@ def records(path: Path, *fields: str) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 item = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{number}: invalid JSON ({e.msg})") from None
+                raise InvalidInput(f"{path}:{number}: invalid JSON ({e.msg})") from None
             if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in fields):
-                raise ValueError(f"{path}:{number}: needs string fields {', '.join(map(repr, fields))}")
+                raise InvalidInput(f"{path}:{number}: needs string fields {', '.join(map(repr, fields))}")
             yield number, item
 
 
@@ -280,7 +281,7 @@ def load_triage_set(path: Path) -> list[dict[str, str]]:
     items = []
     for number, item in records(path, "text"):
         if item.get("label") not in (*TRIAGE_CATEGORIES, "none"):
-            raise ValueError(f"{path}:{number}: unknown label {item.get('label')!r}")
+            raise InvalidInput(f"{path}:{number}: unknown label {item.get('label')!r}")
         items.append(item)
     return items
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import click
 
 from mentorkb.tools.triage_build import budget_threshold, read_labeled
-from rag.safety.injection import MODEL_FILE, REBUILD
+from rag.safety.injection import MODEL_FILE
 from rag.safety.injection_text import normalise
 from rag.safety.triage_model import Thresholds, TriageModel, features
 

@@ -24,6 +24,11 @@ class MentorKBError(Exception):
     """Base class; the message is meant for the user and fits on one line."""
 
 
+class InvalidInput(MentorKBError):
+    """A user's mistake: a bad field, file name, upload, transition or input file.
+    The message names the field or file and the reason; nothing stored changed."""
+
+
 class ConfigError(MentorKBError):
     """A setting is missing, malformed or names an unknown backend."""
 

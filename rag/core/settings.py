@@ -166,8 +166,8 @@ class Settings(BaseSettings):
         description="Require a login (any account) for the mentee chat too. Off: the chat "
         "is public, and only the mentor workspace and admin pages need one.",
     )
-    secret_key: str = Field(
-        "",
+    secret_key: SecretStr = Field(
+        SecretStr(""),
         description="Signs the web app's session cookies; never logged. Empty: a random key "
         "is created once in DATA_DIR/secret_key (set it for several servers behind one address).",
     )

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from rag.people.db import now, translated, users
-from rag.core.errors import ConflictError, NotFoundError
+from rag.core.errors import ConflictError, InvalidInput, NotFoundError
 from rag.core.types import User  # noqa: F401 - re-exported: accounts hand out Users
 
 ROLES = ("mentor", "admin")
@@ -34,7 +34,7 @@ class UserStore:
     def add(self, name: str, role: str, password: str) -> User:
         check_name(name)
         if role not in ROLES:
-            raise ValueError(f"role: must be one of {', '.join(ROLES)} (got {role!r})")
+            raise InvalidInput(f"role: must be one of {', '.join(ROLES)} (got {role!r})")
         check_password(password)
         try:
             with self.engine.begin() as conn:
@@ -96,14 +96,14 @@ class UserStore:
 
 def check_name(name: str) -> None:
     if not _NAME.match(name or ""):
-        raise ValueError(
+        raise InvalidInput(
             f"name: 2-64 letters, digits, '.', '_' or '-', starting with a letter or digit (got {name!r})"
         )
 
 
 def check_password(password: str) -> None:
     if len(password or "") < MIN_PASSWORD:
-        raise ValueError(f"password: at least {MIN_PASSWORD} characters")
+        raise InvalidInput(f"password: at least {MIN_PASSWORD} characters")
 
 
 def _user(row) -> User:

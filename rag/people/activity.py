@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from rag.people.db import feedback, now, questions, relaxed_commit, translated
+from rag.core.errors import InvalidInput
 from rag.core.types import Answer
 
 
@@ -50,7 +51,7 @@ class ActivityLog:
     def record_feedback(self, answer: Answer, rating: int, comment: str = "", session: str | None = None) -> int:
         """Store a rating (+1/-1) with the question, answer and citations; returns its id."""
         if rating not in (1, -1):
-            raise ValueError(f"rating: must be 1 or -1 (got {rating!r})")
+            raise InvalidInput(f"rating: must be 1 or -1 (got {rating!r})")
         cited = [
             {"n": c.n, "source": c.chunk.source, "title": c.chunk.title, "section": c.chunk.section,
              "page": c.chunk.page}

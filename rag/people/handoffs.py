@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from rag.people.db import handoffs, now, translated
-from rag.core.errors import ConflictError, NotFoundError
+from rag.core.errors import ConflictError, InvalidInput, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class HandoffStore:
             limit: at most this many (None: all), starting at `offset` in that order.
         """
         if status and status not in STATUSES:
-            raise ValueError(f"status: must be one of {', '.join(STATUSES)} (got {status!r})")
+            raise InvalidInput(f"status: must be one of {', '.join(STATUSES)} (got {status!r})")
         with self.engine.connect() as conn:
             return _in_queue_order(conn, handoffs.c.status == status if status else None, limit, offset)
 
@@ -232,7 +232,7 @@ class HandoffStore:
         """Close a handoff with a note. An open one is claimed by `mentor` on the way."""
         note = note.strip()
         if not note:
-            raise ValueError("note: say how the handoff was resolved")
+            raise InvalidInput("note: say how the handoff was resolved")
         handoff = self.get(ref)
         if handoff.status == "resolved":
             raise ConflictError(f"handoff {handoff.ref}: already resolved by {handoff.claimed_by}")

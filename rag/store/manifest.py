@@ -73,22 +73,6 @@ class Manifest:
     def close(self) -> None:
         self.db.close()
 
-    def upgrade(self) -> int:
-        """Move the chunks of an older manifest's FTS5 table into the lexical index;
-        returns how many moved. Writers only."""
-        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
-            return 0
-        rows = self.db.execute(
-            "SELECT chunk_id, text, source, title, section, page, mentor, content_hash FROM chunks_fts"
-        ).fetchall()
-        texts: dict[str, list[Chunk]] = {}
-        for row in rows:
-            texts.setdefault(row[7], []).append(Chunk(*row))
-        self.lexical.replace(texts)
-        with self.db:
-            self.db.execute("DROP TABLE chunks_fts")
-        return len(rows)
-
     def sweep(self) -> int:
         """Delete lexical chunks that no document claims (a killed write's); returns how many texts."""
         orphans = self.lexical.hashes() - self.hashes()

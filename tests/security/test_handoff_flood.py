@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rag.core.errors import InvalidInput
+
 from tests.security.gradio_queue import button_fn_index, join
 from tests.serving import MENTORKB, add_user, mentorkb_env, serve
 
@@ -98,7 +100,7 @@ def test_requests_are_limited_per_visitor_and_per_address_and_empty_ones_not_sto
 
     settings = load_settings(data_dir=tmp_path, handoff_requests_per_hour=2, handoff_requests_per_address_per_hour=3)
     assistant = build(settings, embedder=embedder).assistant
-    with pytest.raises(ValueError, match="write a message or leave a contact"):
+    with pytest.raises(InvalidInput, match="write a message or leave a contact"):
         assistant.request_human([], session="s0", visitor="v0", address="10.0.0.1")
     said = [("user", "I'd like to talk to someone")]
     for n in (1, 2):
