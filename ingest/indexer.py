@@ -13,7 +13,6 @@ import dataclasses
 import functools
 import logging
 import os
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,16 +24,16 @@ from ingest.chunking import embedding_text, split_document, to_chunks
 from ingest.discovery import Found, discover
 from ingest.document import LoadedDocument
 from ingest.report import IngestReport, Progress
+from ingest.screening import hold_back
 from rag.store import index
 from rag.backends import make_store
 from rag.core.errors import LoaderError, StoreError
 from rag.safety.injection import Detector
 from rag.store.lock import writer_lock
-from rag.store.manifest import DocumentRecord, Manifest, now
+from rag.store.manifest import Description, DocumentRecord, Manifest, now
 from rag.core.protocols import Embedder, VectorStore
 from rag.core.sentences import quotable
 from rag.core.settings import Settings
-from rag.core.text import sentences
 from rag.core.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -161,10 +160,7 @@ class Indexer:
             # Holding the lock, any generation newer than the live one is a rebuild that
             # was killed: clean it up.
             index.prune_generations(data_dir, self.settings)
-            generation = index.current_generation(data_dir)
-            if generation is None:  # the first ingest: live from the start, so a crash loses nothing
-                generation = index.new_generation(data_dir)
-                index.activate(data_dir, generation)
+            generation = self._live_or_first()
             with self._open(generation) as target:
                 self._ingest(target, select(_known(target.manifest)), report, overrides, progress)
                 if prune:
@@ -172,6 +168,27 @@ class Indexer:
             if report.added or report.updated or report.removed:
                 index.activate(data_dir, generation)  # readers reopen to see the new vectors
         return report
+
+    @_storage_errors
+    def describe(self, descriptions: dict[str, Description]) -> None:
+        """Keep mentors' descriptions (title, tags, notes) of uploads with the documents,
+        before the files are indexed, so a crash in between loses none of them."""
+        with writer_lock(self.settings.lock_path):
+            manifest = Manifest.of(self._live_or_first())
+            try:
+                manifest.describe(descriptions)
+            finally:
+                manifest.close()
+
+    def _live_or_first(self) -> Path:
+        """The live generation; for the first write, a new one made live at once, so a
+        crash loses nothing. Call holding the writer lock."""
+        data_dir = self.settings.data_dir
+        generation = index.current_generation(data_dir)
+        if generation is None:
+            generation = index.new_generation(data_dir)
+            index.activate(data_dir, generation)
+        return generation
 
     @_storage_errors
     def rebuild(self, paths: list[Path] = (), progress: Progress | None = None) -> IngestReport:
@@ -185,10 +202,10 @@ class Indexer:
         with writer_lock(self.settings.lock_path):
             index.prune_generations(data_dir, self.settings)  # a killed rebuild's leftovers
             live = index.current_generation(data_dir)
-            known = []
+            known, described = [], {}
             if live is not None:
                 manifest = Manifest.of(live)
-                known = _known(manifest)
+                known, described = _known(manifest), manifest.descriptions()
                 manifest.close()
             found = {f.source: f for f in known if f.path.is_file()}
             report.removed = sorted(f.source for f in known if f.source not in found)
@@ -196,6 +213,7 @@ class Indexer:
             generation = index.new_generation(data_dir)
             try:
                 with self._open(generation) as target:
+                    target.manifest.describe({s: d for s, d in described.items() if s not in report.removed})
                     self._ingest(target, list(found.values()), report, None, progress)
             except BaseException:
                 index.discard(generation, self.settings)
@@ -218,6 +236,7 @@ class Indexer:
             with self._open(generation) as target:
                 gone = [s for s in sources if target.manifest.get(s) is not None]
                 self._forget(target, gone)
+                target.manifest.remove(sources)  # descriptions of uploads never indexed too
             if gone:
                 index.activate(data_dir, generation)
         return gone
@@ -285,8 +304,10 @@ class Indexer:
             report.unchanged.append(found.source)
             return "unchanged", None
         doc = sandbox.load(found.path, found.source, self.settings.loader_timeout_s)
-        if overrides:
-            doc = dataclasses.replace(doc, **{k: v for k, v in overrides.items() if v})
+        described = manifest.description(found.source)
+        wins = {**(described.overrides() if described else {}), **{k: v for k, v in (overrides or {}).items() if v}}
+        if wins:
+            doc = dataclasses.replace(doc, **wins)
         digest = doc.content_hash
         if old and old.content_hash == digest:
             manifest.touch(found.source, str(found.path.resolve()), stat.st_size, stat.st_mtime_ns)
@@ -306,7 +327,7 @@ class Indexer:
         """Embed all pending chunks in one batch, store them, then commit each document."""
         if not pending:
             return
-        self._hold_back(pending, report)
+        hold_back(pending, self.detector, report)
         chunks = [c for p in pending for c in p.chunks]
         if chunks:
             vectors = self.embedder.embed([embedding_text(c) for c in chunks])
@@ -335,35 +356,6 @@ class Indexer:
             else:
                 report.added.append(p.doc.source)
         pending.clear()
-
-    def _hold_back(self, pending: list[_Pending], report: IngestReport) -> None:
-        """Drop every sentence that reads as an instruction from the pending chunks, before
-        they are embedded or stored: retrieved text is data, so no answerer, extractive or
-        generative, ever reads it. Each is reported once per document."""
-        split = {c.chunk_id: sentences(c.text) for p in pending for c in p.chunks}
-        ordered = sorted({s for found in split.values() for s in found})
-        flagged = {s for s, bad in zip(ordered, self.detector.flagged(ordered)) if bad}
-        if not flagged:
-            return
-        for p in pending:
-            held = []
-            kept = []
-            for chunk in p.chunks:
-                bad = [s for s in split[chunk.chunk_id] if s in flagged]
-                if not bad:
-                    kept.append(chunk)
-                    continue
-                text = chunk.text
-                for sentence in bad:  # its words, whatever whitespace the chunk has between them
-                    text = re.sub(r"\s+".join(map(re.escape, sentence.split())), " ", text, count=1)
-                held += bad
-                text = "\n".join(" ".join(line.split()) for line in text.splitlines()).strip()
-                if text:  # a chunk of nothing but instructions is not stored at all
-                    kept.append(dataclasses.replace(chunk, text=text))
-            p.chunks[:] = kept
-            for sentence in dict.fromkeys(held):
-                report.flagged.append((p.doc.source, sentence))
-                log.info("held back from %s, reads as an instruction: %s", p.doc.source, sentence)
 
     def _prune(self, target: Target, report: IngestReport) -> None:
         gone = [r.source for r in target.manifest.all() if not Path(r.path).is_file()]

@@ -115,7 +115,7 @@ def check(files: Sequence[tuple[str, Path]], owner: str, settings: Settings,
                 _check(Path(temp_path), name, settings)
             kept[name] = size
             checked.append((name, Path(temp_path)))
-        except (ValueError, LoaderError, OSError) as e:
+        except (InvalidInput, LoaderError, OSError) as e:
             reason = e.reason if isinstance(e, LoaderError) else (getattr(e, "strerror", None) or str(e))
             errors.append(f"{shown}: {reason}")
     return checked, errors

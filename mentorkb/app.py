@@ -54,7 +54,8 @@ def _opener(given, make: Callable[[], T]) -> Opener[T]:
 def handoff_store(settings: Settings) -> HandoffStore:
     """Handoffs in the application database, with the webhook when one is set."""
     from rag.people.db import open_database
-    from rag.people.handoffs import HandoffStore, WebhookNotifier
+    from rag.people.handoffs import HandoffStore
+    from rag.people.notify import WebhookNotifier
 
     url = settings.handoff_webhook.get_secret_value()
     notifier = WebhookNotifier(url, include_transcript=settings.handoff_webhook_transcript) if url else None

@@ -7,17 +7,14 @@ from this process are serialized by one lock, and the cross-process writer lock
 (held by a CLI reindex) becomes a clear "busy" message. Uploaded files are checked
 (trial-parsed) before that lock, in a few worker slots shared fairly among mentors.
 
-Upload metadata (title, tags, notes) is kept beside the files in
-`DATA_DIR/uploads/<mentor>/.meta.json`, so a replaced version keeps it and a full
-rebuild, which re-reads files, can apply it again.
+A mentor's title, tags and notes for an upload are kept in the index's manifest
+with the document (`Indexer.describe`), written before the file is indexed: a
+replaced version, a re-read and a full rebuild all keep them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -28,14 +25,13 @@ from ingest.indexer import Indexer
 from rag.people.accounts import User
 from rag.core.errors import AccessDenied, IndexLockedError, InvalidInput, NotFoundError
 from rag.store.index import current_generation
-from rag.store.manifest import DocumentRecord, Manifest
+from rag.store.manifest import Description, DocumentRecord, Manifest
 from rag.core.protocols import Embedder
 from rag.core.settings import Settings
 from rag.core.types import IndexStats, SharedDocument, UploadResult
 
 log = logging.getLogger(__name__)
 
-META = ".meta.json"
 BUSY = "the index is busy (a reindex is running); try again in a minute"
 
 
@@ -78,11 +74,8 @@ class Workspace:
             with self._writer():
                 report = uploads.place(checked, user.name, self.settings)
                 report.errors[:0] = errors
-                meta = {
-                    s.source: {"title": title.strip(), "tags": [t for t in tags if t], "notes": notes.strip()}
-                    for s in report.staged
-                }
-                self._save_meta(user.name, meta)
+                said = Description(title.strip(), tuple(t for t in tags if t), notes.strip(), user.name)
+                self.indexer.describe({s.source: said for s in report.staged})
                 indexed, failed, held = self._index([(s.path, s.source) for s in report.staged], progress)
         return UploadResult(tuple(indexed), tuple(report.errors) + tuple(failed), tuple(held))
 
@@ -118,9 +111,6 @@ class Workspace:
             owner = uploads.owner_of(source)
             if owner is not None:
                 (uploads.uploads_dir(self.settings, owner) / source.rsplit("/", 1)[-1]).unlink(missing_ok=True)
-                meta = self._load_meta(owner)
-                if meta.pop(source, None) is not None:
-                    self._write_meta(owner, meta)
             self.indexer.remove([source])
 
     def recover(self) -> tuple[list[str], list[str]]:
@@ -150,13 +140,10 @@ class Workspace:
         records = self._records()
         if not user.is_admin:
             records = [r for r in records if uploads.owner_of(r.source) == user.name]
-        notes: dict[str, dict[str, dict]] = {}
+        described = self._descriptions()
         shown = []
         for r in records:
-            owner = uploads.owner_of(r.source)
-            if owner is not None and owner not in notes:
-                notes[owner] = self._load_meta(owner)
-            note = notes.get(owner, {}).get(r.source, {}).get("notes", "") if owner else ""
+            note = described[r.source].notes if r.source in described else ""
             shown.append(SharedDocument(r.source, r.title, r.mentor, r.tags, note, r.chunks, r.ingested_at))
         return sorted(shown, key=lambda d: d.ingested_at, reverse=True)
 
@@ -170,7 +157,6 @@ class Workspace:
             if report.failed:
                 first = "; ".join(f"{s}: {r}" for s, r in report.failed[:3])
                 return f"rebuild incomplete, the previous index stays live ({first})"
-            restore_upload_metadata(self.settings, self.indexer)
         return report.summary()
 
     def stats(self) -> IndexStats:
@@ -216,8 +202,8 @@ class Workspace:
         held: list[str] = []
         for i, (path, source) in enumerate(files, 1):
             owner = uploads.owner_of(source) or ""
-            meta = self._load_meta(owner).get(source, {})
-            report = self.indexer.add([(path, source)], overrides=_overrides(meta, owner))
+            # The uploader is the mentor; the title and tags described at upload apply too.
+            report = self.indexer.add([(path, source)], overrides={"mentor": owner})
             failed += [f"{s.rsplit('/', 1)[-1]}: {r}" for s, r in report.failed]
             held += [f"{s.rsplit('/', 1)[-1]}: {t}" for s, t in report.flagged]
             if not report.failed:
@@ -236,27 +222,18 @@ class Workspace:
         finally:
             manifest.close()
 
+    def _descriptions(self) -> dict[str, Description]:
+        live = current_generation(self.settings.data_dir)
+        if live is None:
+            return {}
+        manifest = Manifest.of(live)
+        try:
+            return manifest.descriptions()
+        finally:
+            manifest.close()
+
     def _record(self, source: str) -> DocumentRecord | None:
         return next((r for r in self._records() if r.source == source), None)
-
-    def _meta_path(self, owner: str) -> Path:
-        return uploads.uploads_dir(self.settings, owner) / META
-
-    def _load_meta(self, owner: str) -> dict[str, dict]:
-        return _load_meta(self._meta_path(owner))
-
-    def _save_meta(self, owner: str, new: dict[str, dict]) -> None:
-        if new:
-            self._write_meta(owner, {**self._load_meta(owner), **new})
-
-    def _write_meta(self, owner: str, meta: dict[str, dict]) -> None:
-        """Write atomically: a crash leaves the old file or the new one, never half."""
-        path = self._meta_path(owner)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".meta-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(meta, f, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
 
 
 @contextmanager
@@ -281,34 +258,3 @@ def _changed(path: Path, record: DocumentRecord | None) -> bool:
 def _require_role(user: User) -> None:
     if user.role not in ("mentor", "admin"):
         raise AccessDenied(f"{user.name}: only mentors and admins can change documents")
-
-
-def _overrides(meta: dict, owner: str) -> dict[str, object]:
-    """Indexer overrides from stored upload metadata; the uploader is the mentor."""
-    return {"title": meta.get("title") or None, "tags": tuple(meta.get("tags") or ()) or None, "mentor": owner}
-
-
-def _load_meta(path: Path) -> dict[str, dict]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as e:
-        log.warning("upload metadata %s unreadable: %s", path, e)
-        return {}
-
-
-def restore_upload_metadata(settings: Settings, indexer: Indexer) -> None:
-    """After a full rebuild, which re-reads files, give uploads their web title, tags and mentor again."""
-    live = current_generation(settings.data_dir)
-    if live is None:
-        return
-    manifest = Manifest.of(live)
-    try:
-        paths = {r.source: r.path for r in manifest.all()}
-    finally:
-        manifest.close()
-    for owner_dir in sorted((settings.data_dir / uploads.UPLOADS).glob("*/")):
-        for source, meta in _load_meta(owner_dir / META).items():
-            if source in paths:
-                indexer.add([(Path(paths[source]), source)], overrides=_overrides(meta, owner_dir.name))

@@ -95,6 +95,30 @@ def test_missing_path_is_a_clean_error(tmp_path: Path) -> None:
     assert code == 1 and "error: nope.md: no such file or directory" in err
 
 
+def test_user_mistakes_are_one_line_errors_and_bugs_are_not_hidden(tmp_path: Path, monkeypatch) -> None:
+    """One handler turns every MentorKBError (InvalidInput, a bad setting) into
+    "Error: ..." and exit 1; any other exception is a bug and keeps its traceback."""
+    data = str(tmp_path / "d")
+    code, _, err = run("--data-dir", data, "users", "add", "a!", "--role", "mentor", "--password", "x" * 12)
+    assert code == 1 and err.strip().splitlines() == [
+        "Error: name: 2-64 letters, digits, '.', '_' or '-', starting with a letter or digit (got 'a!')"]
+    code, _, err = run("--data-dir", data, "users", "add", "ana", "--role", "mentor", "--password", "short")
+    assert code == 1 and err.strip() == "Error: password: at least 10 characters"
+    monkeypatch.setenv("MENTORKB_TOP_K", "0")
+    code, _, err = run("--data-dir", data, "list")
+    assert code == 1 and err.startswith("Error: MENTORKB_TOP_K:") and len(err.strip().splitlines()) == 1
+    monkeypatch.delenv("MENTORKB_TOP_K")
+
+    from rag.store import index
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug, not a user mistake")
+
+    monkeypatch.setattr(index, "current_generation", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        run("--data-dir", data, "list")
+
+
 def check_answer_contract(answer: dict) -> None:
     assert set(answer) >= {"question", "route", "answer", "citations", "retrieved", "disclaimer", "timings_ms"}
     assert answer["route"] in {"answer", "abstain", "handoff"}

@@ -17,7 +17,8 @@ from rag.people.accounts import UserStore
 from rag.people.activity import ActivityLog
 from rag.people.db import metadata, open_database
 from rag.core.errors import ConflictError, DatabaseError, InvalidInput, NotFoundError
-from rag.people.handoffs import HandoffStore, WebhookNotifier
+from rag.people.handoffs import HandoffStore
+from rag.people.notify import WebhookNotifier
 from mentorkb.app import build, handoff_store
 from rag.core.settings import load_settings
 

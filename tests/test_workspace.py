@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.core.errors import AccessDenied, IndexLockedError, InvalidInput, NotFoundError
+from rag.store.manifest import Description
 
 NOTE = """# Alpaca Retreats for Mentors
 
@@ -91,11 +92,35 @@ def test_only_the_owner_or_an_admin_changes_a_document(workspace, people, settin
         workspace.delete(source, people["root"])
 
 
-def test_admin_rebuild_keeps_upload_titles(workspace, people, tmp_path) -> None:
-    workspace.upload([("alpaca.md", write(tmp_path, "a.md"))], people["ana"], title="Alpacas")
+def test_uploads_keep_their_description_through_rebuilds_and_new_versions(
+        workspace, people, settings, embedder, tmp_path) -> None:
+    """Title, tags and notes live with the document in the manifest: an admin's
+    rebuild, the CLI's `reindex --full`, a re-read and a new version all keep them,
+    and no caller has to restore them. Deleting the document deletes them."""
+    from mentorkb.app import build
+
+    def shown():
+        [doc] = workspace.documents(people["ana"])
+        return doc.title, doc.mentor, doc.tags, doc.notes
+
+    described = ("Alpacas", "ana", ("outdoors",), "spring only")
+    workspace.upload([("alpaca.md", write(tmp_path, "a.md"))], people["ana"], title="Alpacas",
+                     tags=["outdoors"], notes="spring only")
+    assert shown() == described
     assert workspace.reindex(people["root"]).startswith("1 added")
-    [doc] = workspace.documents(people["ana"])
-    assert (doc.title, doc.mentor) == ("Alpacas", "ana")
+    assert shown() == described
+    assert build(settings, embedder=embedder).indexer().rebuild().added == ["uploads/ana/alpaca.md"]
+    assert shown() == described
+    newer = NOTE + "\nAlpaca retreats now also include a llama picnic by the lake.\n"
+    source = "uploads/ana/alpaca.md"
+    workspace.replace(source, ("alpaca.md", write(tmp_path, "b.md", newer)), people["ana"])
+    assert shown() == described
+    assert build(settings, embedder=embedder).indexer().refresh().unchanged == [source]
+    assert shown() == described
+    assert not list((settings.data_dir / "uploads").rglob(".meta*"))  # no second home
+    workspace.delete(source, people["ana"])
+    workspace.upload([("alpaca.md", write(tmp_path, "c.md"))], people["ana"])
+    assert shown()[0] != "Alpacas" and shown()[2:] == ((), "")
 
 
 def test_a_write_while_another_process_holds_the_lock_says_busy(workspace, people, settings, tmp_path) -> None:
@@ -121,12 +146,14 @@ def test_recover_finishes_what_a_crash_interrupted(workspace, people, settings, 
     workspace.upload([("kept.md", write(tmp_path, "kept.md"))], people["ana"], title="Kept")
     workspace.upload([("gone.md", write(tmp_path, "gone.md", NOTE.replace("alpaca", "llama")))], people["ana"])
     folder = settings.data_dir / "uploads" / "ana"
-    # Crash states: a file stored but never indexed, a file deleted but still indexed.
+    # Crash states: a file described and stored but never indexed, a file deleted but
+    # still indexed.
+    workspace.indexer.describe({"uploads/ana/late.md": Description("Late vicunas", ("late",))})
     shutil.copy(write(tmp_path, "late.md", NOTE.replace("alpaca", "vicuna")), folder / "late.md")
     (folder / "gone.md").unlink()
     assert workspace.recover() == (["uploads/ana/late.md"], ["uploads/ana/gone.md"])
     listed = {d.source: d.title for d in workspace.documents(people["ana"])}
-    assert listed == {"uploads/ana/kept.md": "Kept", "uploads/ana/late.md": listed["uploads/ana/late.md"]}
+    assert listed == {"uploads/ana/kept.md": "Kept", "uploads/ana/late.md": "Late vicunas"}
     assert workspace.recover() == ([], [])  # nothing left to do: unchanged files cost a stat
 
 

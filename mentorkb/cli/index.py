@@ -66,10 +66,6 @@ def reindex(ctx: click.Context, paths: tuple[Path, ...], full: bool, as_json: bo
         report = indexer.rebuild(list(paths), progress=Progress())
         if report.failed:
             click.echo("rebuild incomplete: the previous index stays live", err=True)
-        else:
-            from mentorkb.workspace import restore_upload_metadata
-
-            restore_upload_metadata(settings_of(ctx), indexer)
     else:
         report = indexer.refresh(progress=Progress())
         if paths:

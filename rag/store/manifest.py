@@ -1,7 +1,11 @@
 """The document manifest (SQLite) and its lexical index (Tantivy), per generation.
 
 `documents` says which sources are indexed under which content hash (chunks are
-keyed by content hash, so two sources with the same text share one set). The
+keyed by content hash, so two sources with the same text share one set).
+`descriptions` holds what a mentor said about an upload (title, tags, notes) and
+who uploaded it: it
+wins over what the file says each time the file is read again, a rebuild copies it
+to the new generation, and it goes when the document is removed. The
 lexical index (rag.store.lexical) holds the same chunks for BM25. The two are kept equal
 by order: chunks enter the lexical index before the document rows that claim them
 commit, and leave it after, so a killed writer can leave only unclaimed chunks,
@@ -36,7 +40,29 @@ CREATE TABLE IF NOT EXISTS documents (
     ingested_at  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_hash ON documents (content_hash);
+CREATE TABLE IF NOT EXISTS descriptions (
+    source       TEXT PRIMARY KEY,
+    title        TEXT NOT NULL DEFAULT '',
+    tags         TEXT NOT NULL DEFAULT '[]',
+    notes        TEXT NOT NULL DEFAULT '',
+    mentor       TEXT NOT NULL DEFAULT ''
+);
 """
+
+
+@dataclass(frozen=True)
+class Description:
+    """A mentor's title, tags and notes for one upload ("" and () when not given),
+    and the mentor who uploaded it."""
+
+    title: str = ""
+    tags: tuple[str, ...] = ()
+    notes: str = ""
+    mentor: str = ""
+
+    def overrides(self) -> dict[str, object]:
+        """What the description changes in the document as loaded."""
+        return {k: v for k, v in (("title", self.title), ("tags", self.tags), ("mentor", self.mentor)) if v}
 
 
 @dataclass(frozen=True)
@@ -126,8 +152,29 @@ class Manifest:
             )
 
     def remove(self, sources: Iterable[str]) -> None:
+        """Delete documents' records and their descriptions."""
+        rows = [(s,) for s in sources]
         with self.db:
-            self.db.executemany("DELETE FROM documents WHERE source = ?", [(s,) for s in sources])
+            self.db.executemany("DELETE FROM documents WHERE source = ?", rows)
+            self.db.executemany("DELETE FROM descriptions WHERE source = ?", rows)
+
+    def describe(self, descriptions: dict[str, Description]) -> None:
+        """Keep (or replace) the descriptions of sources, indexed yet or not."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO descriptions VALUES (?,?,?,?,?)",
+                [(s, d.title, json.dumps(list(d.tags)), d.notes, d.mentor) for s, d in descriptions.items()],
+            )
+
+    def descriptions(self) -> dict[str, Description]:
+        rows = self.db.execute("SELECT source, title, tags, notes, mentor FROM descriptions").fetchall()
+        return {row[0]: _description(row[1:]) for row in rows}
+
+    def description(self, source: str) -> Description | None:
+        row = self.db.execute(
+            "SELECT title, tags, notes, mentor FROM descriptions WHERE source = ?", (source,)
+        ).fetchone()
+        return _description(row) if row else None
 
     def drop_chunks(self, content_hash: str) -> None:
         """Delete a text's chunks; call after removing the documents that held it."""
@@ -150,6 +197,11 @@ class Manifest:
 
     def hashes(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT DISTINCT content_hash FROM documents")}
+
+
+def _description(row: tuple) -> Description:
+    title, tags, notes, mentor = row
+    return Description(title, tuple(json.loads(tags)), notes, mentor)
 
 
 def _record(row: tuple) -> DocumentRecord:
