@@ -93,7 +93,7 @@ class App:
         """Mentors' and admins' document actions over the index (one per app)."""
         from mentorkb.workspace import Workspace
 
-        return Workspace(self.settings, self.embedder)
+        return Workspace(self.settings, self.indexer())
 
     def indexer(self) -> Indexer:
         """An indexer for a CLI ingest or reindex (the web app's goes through `workspace`)."""

@@ -26,7 +26,6 @@ from rag.people.accounts import User
 from rag.core.errors import AccessDenied, IndexLockedError, InvalidInput, NotFoundError
 from rag.store.index import current_generation
 from rag.store.manifest import Description, DocumentRecord, Manifest
-from rag.core.protocols import Embedder
 from rag.core.settings import Settings
 from rag.core.types import IndexStats, SharedDocument, UploadResult
 
@@ -40,12 +39,12 @@ class Workspace:
 
     Args:
         settings: data dir and upload limits.
-        embedder: the embedder the live index was built with (shared with the Assistant).
+        indexer: writes the live index, with the embedder the Assistant searches with.
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, indexer: Indexer) -> None:
         self.settings = settings
-        self.indexer = Indexer(settings, embedder)
+        self.indexer = indexer
         self._writing = threading.Lock()
         self._slots = threading.BoundedSemaphore(settings.upload_workers)
         self._turns: dict[str, threading.Lock] = {}

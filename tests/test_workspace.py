@@ -34,9 +34,9 @@ def people(settings):
 
 @pytest.fixture
 def workspace(settings, embedder):
-    from mentorkb.workspace import Workspace
+    from mentorkb.app import build
 
-    return Workspace(settings, embedder)
+    return build(settings, embedder=embedder).workspace
 
 
 def write(tmp_path: Path, name: str, text: str = NOTE) -> Path:
