@@ -174,11 +174,8 @@ class Indexer:
         """Keep mentors' descriptions (title, tags, notes) of uploads with the documents,
         before the files are indexed, so a crash in between loses none of them."""
         with writer_lock(self.settings.lock_path):
-            manifest = Manifest.of(self._live_or_first())
-            try:
+            with Manifest.of(self._live_or_first()) as manifest:
                 manifest.describe(descriptions)
-            finally:
-                manifest.close()
 
     def _live_or_first(self) -> Path:
         """The live generation; for the first write, a new one made live at once, so a
@@ -204,9 +201,8 @@ class Indexer:
             live = index.current_generation(data_dir)
             known, described = [], {}
             if live is not None:
-                manifest = Manifest.of(live)
-                known, described = _known(manifest), manifest.descriptions()
-                manifest.close()
+                with Manifest.of(live) as manifest:
+                    known, described = _known(manifest), manifest.descriptions()
             found = {f.source: f for f in known if f.path.is_file()}
             report.removed = sorted(f.source for f in known if f.source not in found)
             found.update((f.source, f) for f in discover(list(paths)))

@@ -79,14 +79,32 @@ def activity_log(settings: Settings) -> ActivityLog:
 @dataclass
 class App:
     """MentorKB's wired parts. `users`, `handoffs` and `activity` are openers: call
-    them for the store (DatabaseError while the database cannot be opened)."""
+    them for the store (DatabaseError while the database cannot be opened). The
+    Assistant, with its index and answerer, is built when first asked for, so a
+    command that only indexes or manages accounts neither loads the answer models
+    nor fails on a generative backend's settings."""
 
     settings: Settings
     embedder: Embedder
-    assistant: Assistant
     users: Opener[UserStore]
     handoffs: Opener[HandoffStore]
     activity: Opener[ActivityLog]
+    store: object = None  # the index to search; the live generation when None
+    answerer: object = None  # chosen by `settings.answerer` when None
+
+    @cached_property
+    def assistant(self) -> Assistant:
+        """Triage, retrieve, answer (one per app)."""
+        from rag.answering.generative import make_answerer
+        from rag.service import Assistant
+        from rag.store.index import LiveIndex
+
+        store = self.store or LiveIndex(self.settings, self.embedder)
+        return Assistant(
+            self.settings, self.embedder, store,
+            self.answerer or make_answerer(self.settings, self.embedder, store),
+            handoffs=self.handoffs, activity=self.activity,
+        )
 
     @cached_property
     def workspace(self) -> Workspace:
@@ -113,18 +131,12 @@ def build(settings: Settings, *, embedder: Embedder | None = None, store=None, a
           users: UserStore | None = None) -> App:
     """Wire the parts named by `settings`. A part given here (a shared embedder in
     tests, a store that fails on purpose) is used instead of the one settings name."""
-    from rag.answering.generative import make_answerer
     from rag.backends import make_embedder
-    from rag.service import Assistant
-    from rag.store.index import LiveIndex
 
-    embedder = embedder or make_embedder(settings)
-    store = store or LiveIndex(settings, embedder)
-    handoff_opener = _opener(handoffs, lambda: handoff_store(settings))
-    activity_opener = _opener(activity, lambda: activity_log(settings))
-    assistant = Assistant(
-        settings, embedder, store, answerer or make_answerer(settings, embedder, store),
-        handoffs=handoff_opener, activity=activity_opener,
+    return App(
+        settings, embedder or make_embedder(settings),
+        users=_opener(users, lambda: user_store(settings)),
+        handoffs=_opener(handoffs, lambda: handoff_store(settings)),
+        activity=_opener(activity, lambda: activity_log(settings)),
+        store=store, answerer=answerer,
     )
-    return App(settings, embedder, assistant, _opener(users, lambda: user_store(settings)),
-               handoff_opener, activity_opener)

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from ingest import uploads
 from ingest.indexer import Indexer
@@ -31,6 +32,7 @@ from rag.core.types import IndexStats, SharedDocument, UploadResult
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 BUSY = "the index is busy (a reindex is running); try again in a minute"
 
 
@@ -136,10 +138,9 @@ class Workspace:
 
     def documents(self, user: User) -> list[SharedDocument]:
         _require_role(user)
-        records = self._records()
+        records, described = self._live(lambda m: (m.all(), m.descriptions()), ([], {}))
         if not user.is_admin:
             records = [r for r in records if uploads.owner_of(r.source) == user.name]
-        described = self._descriptions()
         shown = []
         for r in records:
             note = described[r.source].notes if r.source in described else ""
@@ -211,25 +212,16 @@ class Workspace:
                 progress(i, len(files), source)
         return indexed, failed, held
 
-    def _records(self) -> list[DocumentRecord]:
+    def _live(self, read: Callable[[Manifest], T], empty: T) -> T:
+        """`read` of the live generation's manifest, or `empty` before the first index."""
         live = current_generation(self.settings.data_dir)
         if live is None:
-            return []
-        manifest = Manifest.of(live)
-        try:
-            return manifest.all()
-        finally:
-            manifest.close()
+            return empty
+        with Manifest.of(live) as manifest:
+            return read(manifest)
 
-    def _descriptions(self) -> dict[str, Description]:
-        live = current_generation(self.settings.data_dir)
-        if live is None:
-            return {}
-        manifest = Manifest.of(live)
-        try:
-            return manifest.descriptions()
-        finally:
-            manifest.close()
+    def _records(self) -> list[DocumentRecord]:
+        return self._live(Manifest.all, [])
 
     def _record(self, source: str) -> DocumentRecord | None:
         return next((r for r in self._records() if r.source == source), None)

@@ -119,6 +119,21 @@ def test_user_mistakes_are_one_line_errors_and_bugs_are_not_hidden(tmp_path: Pat
         run("--data-dir", data, "list")
 
 
+def test_a_broken_answerer_setting_stops_only_the_commands_that_answer(tmp_path: Path, monkeypatch) -> None:
+    """build() makes the Assistant on first use: accounts and indexing work while the
+    generative backend is misconfigured, and asking names the missing setting."""
+    data = str(tmp_path / "d")
+    monkeypatch.setenv("MENTORKB_ANSWERER", "llamacpp")  # without MENTORKB_LLM_MODEL_PATH
+    code, out, err = run("--data-dir", data, "users", "add", "ana", "--role", "mentor", "--password", "x" * 12)
+    assert code == 0 and out == "added mentor ana\n", err
+    doc = tmp_path / "walks.md"
+    doc.write_text("# Walks\n\nA walking meeting helps a mentee talk about hard things.\n")
+    code, out, err = run("--data-dir", data, "ingest", str(doc))
+    assert code == 0 and out.startswith("1 added"), err
+    code, _, err = run("--data-dir", data, "ask", "How do walking meetings help?")
+    assert code == 1 and err.startswith("Error: MENTORKB_LLM_MODEL_PATH")
+
+
 def check_answer_contract(answer: dict) -> None:
     assert set(answer) >= {"question", "route", "answer", "citations", "retrieved", "disclaimer", "timings_ms"}
     assert answer["route"] in {"answer", "abstain", "handoff"}

@@ -101,7 +101,10 @@ def list_documents(ctx: click.Context, as_json: bool) -> None:
     from rag.store.manifest import Manifest
 
     live = current_generation(settings_of(ctx).data_dir)
-    records = Manifest.of(live).all() if live else []
+    records = []
+    if live is not None:
+        with Manifest.of(live) as manifest:
+            records = manifest.all()
     if as_json:
         click.echo(json.dumps([r.__dict__ for r in records], indent=2))
         return

@@ -188,7 +188,6 @@ def purge(ctx: click.Context, dry_run: bool) -> None:
                    f"{_stamp(handoff_cutoff)}")
         return
     app = build(settings)
-    store = app.handoffs
     counts = app.activity().purge(log_cutoff)
-    counts["resolved_handoffs"] = store().purge_resolved(handoff_cutoff)
+    counts["resolved_handoffs"] = app.handoffs().purge_resolved(handoff_cutoff)
     click.echo(", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()) + " deleted")

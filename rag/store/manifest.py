@@ -99,6 +99,12 @@ class Manifest:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> Manifest:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def sweep(self) -> int:
         """Delete lexical chunks that no document claims (a killed write's); returns how many texts."""
         orphans = self.lexical.hashes() - self.hashes()
