@@ -25,16 +25,16 @@ from ingest.discovery import Found, discover
 from ingest.document import LoadedDocument
 from ingest.report import IngestReport, Progress
 from ingest.screening import hold_back
-from rag.store import index
 from rag.backends import make_store
 from rag.core.errors import LoaderError, StoreError
-from rag.safety.injection import Detector
-from rag.store.lock import writer_lock
-from rag.store.manifest import Description, DocumentRecord, Manifest, now
 from rag.core.protocols import Embedder, VectorStore
 from rag.core.sentences import quotable
 from rag.core.settings import Settings
 from rag.core.types import Chunk
+from rag.safety.injection import Detector
+from rag.store import index
+from rag.store.lock import writer_lock
+from rag.store.manifest import Description, DocumentRecord, Manifest, now
 
 log = logging.getLogger(__name__)
 

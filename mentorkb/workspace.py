@@ -23,12 +23,12 @@ from typing import TypeVar
 
 from ingest import uploads
 from ingest.indexer import Indexer
-from rag.people.accounts import User
 from rag.core.errors import AccessDenied, IndexLockedError, InvalidInput, NotFoundError
-from rag.store.index import current_generation
-from rag.store.manifest import Description, DocumentRecord, Manifest
 from rag.core.settings import Settings
 from rag.core.types import IndexStats, SharedDocument, UploadResult
+from rag.people.accounts import User
+from rag.store.index import current_generation
+from rag.store.manifest import Description, DocumentRecord, Manifest
 
 log = logging.getLogger(__name__)
 

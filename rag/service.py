@@ -14,18 +14,18 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from rag.answering import answerable
-from rag.safety import guard
 from rag.answering.extractive import ABSTAIN_TEXT, NOT_COVERED_TEXT
 from rag.answering.generative import GenerativeAnswerer
 from rag.core.errors import AnswererError, DatabaseError, InvalidInput, RateLimitedError, StoreError
+from rag.core.protocols import Embedder
+from rag.core.settings import Settings
+from rag.core.types import Answer, ScoredChunk
 from rag.people.activity import ActivityLog
 from rag.people.handoffs import Handoff, HandoffStore
 from rag.people.limits import RateLimiter
-from rag.core.protocols import Embedder
 from rag.retrieval.retrieve import SearchIndex, retriever_for
-from rag.core.settings import Settings
+from rag.safety import guard
 from rag.safety.triage import Triager
-from rag.core.types import Answer, ScoredChunk
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.answerable import missing
+from rag.answering.extractive import ExtractiveAnswerer
 from rag.core.sentences import quotable, units
 from rag.core.text import sentences
 from rag.core.types import Chunk, ScoredChunk

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mentorkb.cli import cli
 from mentorkb.tools.bench_serve import percentiles
 from mentorkb.tools.synthetic import SyntheticIndex
-from mentorkb.cli import cli
 from tests.conftest import CORPUS, gold_questions
 
 pytestmark = pytest.mark.slow
@@ -24,9 +24,9 @@ def test_percentiles_are_nearest_rank_in_ms() -> None:
 
 
 def test_synthetic_copies_are_searchable_densely_and_by_bm25(tmp_path: Path, embedder) -> None:
-    from rag.store.index import LiveIndex
-    from rag.retrieval.retrieve import HybridRetriever
     from rag.core.settings import load_settings
+    from rag.retrieval.retrieve import HybridRetriever
+    from rag.store.index import LiveIndex
 
     settings = load_settings(data_dir=tmp_path / "data")
     synthetic = SyntheticIndex(settings, embedder, CORPUS)

@@ -9,14 +9,13 @@ import math
 from pathlib import Path
 
 import pytest
-
-from rag.core.errors import InvalidInput
 from click.testing import CliRunner
 
 from mentorkb.cli import cli
 from mentorkb.tools import report
 from mentorkb.tools.baselines import rrf
 from mentorkb.tools.corpora import load_config
+from rag.core.errors import InvalidInput
 
 # One sentence each, so an extractive answer can only quote that sentence.
 DOCS = {

@@ -6,9 +6,8 @@ import math
 
 import pytest
 
-from rag.core.errors import InvalidInput
-
 from mentorkb.tools import evaluate as ev
+from rag.core.errors import InvalidInput
 
 
 def test_ranking_metrics() -> None:

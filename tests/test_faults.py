@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mentorkb.cli import cli
 from mentorkb.app import build
+from mentorkb.cli import cli
 from rag.core.settings import load_settings
 from tests.conftest import CORPUS
 

@@ -12,15 +12,15 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
+from mentorkb.app import build, handoff_store
 from mentorkb.cli import cli
+from rag.core.errors import ConflictError, DatabaseError, InvalidInput, NotFoundError
+from rag.core.settings import load_settings
 from rag.people.accounts import UserStore
 from rag.people.activity import ActivityLog
 from rag.people.db import metadata, open_database
-from rag.core.errors import ConflictError, DatabaseError, InvalidInput, NotFoundError
 from rag.people.handoffs import HandoffStore
 from rag.people.notify import WebhookNotifier
-from mentorkb.app import build, handoff_store
-from rag.core.settings import load_settings
 
 TRANSCRIPT = [("user", "How do I prepare for a first meeting?"), ("assistant", "Send a short note first. [1]")]
 
@@ -222,8 +222,8 @@ def test_purge_enforces_retention_but_never_touches_open_handoffs(tmp_path: Path
 
     from sqlalchemy import update
 
-    from rag.people.db import handoffs, now, questions
     from rag.core.types import Answer
+    from rag.people.db import handoffs, now, questions
 
     data = tmp_path / "data"
     settings = load_settings(data_dir=data)

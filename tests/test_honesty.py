@@ -10,12 +10,12 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from ingest.indexer import Indexer
 from ingest.loaders import is_supported, load
-from rag.answering.generative import GenerativeAnswerer
-from rag.safety.guard import is_instruction, meta_request
 from mentorkb.app import build
-from rag.service import Assistant
+from rag.answering.generative import GenerativeAnswerer
 from rag.core.settings import load_settings
 from rag.core.text import sentences
+from rag.safety.guard import is_instruction, meta_request
+from rag.service import Assistant
 from tests.conftest import CORPUS
 
 POISONED = """---

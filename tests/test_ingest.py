@@ -16,13 +16,13 @@ import pytest
 from click.testing import CliRunner
 
 from ingest.indexer import Indexer
+from mentorkb.app import build
 from mentorkb.cli import cli
-from rag.store import index
 from rag.backends import make_store
 from rag.core.errors import IndexLockedError
-from rag.store.manifest import Manifest
-from mentorkb.app import build
 from rag.core.settings import load_settings
+from rag.store import index
+from rag.store.manifest import Manifest
 
 TOPICS = ["feedback", "agendas", "goals", "promotion", "remote calls", "networking"]
 
@@ -278,8 +278,8 @@ def test_kill_9_mid_ingest_loses_nothing_and_the_next_run_finishes(tmp_path, set
 
 
 def test_put_many_writes_what_one_put_per_document_writes(tmp_path: Path) -> None:
-    from rag.store.manifest import DocumentRecord
     from rag.core.types import Chunk
+    from rag.store.manifest import DocumentRecord
 
     def doc(source: str, digest: str, words: str) -> tuple[DocumentRecord, list[Chunk]]:
         chunks = [Chunk(f"{digest}-{i:04d}", f"{words} part {i}", source, source.title(), "Intro", None, "",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.people.limits import RateLimiter
 from mentorkb.app import build
 from rag.core.settings import load_settings
+from rag.people.limits import RateLimiter
 
 
 class Clock:

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from rag.core.errors import ConfigError
-from rag.retrieval.ranker import FEATURES, LearnedRanker, chunk_position, document_features
 from rag.core.types import Chunk
+from rag.retrieval.ranker import FEATURES, LearnedRanker, chunk_position, document_features
 
 
 def test_numpy_walk_matches_lightgbm(tmp_path):
     import lightgbm  # in the test extra: training is not part of the app
+
     from mentorkb.tools.train_ranker import booster_arrays
 
     rng = np.random.default_rng(0)
@@ -77,9 +78,9 @@ def test_learned_ranker_on_the_sample_corpus(corpus_data_dir, embedder):
     """Through the real index: recall@5 above dense alone, and the documents in the
     order of the model's scores of their features."""
     from mentorkb.tools import evaluate as ev
-    from rag.store.index import LiveIndex
-    from rag.retrieval.retrieve import retriever_for, text_of
     from rag.core.settings import load_settings
+    from rag.retrieval.retrieve import retriever_for, text_of
+    from rag.store.index import LiveIndex
     from tests.conftest import gold_questions
 
     settings = load_settings(data_dir=corpus_data_dir, ranker="learned")

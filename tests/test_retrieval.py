@@ -12,18 +12,18 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from ingest.indexer import Indexer
+from mentorkb.app import build
 from mentorkb.cli import cli
 from mentorkb.tools import evaluate as ev
 from rag.answering.generative import GenerativeAnswerer
 from rag.core.errors import AnswererError
-from rag.retrieval.followup import is_follow_up, standalone
-from rag.store.index import LiveIndex
-from rag.retrieval.langchain_retriever import MentorKBRetriever
-from rag.retrieval.retrieve import diversify, lexical_evidence, query_words
-from mentorkb.app import build
-from rag.service import Assistant
 from rag.core.settings import load_settings
 from rag.core.types import Chunk, ScoredChunk
+from rag.retrieval.followup import is_follow_up, standalone
+from rag.retrieval.langchain_retriever import MentorKBRetriever
+from rag.retrieval.retrieve import diversify, lexical_evidence, query_words
+from rag.service import Assistant
+from rag.store.index import LiveIndex
 from tests.conftest import gold_questions
 
 

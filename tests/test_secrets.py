@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from rag.people.db import open_database
 from rag.core.errors import ConfigError, DatabaseError
 from rag.core.settings import load_settings
+from rag.people.db import open_database
 
 SECRETS = {"llm_api_key": "sk-live-0123456789", "database_url": "postgresql+psycopg://mkb:hunter2-pw@db.internal/mkb",
            "handoff_webhook": "https://hooks.slack.com/services/T000/B000/s3cr3tT0k3n"}

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from ingest.indexer import Indexer
-from rag.store.manifest import Manifest
-from rag.store import index
 from rag.core.settings import load_settings
+from rag.store import index
+from rag.store.manifest import Manifest
 from tests.conftest import CORPUS
 from tests.serving import MENTORKB, add_user, free_port, mentorkb_env, wait_for_port
 from tests.test_browser import ARGS, CHROMIUM, sign_in

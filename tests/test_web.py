@@ -74,8 +74,8 @@ def test_chat_streams_drafts_from_a_generative_backend(corpus_data_dir: Path, em
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
 
-    from rag.answering.generative import GenerativeAnswerer
     from mentorkb.app import build
+    from rag.answering.generative import GenerativeAnswerer
     from rag.core.settings import load_settings
     from ui.app import chat_responder
 

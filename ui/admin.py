@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from rag.people.accounts import UserStore
-from rag.people.activity import ActivityLog
 from rag.core.errors import MentorKBError
 from rag.core.protocols import Workspace
 from rag.core.settings import Settings
+from rag.people.accounts import UserStore
+from rag.people.activity import ActivityLog
 from ui import auth
 from ui.mentor import header_html
 from ui.render import markdown, when

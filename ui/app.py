@@ -15,11 +15,11 @@ from typing import Any
 import gradio as gr
 
 from rag.core.errors import DatabaseError, InvalidInput, RateLimitedError
-from rag.service import Assistant
 from rag.core.settings import Settings
+from rag.core.types import Answer
 from rag.retrieval.starters import starter_questions
 from rag.safety.triage import CRISIS_RESOURCES
-from rag.core.types import Answer
+from rag.service import Assistant
 from ui.auth import VISITOR_KEY
 from ui.render import answer_html, citation_label, markdown, source_html, text
 

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from rag.people.accounts import User, UserStore
 from rag.core.errors import AccessDenied, NotFoundError
 from rag.core.settings import Settings
+from rag.people.accounts import User, UserStore
 
 SESSION_USER = "user"
 SESSION_AT = "at"

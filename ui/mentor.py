@@ -17,11 +17,11 @@ from pathlib import Path
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from rag.people.accounts import UserStore
 from rag.core.errors import MentorKBError
-from rag.people.handoffs import HandoffStore
 from rag.core.protocols import Workspace
 from rag.core.settings import Settings
+from rag.people.accounts import UserStore
+from rag.people.handoffs import HandoffStore
 from ui import auth
 from ui.render import markdown, transcript_html, when
 

@@ -18,12 +18,12 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
-from rag.people.accounts import UserStore
 from rag.core.errors import DatabaseError
-from rag.people.limits import RateLimiter
 from rag.core.protocols import Workspace
-from rag.service import Assistant
 from rag.core.settings import Settings
+from rag.people.accounts import UserStore
+from rag.people.limits import RateLimiter
+from rag.service import Assistant
 from ui import auth
 from ui.admin import build_admin_app
 from ui.app import CSS as CHAT_CSS

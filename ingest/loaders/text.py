@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ingest.document import LoadedDocument
 from ingest.loaders.common import read_text
 from ingest.loaders.markdown import from_markdown
-from ingest.document import LoadedDocument
 
 _META_LINE = re.compile(r"^(mentor|author|tags|date)\s*:\s*(.+)$", re.I)
 

@@ -58,8 +58,8 @@ def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, co
     """
     import tempfile
 
-    from mentorkb.tools import evaluate as ev
     from mentorkb.app import build
+    from mentorkb.tools import evaluate as ev
 
     if questions is None and triage_set is None:
         _eval_corpora(ctx, config, only, beir_dirs, as_json)
@@ -99,8 +99,8 @@ def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, co
 def _eval_corpora(ctx: click.Context, config: Path | None, only: tuple[str, ...],
                   beir_dirs: tuple[Path, ...], as_json: bool) -> None:
     """`mentorkb eval` over the corpora of a TOML list, or the BEIR folders given."""
-    from mentorkb.tools import corpora as runs
     from mentorkb.app import build
+    from mentorkb.tools import corpora as runs
     from mentorkb.tools.report import table
 
     if beir_dirs:

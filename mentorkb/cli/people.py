@@ -7,7 +7,6 @@ import json
 import click
 
 
-
 def _stores(ctx: click.Context):
     from mentorkb.app import build
 

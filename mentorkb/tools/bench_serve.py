@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rag.core.settings import Settings
 
+
 def percentiles(samples_s: list[float]) -> dict[str, float]:
     """p50 and p95 in milliseconds (nearest rank)."""
     ordered = sorted(samples_s)

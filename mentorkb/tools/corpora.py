@@ -30,8 +30,6 @@ machine.
 
 from __future__ import annotations
 
-from rag.core.errors import InvalidInput
-
 import csv
 import fnmatch
 import re
@@ -43,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from mentorkb.tools import evaluate as ev
+from rag.core.errors import InvalidInput
 
 # The repository's list (an editable install, as `make` makes).
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "evals" / "corpora.toml"
@@ -139,10 +138,10 @@ def run_gold(corpus: Corpus, settings, embedder, say: Say, ingest_progress=None,
     """Ingest, ask and score one gold corpus with MentorKB and every baseline."""
     from ingest import loaders
     from ingest.indexer import Indexer
+    from mentorkb.app import build
     from mentorkb.tools.baselines import Baselines, distinct_sources, split_passages
     from rag.core.errors import MentorKBError
     from rag.retrieval.retrieve import query_words
-    from mentorkb.app import build
 
     gold = ev.load_gold(corpus.questions)
     files = corpus_files(corpus)
@@ -259,8 +258,8 @@ def run_beir(corpus: Corpus, settings, embedder, workdir: Path, say: Say, ingest
     MentorKB's retriever and every baseline, and score nDCG@10 and recall@100."""
     from ingest.indexer import Indexer
     from mentorkb.tools.baselines import Baselines, Passage, distinct_sources
-    from rag.store.index import LiveIndex
     from rag.retrieval.retrieve import query_words, retriever_for
+    from rag.store.index import LiveIndex
 
     docs, queries, qrels = load_beir(corpus.beir)
     ids = write_beir_documents(docs, workdir / "documents")

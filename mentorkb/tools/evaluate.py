@@ -17,8 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.core.types import TRIAGE_CATEGORIES, Answer, ScoredChunk
 from rag.core.errors import InvalidInput
+from rag.core.types import TRIAGE_CATEGORIES, Answer, ScoredChunk
 
 KINDS = ("answerable", "out_of_scope", "sensitive", "injection")
 # "Sentence. [1]" (extractive) and "Sentence [1][2]." (generative) both count.

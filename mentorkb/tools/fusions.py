@@ -107,9 +107,9 @@ def questions(corpus) -> list[tuple[str, str, dict[str, int]]]:
 def measure(corpus, settings, embedder, workdir: Path, say) -> dict[str, dict[str, tuple[float, ...]]]:
     """Per system and split: (recall@5, MRR@5) on a gold corpus, (nDCG@10,) on BEIR."""
     from mentorkb.tools.corpora import ingest_kept
-    from rag.store.index import LiveIndex
-    from rag.retrieval.retrieve import HybridRetriever
     from rag.retrieval.ranker import LearnedRanker
+    from rag.retrieval.retrieve import HybridRetriever
+    from rag.store.index import LiveIndex
 
     mine, ids = ingest_kept(corpus, settings, embedder, workdir, say)
     index = LiveIndex(mine, embedder)

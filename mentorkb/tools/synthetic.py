@@ -13,12 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from ingest.indexer import Indexer
-from rag.store import index
 from rag.backends import make_store
-from rag.store.lock import writer_lock
-from rag.store.manifest import Manifest
 from rag.core.protocols import Embedder
 from rag.core.settings import Settings
+from rag.store import index
+from rag.store.lock import writer_lock
+from rag.store.manifest import Manifest
 
 # Spread of the synthetic copies around their real vector: about 0.85 cosine to it.
 NOISE = 0.03

@@ -83,8 +83,8 @@ def training_queries(corpus) -> list[tuple[str, dict[str, int]]]:
 
 def corpus_rows(corpus, settings, embedder, workdir: Path, say) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Each training query's feature rows and labels, searched with the product's retriever."""
-    from rag.store.index import LiveIndex
     from rag.retrieval.retrieve import HybridRetriever, text_of
+    from rag.store.index import LiveIndex
 
     queries = training_queries(corpus)
     mine, ids = ingest_kept(corpus, settings, embedder, workdir, say)

@@ -54,8 +54,8 @@ def training_items(corpus, followups: Path) -> list[dict]:
 
 def corpus_rows(corpus, items, settings, embedder, workdir: Path, say) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Each question's candidate rows and labels."""
-    from rag.store.index import LiveIndex
     from rag.retrieval.retrieve import retriever_for
+    from rag.store.index import LiveIndex
 
     mine, _ = ingest_kept(corpus, settings, embedder, workdir, say)
     retriever = retriever_for(mine, embedder, LiveIndex(mine, embedder))

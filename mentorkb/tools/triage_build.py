@@ -23,9 +23,18 @@ from pathlib import Path
 
 import click
 
-from rag.safety.triage_model import (MODEL_FILE, Encoded, Span, Thresholds, TriageModel, encode, features, normalize,
-                              split_spans)
 from rag.core.types import TRIAGE_CATEGORIES
+from rag.safety.triage_model import (
+    MODEL_FILE,
+    Encoded,
+    Span,
+    Thresholds,
+    TriageModel,
+    encode,
+    features,
+    normalize,
+    split_spans,
+)
 
 TRAIN_DIR = Path("evals/triage/train")
 C = 4.0  # inverse regularisation; chosen by cross-validation on the training set

@@ -14,10 +14,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.safety.guard import foreign_links, is_instruction
 from rag.core.protocols import Embedder
 from rag.core.text import sentences
 from rag.core.types import Chunk, Citation, ScoredChunk
+from rag.safety.guard import foreign_links, is_instruction
 
 # `[1]`, `[1, 2]`; runs such as `[1][2]` are several of these.
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")

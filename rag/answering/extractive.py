@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag.answering import sentences
-from rag.retrieval import followup
-from rag.safety.guard import is_instruction
 from rag.core.text import words
 from rag.core.types import Citation, ScoredChunk
+from rag.retrieval import followup
+from rag.safety.guard import is_instruction
 
 if TYPE_CHECKING:
     from rag.core.protocols import Embedder, VectorIndex

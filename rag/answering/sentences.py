@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.safety.guard import is_instruction
-from rag.retrieval.ranker import LearnedRanker
 from rag.core.sentences import Unit, is_quotable, leans, units
 from rag.core.text import terms
 from rag.core.types import ScoredChunk
+from rag.retrieval.ranker import LearnedRanker
+from rag.safety.guard import is_instruction
 
 MODEL = Path(__file__).parent / "data" / "sentences.json"
 

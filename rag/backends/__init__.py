@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from rag.core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from rag.backends.chroma import ChromaStore
     from rag.core.protocols import Embedder
     from rag.core.settings import Settings
-    from rag.backends.chroma import ChromaStore
 
 
 def make_embedder(settings: Settings) -> Embedder:

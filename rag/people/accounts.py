@@ -15,9 +15,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from rag.people.db import now, translated, users
 from rag.core.errors import ConflictError, InvalidInput, NotFoundError
 from rag.core.types import User  # noqa: F401 - re-exported: accounts hand out Users
+from rag.people.db import now, translated, users
 
 ROLES = ("mentor", "admin")
 MIN_PASSWORD = 10

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
-from rag.people.db import feedback, now, questions, relaxed_commit, translated
 from rag.core.errors import InvalidInput
 from rag.core.types import Answer
+from rag.people.db import feedback, now, questions, relaxed_commit, translated
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from rag.people.db import handoffs, now, translated
 from rag.core.errors import ConflictError, InvalidInput, NotFoundError
+from rag.people.db import handoffs, now, translated
 
 if TYPE_CHECKING:
     from rag.people.notify import WebhookNotifier

@@ -16,9 +16,9 @@ from typing import Literal, NamedTuple, Protocol
 import numpy as np
 
 from rag.core.protocols import Embedder, LexicalIndex, VectorIndex
-from rag.retrieval.ranker import LearnedRanker, candidate_chunks, document_features
 from rag.core.text import FUNCTION_WORDS, words
 from rag.core.types import Chunk, ScoredChunk
+from rag.retrieval.ranker import LearnedRanker, candidate_chunks, document_features
 
 
 class SearchIndex(VectorIndex, LexicalIndex, Protocol):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from rag.core.settings import Settings
 from rag.store.index import current_generation
 from rag.store.manifest import Manifest
-from rag.core.settings import Settings
 
 
 def starter_questions(settings: Settings, n: int) -> list[str]:

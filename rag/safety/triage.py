@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.safety.triage_model import MODEL_FILE, Encoded, Thresholds, TriageModel, encode
 from rag.core.types import TRIAGE_CATEGORIES
+from rag.safety.triage_model import MODEL_FILE, Encoded, Thresholds, TriageModel, encode
 
 if TYPE_CHECKING:
     from rag.core.protocols import Embedder

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 
 from rag.backends import drop_store, make_store
 from rag.core.errors import StoreError
-from rag.store.manifest import Manifest
 from rag.core.types import Chunk, ScoredChunk
+from rag.store.manifest import Manifest
 
 if TYPE_CHECKING:
     from rag.backends.chroma import ChromaStore

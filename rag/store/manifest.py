@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.store.lexical import Lexicon
 from rag.core.types import Chunk
+from rag.store.lexical import Lexicon
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (

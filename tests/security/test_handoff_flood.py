@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from rag.core.errors import InvalidInput
-
 from tests.security.gradio_queue import button_fn_index, join
 from tests.serving import MENTORKB, add_user, mentorkb_env, serve
 
@@ -93,9 +92,8 @@ def value(output):
 
 def test_requests_are_limited_per_visitor_and_per_address_and_empty_ones_not_stored(tmp_path: Path,
                                                                                      embedder) -> None:
-    from mentorkb.app import handoff_store
+    from mentorkb.app import build, handoff_store
     from rag.core.errors import RateLimitedError
-    from mentorkb.app import build
     from rag.core.settings import load_settings
 
     settings = load_settings(data_dir=tmp_path, handoff_requests_per_hour=2, handoff_requests_per_address_per_hour=3)
