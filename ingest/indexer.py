@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest import loaders, sandbox
+from ingest import loaders, sandbox, uploads
 from ingest.chunking import embedding_text, split_document, to_chunks
 from ingest.discovery import Found, discover
 from ingest.document import LoadedDocument
@@ -87,9 +87,17 @@ def _take_batch(pending: list[_Pending], size: int) -> list[_Pending]:
     return batch
 
 
-def _known(manifest: Manifest) -> list[Found]:
-    """The documents a generation holds, as files to read again."""
-    return [Found(Path(r.path), r.source) for r in manifest.all()]
+def _known(manifest: Manifest, data_dir: Path) -> list[Found]:
+    """The documents a generation holds, as files to read again.
+
+    An upload is read from this data dir's uploads folder, not from the path it was
+    indexed at: a restored backup or a moved data dir keeps its uploads.
+    """
+    return [Found(_file_of(r.source, r.path, data_dir), r.source) for r in manifest.all()]
+
+
+def _file_of(source: str, path: str, data_dir: Path) -> Path:
+    return data_dir / source if uploads.owner_of(source) else Path(path)
 
 
 class Indexer:
@@ -162,7 +170,8 @@ class Indexer:
             index.prune_generations(data_dir, self.settings)
             generation = self._live_or_first()
             with self._open(generation) as target:
-                self._ingest(target, select(_known(target.manifest)), report, overrides, progress)
+                known = _known(target.manifest, self.settings.data_dir)
+                self._ingest(target, select(known), report, overrides, progress)
                 if prune:
                     self._prune(target, report)
             if report.added or report.updated or report.removed:
@@ -202,7 +211,7 @@ class Indexer:
             known, described = [], {}
             if live is not None:
                 with Manifest.of(live) as manifest:
-                    known, described = _known(manifest), manifest.descriptions()
+                    known, described = _known(manifest, self.settings.data_dir), manifest.descriptions()
             found = {f.source: f for f in known if f.path.is_file()}
             report.removed = sorted(f.source for f in known if f.source not in found)
             found.update((f.source, f) for f in discover(list(paths)))
@@ -354,7 +363,8 @@ class Indexer:
         pending.clear()
 
     def _prune(self, target: Target, report: IngestReport) -> None:
-        gone = [r.source for r in target.manifest.all() if not Path(r.path).is_file()]
+        gone = [r.source for r in target.manifest.all()
+                if not _file_of(r.source, r.path, self.settings.data_dir).is_file()]
         self._forget(target, gone)
         report.removed.extend(gone)
 

@@ -112,3 +112,24 @@ def list_documents(ctx: click.Context, as_json: bool) -> None:
         ingested = dt.datetime.fromtimestamp(r.ingested_at).strftime("%Y-%m-%d %H:%M")
         click.echo(f"{r.source}\t{r.chunks} chunks\tdated {r.date or '-'}\tingested {ingested}\t{r.title}")
     click.echo(f"{len(records)} documents", err=True)
+
+
+@click.command()
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.pass_context
+def backup(ctx: click.Context, dest: Path) -> None:
+    """Copy the index, uploads, key and database into DEST, a new folder usable as a data dir.
+
+    Safe while `serve` runs: the index is copied under the writer lock (an ingest or
+    upload meanwhile is told the index is busy; a backup during an ingest fails at
+    once) and the database through SQLite's online backup. Restore by serving from
+    the copy.
+    """
+    from mentorkb.backup import backup as run_backup
+
+    report = run_backup(settings_of(ctx), dest)
+    for item in report.copied:
+        click.echo(f"copied {item}")
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"backup in {report.dest}")
