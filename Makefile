@@ -1,6 +1,7 @@
 # make run   install, index corpus/ if there is no index yet, serve http://127.0.0.1:7860
 # make test  install with test extras and run the whole suite (browser tests included)
 # make stress  the long fault-injection runs
+# make screenshots  refresh the README's screenshots in docs/ (runs the browser tests)
 # make triage-model  rebuild the safety triage classifier from evals/triage/train/
 # make injection-model  rebuild the detector of instructions in documents from evals/injection/
 # make ranker-model  rebuild the learned ranker from SciFact and the dev-corpus (../shared; ~12 min)
@@ -16,7 +17,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test stress install install-test index clean chromium triage-model injection-model ranker-model sentence-model
+.PHONY: run test stress screenshots install install-test index clean chromium triage-model injection-model ranker-model sentence-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,10 @@ test: install-test chromium
 
 stress: install-test
 	$(BIN)/python -m pytest -m stress
+
+# The browser tests save screenshots to a temp folder unless told to refresh docs/.
+screenshots: install-test chromium
+	MENTORKB_SCREENSHOTS=1 $(BIN)/python -m pytest -m browser tests/test_browser.py
 
 triage-model: install
 	$(BIN)/python -m mentorkb.tools.triage_build --data-dir "$(DATA_DIR)"

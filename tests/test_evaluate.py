@@ -36,11 +36,15 @@ def test_split_is_stable_and_roughly_a_third() -> None:
     items = [{"id": f"q{i:03d}"} for i in range(300)]
     held = [ev.split_of(i) for i in items].count("heldout")
     assert 70 < held < 130
-    # a question's own split wins over the hash
-    item = {"id": "q000", "question": "?", "kind": "answerable", "gold": [], "answer_keywords": []}
-    assert ev.score_row(item, [], "")["split"] == ev.split_of(item)
-    assert ev.score_row({**item, "split": "heldout"}, [], "")["split"] == "heldout"
-    assert ev.score_row({**item, "split": "dev"}, [], "")["split"] == "dev"
+    # The split depends on the id alone: another dict with the same id, the same split.
+    assert [ev.split_of({"id": i["id"], "question": "other"}) for i in items] == [ev.split_of(i) for i in items]
+    # Scored rows carry the hash's split when a question has none, and its own otherwise.
+    base = {"question": "?", "kind": "answerable", "gold": [], "answer_keywords": []}
+    ids = {ev.split_of(i): i["id"] for i in items}  # one id of each split
+    for split, qid in ids.items():
+        assert ev.score_row({**base, "id": qid}, [], "")["split"] == split
+        other = "dev" if split == "heldout" else "heldout"
+        assert ev.score_row({**base, "id": qid, "split": other}, [], "")["split"] == other
 
 
 def test_bad_gold_line_names_file_and_line(tmp_path) -> None:
