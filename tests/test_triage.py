@@ -257,7 +257,7 @@ def test_crisis_reply_leads_with_resources_and_gives_no_advice() -> None:
 def test_blind_set_floors_beside_the_old_triage(triager: Triager, embedder) -> None:
     """Regression floors on the blind set (evals/triage/blind.jsonl, a copy of
     ../shared/triage/dev.jsonl, never trained or tuned on), with the old triage on the
-    same messages. The issue's targets are higher; docs/safety.md has the figures."""
+    same messages. The safety targets are higher; docs/safety.md has the figures."""
     from rag.safety.triage_legacy import LegacyTriager
 
     items = ev.load_triage_set(BLIND_SET)

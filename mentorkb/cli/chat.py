@@ -101,9 +101,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     app = build(settings)  # builds nothing heavy: each part loads on first use
     assistant = app.assistant
     # Load the model and the triage exemplars while the web app is imported and built,
-    # so the first question finds them ready. On ONNX Runtime that takes ~0.5 s; on the
-    # torch runtime, or the first time a data dir's model is exported, importing torch and
-    # sentence-transformers is the longest part of the start, so it begins first.
+    # so the first question finds them ready. On the torch runtime, or the first time a
+    # data dir's model is exported, importing torch and sentence-transformers is the
+    # longest part of the start, so it begins first.
     _background(assistant.warm_up_model, "warm-up")
 
     import uvicorn
@@ -115,10 +115,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     except IndexLockedError:
         click.echo("another process is writing the index; uploads are checked at the next start", err=True)
     server = app.server()
-    # Open the index (importing Chroma, 0.5-0.9 s) now, while the model still loads,
-    # rather than after the model on the warm-up thread, where the first question
-    # waited for it. A small gain: 0.57 s on average over 20 paired runs (standard
-    # error 0.39 s), within the noise of a single run.
+    # Open the index (importing Chroma) now, while the model still loads, rather than
+    # after the model on the warm-up thread, where the first question would wait for it.
     _background(assistant.warm_up_index, "open-index")
     host, port = host or settings.host, port or settings.port
     click.echo(f"MentorKB on http://{host}:{port} (mentors and admins: http://{host}:{port}/login)", err=True)

@@ -7,9 +7,9 @@ written for this project) teach "injection" against "none"; ordinary text (`ORDI
 sentences of public guides, and of mentors' write-ups) teaches "none" at a fifth of the
 weight, so everyday language is not flagged. Every sentence is normalised
 (`rag.safety.injection_text`) before it is vectorised, as at ingest. The model reads character
-and word n-grams only: once the pairs were added the MiniLM embedding block no longer
-helped in cross-validation (docs/security.md), and leaving it out spares ingest a second
-embedding of every sentence. The threshold comes from 5-fold cross-validation over the
+and word n-grams only: with the pairs in the training data the MiniLM embedding block
+does not help in cross-validation (docs/security.md), and leaving it out spares ingest a
+second embedding of every sentence. The threshold comes from 5-fold cross-validation over the
 labeled sentences: the lowest score that flags at most `BENIGN_BUDGET` of the benign
 ones written one by one (a flagged sentence is dropped from its document, so precision
 comes first).

@@ -5,7 +5,7 @@ dev-corpus's, and the standalone rewrites of the `followups` dev conversations (
 the dev-corpus), each searched by the product's own retriever so the candidates and
 features are the ones the answerer sees when serving. A candidate sentence's label is
 whether it holds one of its question's key phrases. Never trained on the `heldout`
-splits, which judge it (docs/evaluation.md, issue 26).
+splits, which judge it (docs/evaluation.md).
 
 LightGBM binary classifier; its trees are written as plain arrays that
 rag.answering.sentences.SentenceScorer evaluates with numpy. The hyperparameters were chosen by

@@ -2,10 +2,10 @@
 
 Every answerer's text passes through `validate`, so a generated answer shows a
 sentence only when it cites a source that was actually retrieved and that says
-something close to it. Support is measured against the cited chunk's best-matching
-sentence, not the whole chunk: on MiniLM a faithful paraphrase of one sentence of a
-180-token chunk scores about 0.45 against the chunk (as low as a sentence citing
-an unrelated chunk), but 0.6-0.7 against the sentence it paraphrases.
+something close to it. Support is similarity to the cited chunk's best-matching
+sentence, not to the whole chunk: on MiniLM a faithful paraphrase of one sentence of
+a chunk scores about as low against the whole chunk as a sentence citing an unrelated
+chunk, but clearly higher against the sentence it paraphrases.
 """
 
 from __future__ import annotations
