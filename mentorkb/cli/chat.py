@@ -12,27 +12,24 @@ from pathlib import Path
 import click
 
 from mentorkb.cli.common import settings_of
-from rag.core.errors import IndexLockedError
+from rag.core.errors import IndexLockedError, InvalidInput
+from rag.core.jsonl import rows
 
 log = logging.getLogger(__name__)
 
 
 def _questions(batch: Path) -> Iterator[tuple[int, str | None, str | None]]:
-    """(line number, question, error) for each non-blank line of a JSONL file."""
-    with batch.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield number, None, f"invalid JSON ({e.msg})"
-                continue
-            question = item.get("question") if isinstance(item, dict) else None
-            if not isinstance(question, str) or not question.strip():
-                yield number, None, "missing a non-empty string field 'question'"
-                continue
-            yield number, question, None
+    """(line number, question, error) for each non-blank line of a JSONL file; the
+    error names the file and line."""
+    for number, item in rows(batch, keep_going=True):
+        if isinstance(item, InvalidInput):
+            yield number, None, str(item)
+            continue
+        question = item.get("question") if isinstance(item, dict) else None
+        if not isinstance(question, str) or not question.strip():
+            yield number, None, f"{batch}:{number}: missing a non-empty string field 'question'"
+            continue
+        yield number, question, None
 
 
 def _print_answer(answer, as_json: bool) -> None:
@@ -76,7 +73,7 @@ def ask(ctx: click.Context, question: str | None, batch: Path | None, as_json: b
     for number, text, error in _questions(batch):
         if error:
             failed = True
-            click.echo(f"error: {batch}:{number}: {error}", err=True)
+            click.echo(f"error: {error}", err=True)
             if as_json:
                 click.echo(json.dumps({"line": number, "error": error}))
             continue

@@ -21,7 +21,6 @@ and many simultaneous clients through Gradio's `/ask` API.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -38,6 +37,7 @@ from ingest.indexer import Indexer
 from mentorkb.tools.bench_serve import bench_serve, percentiles
 from mentorkb.tools.synthetic import SyntheticIndex
 from rag.backends import make_embedder, make_store
+from rag.core.jsonl import read_jsonl
 from rag.core.protocols import Embedder
 from rag.core.sentences import quotable
 from rag.core.settings import Settings, load_settings
@@ -139,10 +139,7 @@ def bench_ingest(settings: Settings, corpus: Path, copies: int, noop_docs: int, 
 
 def bench_questions(corpus: Path) -> list[str]:
     """The gold set's answerable questions: each runs the whole path (sensitive ones stop at triage)."""
-    path = corpus / "questions.jsonl"
-    with path.open(encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [r["question"] for r in rows if r.get("kind") == "answerable"]
+    return [r["question"] for r in read_jsonl(corpus / "questions.jsonl") if r.get("kind") == "answerable"]
 
 
 def bench_query(settings: Settings, embedder: Embedder, questions: list[str], rounds: int) -> dict:

@@ -8,7 +8,6 @@ distinct sources in retrieval order.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 import statistics
@@ -17,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.core import jsonl
 from rag.core.errors import InvalidInput
 from rag.core.types import TRIAGE_CATEGORIES, Answer, ScoredChunk
 
@@ -28,17 +28,10 @@ _CITED = re.compile(r"(.+?)\s*((?:\[\d+\])+)[.!?]?(?=\s|$)")
 def records(path: Path, *fields: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) per JSON line; a malformed line, or one without the string
     `fields`, is an error naming the file and line."""
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InvalidInput(f"{path}:{number}: invalid JSON ({e.msg})") from None
-            if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in fields):
-                raise InvalidInput(f"{path}:{number}: needs string fields {', '.join(map(repr, fields))}")
-            yield number, item
+    for number, item in jsonl.rows(path):
+        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in fields):
+            raise InvalidInput(f"{path}:{number}: needs string fields {', '.join(map(repr, fields))}")
+        yield number, item
 
 
 def load_gold(path: Path) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import click
 
 from mentorkb.tools.triage_build import budget_threshold, read_labeled
+from rag.core.jsonl import read_jsonl
 from rag.safety.injection import MODEL_FILE
 from rag.safety.injection_text import normalise
 from rag.safety.triage_model import Thresholds, TriageModel, features
@@ -49,10 +50,9 @@ def load_data(data_dir: Path) -> tuple[list[str], list[str], int, int]:
     texts = [r["text"] for r in rows]
     labels = ["injection" if r["label"] == "injection" else "none" for r in rows]
     for name in ORDINARY:
-        for line in (data_dir / name).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                texts.append(json.loads(line)["text"])
-                labels.append("none")
+        for row in read_jsonl(data_dir / name):
+            texts.append(row["text"])
+            labels.append("none")
     return texts, labels, len(rows), len(natural)
 
 
