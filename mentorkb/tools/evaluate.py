@@ -19,6 +19,7 @@ from typing import Any
 from rag.core import jsonl
 from rag.core.errors import InvalidInput
 from rag.core.types import TRIAGE_CATEGORIES, Answer, ScoredChunk
+from rag.core.vectors import dot
 
 KINDS = ("answerable", "out_of_scope", "sensitive", "injection")
 # "Sentence. [1]" (extractive) and "Sentence [1][2]." (generative) both count.
@@ -108,7 +109,7 @@ def supports_check(embedder, min_support: float):
         if text not in cache:
             [cache[text]] = embedder.embed([text])
         [vector] = embedder.embed([sentence])
-        return sum(a * b for a, b in zip(vector, cache[text])) >= min_support
+        return dot(vector, cache[text]) >= min_support
 
     return supports
 

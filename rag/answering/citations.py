@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from rag.core.protocols import Embedder
 from rag.core.text import sentences
 from rag.core.types import Chunk, Citation, ScoredChunk
+from rag.core.vectors import dot
 from rag.safety.guard import foreign_links, is_instruction
 
 # `[1]`, `[1, 2]`; runs such as `[1][2]` are several of these.
@@ -45,16 +46,11 @@ def _claims(text: str, n_sources: int) -> list[_Claim]:
     return claims
 
 
-def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    # The embedder returns unit vectors, so the dot product is the cosine.
-    return sum(x * y for x, y in zip(a, b, strict=True))
-
-
 def _best_passage(
     vector: Sequence[float], passages: Sequence[str], vectors: Sequence[Sequence[float]]
 ) -> tuple[float, str]:
     """The passage most similar to `vector`, with its similarity."""
-    return max((_dot(vector, pv), p) for pv, p in zip(vectors, passages, strict=True))
+    return max((dot(vector, pv), p) for pv, p in zip(vectors, passages, strict=True))
 
 
 def _snippet(passages: Sequence[str], chunk: Chunk) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 from rag.core.protocols import Embedder, LexicalIndex, VectorIndex
 from rag.core.text import FUNCTION_WORDS, words
 from rag.core.types import Chunk, ScoredChunk
+from rag.core.vectors import dot
 from rag.retrieval.ranker import LearnedRanker, candidate_chunks, document_features
 
 
@@ -87,10 +88,6 @@ def lexical_evidence(
     names = names or {}
     order = sorted(best_bm25, key=lambda s: (-best_bm25[s], names.get(s, s)))
     return {source: weight / (1 + rank) ** power for rank, source in enumerate(order)}
-
-
-def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    return float(sum(x * y for x, y in zip(a, b)))
 
 
 def diversify(
@@ -243,7 +240,7 @@ class HybridRetriever:
         # only by BM25 gets its similarity from its stored vector.
         missing = [cid for doc in top_docs for cid in candidates[doc] if cid not in similarity]
         for chunk_id, stored in self.index.vectors(missing).items():
-            similarity[chunk_id] = _dot(vector, stored)
+            similarity[chunk_id] = dot(vector, stored)
         return scores, candidates, similarity, known, top_docs
 
 
