@@ -16,10 +16,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.answering.citations import backing_passage, passages_of
 from rag.core import jsonl
 from rag.core.errors import InvalidInput
 from rag.core.types import TRIAGE_CATEGORIES, Answer, ScoredChunk
-from rag.core.vectors import dot
 
 KINDS = ("answerable", "out_of_scope", "sensitive", "injection")
 # "Sentence. [1]" (extractive) and "Sentence [1][2]." (generative) both count.
@@ -99,17 +99,17 @@ def keyword_coverage(text: str, keywords: Sequence[str]) -> float | None:
 
 
 def supports_check(embedder, min_support: float):
-    """`(sentence, chunk_text) -> bool`: a sentence is supported by a chunk it quotes
-    (line breaks aside), or one whose embedding is at least `min_support` close to its own."""
-    cache: dict[str, list[float]] = {}
+    """`(sentence, chunk_text) -> bool`: the product's citation check
+    (`rag.answering.citations.backing_passage`): some passage of the chunk is at least
+    `min_support` similar to the sentence."""
+    cache: dict[str, tuple[list[str], list[list[float]]]] = {}
 
     def supports(sentence: str, text: str) -> bool:
-        if " ".join(sentence.rstrip(".").split()) in " ".join(text.split()):
-            return True  # quoted, up to line breaks
         if text not in cache:
-            [cache[text]] = embedder.embed([text])
+            passages = passages_of(text)
+            cache[text] = (passages, embedder.embed(passages))
         [vector] = embedder.embed([sentence])
-        return dot(vector, cache[text]) >= min_support
+        return backing_passage(vector, *cache[text], min_support) is not None
 
     return supports
 
