@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from rag.core.jsonl import read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -33,8 +34,7 @@ def clean_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def gold_questions() -> list[dict]:
-    with (CORPUS / "questions.jsonl").open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return read_jsonl(CORPUS / "questions.jsonl")
 
 
 @pytest.fixture(scope="session", autouse=True)

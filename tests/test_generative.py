@@ -161,6 +161,26 @@ def test_validation_embeds_once_and_keeps_extractive_answers(embedder) -> None:
     assert counting.calls == 1
 
 
+def test_eval_checks_a_citation_as_validate_does(embedder) -> None:
+    """`mentorkb eval` scores a cited sentence by the product's rule: against the cited
+    chunk's best-matching sentence. "An ambush…" paraphrases one sentence and scores
+    below 0.45 against the whole chunk, so a whole-chunk check would call it unsupported."""
+    from mentorkb.tools.evaluate import supports_check
+    from rag.core.vectors import dot
+
+    supports = supports_check(embedder, 0.45)
+    for sentence, chunk in [("An ambush can become an invitation", FEEDBACK),
+                            ("Stories show values and motivation", FIRST_MEETING),
+                            ("Meetings last an hour", CADENCE),
+                            ("Open the first meeting with stories rather than job titles", FEEDBACK),
+                            ("Ask permission first", FEEDBACK)]:
+        kept, _ = citations.validate(f"{sentence} [1].", [scored(chunk, 0.5)], embedder, 0.45)
+        assert supports(sentence, chunk.text) == bool(kept), sentence
+    assert supports("An ambush can become an invitation", FEEDBACK.text)
+    [whole, claim] = embedder.embed([FEEDBACK.text, "An ambush can become an invitation"])
+    assert dot(whole, claim) < 0.45
+
+
 def test_low_relevance_abstains_without_asking_the_model(embedder) -> None:
     model = RecordingChatModel()
     answerer = generative(model, embedder)

@@ -17,6 +17,7 @@ import pytest
 
 from mentorkb.tools import evaluate as ev
 from rag.core.errors import ConfigError
+from rag.core.jsonl import read_jsonl
 from rag.core.settings import load_settings
 from rag.safety.triage import CHECK_IN_TEXT, CRISIS_RESOURCES, Triager, decide, handoff_text, lexicon_match
 from rag.safety.triage_model import MODEL_FILE, Thresholds, TriageModel, split_parts
@@ -257,7 +258,7 @@ def test_crisis_reply_leads_with_resources_and_gives_no_advice() -> None:
 def test_blind_set_floors_beside_the_old_triage(triager: Triager, embedder) -> None:
     """Regression floors on the blind set (evals/triage/blind.jsonl, a copy of
     ../shared/triage/dev.jsonl, never trained or tuned on), with the old triage on the
-    same messages. The issue's targets are higher; docs/safety.md has the figures."""
+    same messages. The safety targets are higher; docs/safety.md has the figures."""
     from rag.safety.triage_legacy import LegacyTriager
 
     items = ev.load_triage_set(BLIND_SET)
@@ -286,13 +287,11 @@ def test_shipped_model_was_built_from_the_training_files_in_the_repo() -> None:
 
     model = TriageModel.load(MODEL_FILE)
     assert model.report["train_sha256"] == train_digest(TRAIN_DIR), "run `make triage-model`"
-    assert model.report["messages"] == sum(1 for p in TRAIN_DIR.glob("*.jsonl")
-                                           for line in p.read_text(encoding="utf-8").splitlines() if line.strip())
+    train_rows = [row for p in TRAIN_DIR.glob("*.jsonl") for row in read_jsonl(p)]
+    assert model.report["messages"] == len(train_rows)
     assert model.thresholds.check_in["crisis"] <= model.thresholds.handoff["crisis"]
     blind = {item["text"] for item in ev.load_triage_set(BLIND_SET)}
-    train = {json.loads(line)["text"] for p in TRAIN_DIR.glob("*.jsonl")
-             for line in p.read_text(encoding="utf-8").splitlines() if line.strip()}
-    assert not blind & train
+    assert not blind & {row["text"] for row in train_rows}
 
 
 def test_build_trains_cross_validates_and_writes_a_loadable_model(tmp_path: Path, embedder) -> None:

@@ -12,27 +12,24 @@ from pathlib import Path
 import click
 
 from mentorkb.cli.common import settings_of
-from rag.core.errors import IndexLockedError
+from rag.core.errors import IndexLockedError, InvalidInput
+from rag.core.jsonl import rows
 
 log = logging.getLogger(__name__)
 
 
 def _questions(batch: Path) -> Iterator[tuple[int, str | None, str | None]]:
-    """(line number, question, error) for each non-blank line of a JSONL file."""
-    with batch.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield number, None, f"invalid JSON ({e.msg})"
-                continue
-            question = item.get("question") if isinstance(item, dict) else None
-            if not isinstance(question, str) or not question.strip():
-                yield number, None, "missing a non-empty string field 'question'"
-                continue
-            yield number, question, None
+    """(line number, question, error) for each non-blank line of a JSONL file; the
+    error names the file and line."""
+    for number, item in rows(batch, keep_going=True):
+        if isinstance(item, InvalidInput):
+            yield number, None, str(item)
+            continue
+        question = item.get("question") if isinstance(item, dict) else None
+        if not isinstance(question, str) or not question.strip():
+            yield number, None, f"{batch}:{number}: missing a non-empty string field 'question'"
+            continue
+        yield number, question, None
 
 
 def _print_answer(answer, as_json: bool) -> None:
@@ -76,7 +73,7 @@ def ask(ctx: click.Context, question: str | None, batch: Path | None, as_json: b
     for number, text, error in _questions(batch):
         if error:
             failed = True
-            click.echo(f"error: {batch}:{number}: {error}", err=True)
+            click.echo(f"error: {error}", err=True)
             if as_json:
                 click.echo(json.dumps({"line": number, "error": error}))
             continue
@@ -101,9 +98,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     app = build(settings)  # builds nothing heavy: each part loads on first use
     assistant = app.assistant
     # Load the model and the triage exemplars while the web app is imported and built,
-    # so the first question finds them ready. On ONNX Runtime that takes ~0.5 s; on the
-    # torch runtime, or the first time a data dir's model is exported, importing torch and
-    # sentence-transformers is the longest part of the start, so it begins first.
+    # so the first question finds them ready. On the torch runtime, or the first time a
+    # data dir's model is exported, importing torch and sentence-transformers is the
+    # longest part of the start, so it begins first.
     _background(assistant.warm_up_model, "warm-up")
 
     import uvicorn
@@ -115,10 +112,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     except IndexLockedError:
         click.echo("another process is writing the index; uploads are checked at the next start", err=True)
     server = app.server()
-    # Open the index (importing Chroma, 0.5-0.9 s) now, while the model still loads,
-    # rather than after the model on the warm-up thread, where the first question
-    # waited for it. A small gain: 0.57 s on average over 20 paired runs (standard
-    # error 0.39 s), within the noise of a single run.
+    # Open the index (importing Chroma) now, while the model still loads, rather than
+    # after the model on the warm-up thread, where the first question would wait for it.
     _background(assistant.warm_up_index, "open-index")
     host, port = host or settings.host, port or settings.port
     click.echo(f"MentorKB on http://{host}:{port} (mentors and admins: http://{host}:{port}/login)", err=True)

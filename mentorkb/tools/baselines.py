@@ -71,7 +71,7 @@ class Baselines:
         embedder: the product's embedder (MiniLM), for the passages and the queries.
         progress: called with (done, total) passages embedded.
         cache_dir: where the passages' vectors are kept between runs (they depend only
-            on the model and the texts, and SciFact's take five minutes to compute).
+            on the model and the texts, and a BEIR corpus's take minutes to compute).
     """
 
     names = ("dense", "bm25s", "rrf")

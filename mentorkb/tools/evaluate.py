@@ -8,7 +8,6 @@ distinct sources in retrieval order.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 import statistics
@@ -17,6 +16,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.answering.citations import backing_passage, passages_of
+from rag.core import jsonl
 from rag.core.errors import InvalidInput
 from rag.core.types import TRIAGE_CATEGORIES, Answer, ScoredChunk
 
@@ -28,17 +29,10 @@ _CITED = re.compile(r"(.+?)\s*((?:\[\d+\])+)[.!?]?(?=\s|$)")
 def records(path: Path, *fields: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) per JSON line; a malformed line, or one without the string
     `fields`, is an error naming the file and line."""
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InvalidInput(f"{path}:{number}: invalid JSON ({e.msg})") from None
-            if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in fields):
-                raise InvalidInput(f"{path}:{number}: needs string fields {', '.join(map(repr, fields))}")
-            yield number, item
+    for number, item in jsonl.rows(path):
+        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in fields):
+            raise InvalidInput(f"{path}:{number}: needs string fields {', '.join(map(repr, fields))}")
+        yield number, item
 
 
 def load_gold(path: Path) -> list[dict[str, Any]]:
@@ -105,17 +99,17 @@ def keyword_coverage(text: str, keywords: Sequence[str]) -> float | None:
 
 
 def supports_check(embedder, min_support: float):
-    """`(sentence, chunk_text) -> bool`: a sentence is supported by a chunk it quotes
-    (line breaks aside), or one whose embedding is at least `min_support` close to its own."""
-    cache: dict[str, list[float]] = {}
+    """`(sentence, chunk_text) -> bool`: the product's citation check
+    (`rag.answering.citations.backing_passage`): some passage of the chunk is at least
+    `min_support` similar to the sentence."""
+    cache: dict[str, tuple[list[str], list[list[float]]]] = {}
 
     def supports(sentence: str, text: str) -> bool:
-        if " ".join(sentence.rstrip(".").split()) in " ".join(text.split()):
-            return True  # quoted, up to line breaks
         if text not in cache:
-            [cache[text]] = embedder.embed([text])
+            passages = passages_of(text)
+            cache[text] = (passages, embedder.embed(passages))
         [vector] = embedder.embed([sentence])
-        return sum(a * b for a, b in zip(vector, cache[text])) >= min_support
+        return backing_passage(vector, *cache[text], min_support) is not None
 
     return supports
 

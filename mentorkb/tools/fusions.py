@@ -4,7 +4,7 @@ and BM25 search, measured over the product's own index of each corpus.
     python -m mentorkb.tools.fusions [--workdir DIR] [--only NAME ...]
 
 Each corpus of evals/corpora.toml is ingested through the normal pipeline (kept in
---workdir, so a second run skips it; SciFact's ingest takes ten minutes). For every
+--workdir, so a second run skips it; SciFact's ingest is slow). For every
 question, the product's dense search (Chroma) and BM25 (Tantivy) each return their
 first 300 chunks, and each fusion ranks documents from those two lists alone; the
 product's retrievers (weighted and learned) run beside them. Printed: recall@5 /

@@ -7,9 +7,9 @@ written for this project) teach "injection" against "none"; ordinary text (`ORDI
 sentences of public guides, and of mentors' write-ups) teaches "none" at a fifth of the
 weight, so everyday language is not flagged. Every sentence is normalised
 (`rag.safety.injection_text`) before it is vectorised, as at ingest. The model reads character
-and word n-grams only: once the pairs were added the MiniLM embedding block no longer
-helped in cross-validation (docs/security.md), and leaving it out spares ingest a second
-embedding of every sentence. The threshold comes from 5-fold cross-validation over the
+and word n-grams only: with the pairs in the training data the MiniLM embedding block
+does not help in cross-validation (docs/security.md), and leaving it out spares ingest a
+second embedding of every sentence. The threshold comes from 5-fold cross-validation over the
 labeled sentences: the lowest score that flags at most `BENIGN_BUDGET` of the benign
 ones written one by one (a flagged sentence is dropped from its document, so precision
 comes first).
@@ -25,6 +25,7 @@ from pathlib import Path
 import click
 
 from mentorkb.tools.triage_build import budget_threshold, read_labeled
+from rag.core.jsonl import read_jsonl
 from rag.safety.injection import MODEL_FILE
 from rag.safety.injection_text import normalise
 from rag.safety.triage_model import Thresholds, TriageModel, features
@@ -49,10 +50,9 @@ def load_data(data_dir: Path) -> tuple[list[str], list[str], int, int]:
     texts = [r["text"] for r in rows]
     labels = ["injection" if r["label"] == "injection" else "none" for r in rows]
     for name in ORDINARY:
-        for line in (data_dir / name).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                texts.append(json.loads(line)["text"])
-                labels.append("none")
+        for row in read_jsonl(data_dir / name):
+            texts.append(row["text"])
+            labels.append("none")
     return texts, labels, len(rows), len(natural)
 
 

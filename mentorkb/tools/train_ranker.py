@@ -15,7 +15,7 @@ training queries alone.
     python -m mentorkb.tools.train_ranker [--workdir DIR] [--out FILE]
 
 --workdir keeps the ingested corpora, so a second run skips the ingest (SciFact's
-takes ten minutes).
+is slow).
 """
 
 from __future__ import annotations

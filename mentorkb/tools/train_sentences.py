@@ -5,7 +5,7 @@ dev-corpus's, and the standalone rewrites of the `followups` dev conversations (
 the dev-corpus), each searched by the product's own retriever so the candidates and
 features are the ones the answerer sees when serving. A candidate sentence's label is
 whether it holds one of its question's key phrases. Never trained on the `heldout`
-splits, which judge it (docs/evaluation.md, issue 26).
+splits, which judge it (docs/evaluation.md).
 
 LightGBM binary classifier; its trees are written as plain arrays that
 rag.answering.sentences.SentenceScorer evaluates with numpy. The hyperparameters were chosen by
@@ -30,6 +30,7 @@ from mentorkb.tools import evaluate as ev
 from mentorkb.tools.corpora import DEFAULT_CONFIG, ingest_kept, load_config
 from mentorkb.tools.train_ranker import booster_arrays
 from rag.answering.sentences import FEATURES, MODEL, candidates, features
+from rag.core.jsonl import read_jsonl
 
 PARAMS = {
     "n_estimators": 300, "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 40,
@@ -45,8 +46,7 @@ def training_items(corpus, followups: Path) -> list[dict]:
     items = [i for i in ev.load_gold(corpus.questions)
              if i["kind"] == "answerable" and (i.get("split") or ev.split_of(i)) == "dev"]
     if corpus.name == "dev-corpus":
-        for line in followups.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
+        for row in read_jsonl(followups):
             if row.get("split") == "dev":
                 items.append({**row, "question": row["standalone"]})
     return [i for i in items if i.get("answer_keywords")]

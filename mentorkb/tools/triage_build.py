@@ -23,6 +23,7 @@ from pathlib import Path
 
 import click
 
+from rag.core import jsonl
 from rag.core.types import TRIAGE_CATEGORIES
 from rag.safety.triage_model import (
     MODEL_FILE,
@@ -57,15 +58,13 @@ def train_digest(train_dir: Path) -> str:
 def read_labeled(paths: list[Path], labels: tuple[str, ...]) -> list[dict]:
     """Every row of the JSON-lines files `paths`, in order; a row whose `label` is not one
     of `labels` stops the build with its file and line."""
-    rows = []
+    found = []
     for path in paths:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                row = json.loads(line)
-                if row.get("label") not in labels:
-                    raise click.ClickException(f"{path}:{number}: unknown label {row.get('label')!r}")
-                rows.append(row)
-    return rows
+        for number, row in jsonl.rows(path):
+            if row.get("label") not in labels:
+                raise click.ClickException(f"{path}:{number}: unknown label {row.get('label')!r}")
+            found.append(row)
+    return found
 
 
 def load_rows(train_dir: Path) -> list[dict]:

@@ -8,7 +8,7 @@ leading documents' passages hold none of it, the assistant abstains and offers a
 person instead of quoting something beside the point.
 
 Calibrated on the out-of-scope and answerable questions of the `dev` splits only
-(docs/evaluation.md, issue 26).
+(docs/evaluation.md).
 """
 
 from __future__ import annotations

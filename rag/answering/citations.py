@@ -1,11 +1,12 @@
 """Citation validation: keep only the sentences of an answer that their `[n]` backs.
 
-Every answerer's text passes through `validate`, so a generated answer shows a
-sentence only when it cites a source that was actually retrieved and that says
-something close to it. Support is measured against the cited chunk's best-matching
-sentence, not the whole chunk: on MiniLM a faithful paraphrase of one sentence of a
-180-token chunk scores about 0.45 against the chunk (as low as a sentence citing
-an unrelated chunk), but 0.6-0.7 against the sentence it paraphrases.
+A generated answer passes through `validate`, so it shows a sentence only when it
+cites a source that was actually retrieved and that says something close to it
+(`backing_passage`, the rule `mentorkb eval` checks every answer's citations by).
+Support is similarity to the cited chunk's best-matching sentence, not to the whole
+chunk: on MiniLM a faithful paraphrase of one sentence of a chunk scores about as low
+against the whole chunk as a sentence citing an unrelated chunk, but clearly higher
+against the sentence it paraphrases.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from rag.core.protocols import Embedder
 from rag.core.text import sentences
 from rag.core.types import Chunk, Citation, ScoredChunk
+from rag.core.vectors import dot
 from rag.safety.guard import foreign_links, is_instruction
 
 # `[1]`, `[1, 2]`; runs such as `[1][2]` are several of these.
@@ -45,16 +47,20 @@ def _claims(text: str, n_sources: int) -> list[_Claim]:
     return claims
 
 
-def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    # The embedder returns unit vectors, so the dot product is the cosine.
-    return sum(x * y for x, y in zip(a, b, strict=True))
+def passages_of(text: str) -> list[str]:
+    """What a citation of a chunk is checked against: its sentences, or its whole text
+    when it has none."""
+    return sentences(text) or [text]
 
 
-def _best_passage(
-    vector: Sequence[float], passages: Sequence[str], vectors: Sequence[Sequence[float]]
-) -> tuple[float, str]:
-    """The passage most similar to `vector`, with its similarity."""
-    return max((_dot(vector, pv), p) for pv, p in zip(vectors, passages, strict=True))
+def backing_passage(
+    vector: Sequence[float], passages: Sequence[str], vectors: Sequence[Sequence[float]], min_support: float
+) -> str | None:
+    """The passage of a cited chunk that backs a sentence: of `passages` (from
+    `passages_of`, embedded as `vectors`), the one most similar to the sentence's
+    `vector`, if that similarity reaches `min_support`; else None."""
+    score, best = max((dot(vector, pv), p) for pv, p in zip(vectors, passages, strict=True))
+    return best if score >= min_support else None
 
 
 def _snippet(passages: Sequence[str], chunk: Chunk) -> str:
@@ -96,7 +102,7 @@ def validate(
     if not claims:
         return "", []
     cited = sorted({i for claim in claims for i in claim.cited})
-    passages = {i: sentences(sources[i].chunk.text) or [sources[i].chunk.text] for i in cited}
+    passages = {i: passages_of(sources[i].chunk.text) for i in cited}
     inputs = [claim.text for claim in claims] + [p for i in cited for p in passages[i]]
     vectors = embedder.embed(inputs)
     claim_vectors, rest = vectors[: len(claims)], iter(vectors[len(claims) :])
@@ -108,8 +114,8 @@ def validate(
     for claim, vector in zip(claims, claim_vectors, strict=True):
         kept = []
         for i in claim.cited:
-            score, best = _best_passage(vector, passages[i], passage_vectors[i])
-            if score >= min_support:
+            best = backing_passage(vector, passages[i], passage_vectors[i], min_support)
+            if best is not None:
                 kept.append(i)
                 if best not in backing.setdefault(i, []):
                     backing[i].append(best)

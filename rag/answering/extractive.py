@@ -97,8 +97,8 @@ class ExtractiveAnswerer:
     to `max_sentences` within `max_words`; a near-repeat of a chosen sentence is left
     out, and when another document says it in the same words, that one is cited too. A
     sentence that leans on the one before it ("This means…") brings that one, and a
-    list item its lead-in. docs/evaluation.md (issue 26) has how each choice was made
-    and what it measures.
+    list item its lead-in. docs/evaluation.md has how each choice was made and what it
+    measures.
 
     Args:
         min_relevance: best-chunk similarity below which it abstains.

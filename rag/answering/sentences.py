@@ -1,8 +1,8 @@
 """Candidate answer sentences and what each looks like to the sentence scorer.
 
-The extractive answerer quotes sentences, not chunks: the best single chunk holds
-0.58 of a dev-corpus `heldout` question's key phrases, the best sentences within
-120 words 0.85 (docs/evaluation.md). `candidates` gathers the sentences
+The extractive answerer quotes sentences, not chunks: the best sentences of several
+passages cover far more of a question's key phrases than the best single chunk
+(docs/evaluation.md). `candidates` gathers the sentences
 (`rag.core.sentences.units`) of the leading documents' passages; `features` describes
 each with figures that mean the same on any corpus, and `SentenceScorer` (a LightGBM
 model, rebuilt by `make sentence-model`) scores them.

@@ -2,10 +2,11 @@
 
 The first process that needs it exports the sentence-transformers model to ONNX
 (`torch.onnx`) into `<data_dir>/models/`, checks the export against the torch model and
-keeps it. Every later process loads only onnxruntime and tokenizers: under a second,
-where importing sentence-transformers, transformers and torch takes ~8 s on two cores,
-and a question encodes in ~3 ms instead of ~13 ms. The vectors equal the torch model's
-within 1e-6 cosine, so the two runtimes share one embedder name and one index.
+keeps it. Every later process loads only onnxruntime and tokenizers, which starts
+much sooner than importing sentence-transformers, transformers and torch, and encodes
+a question faster (figures in README, "Speed"). The export is kept only when its vectors
+agree with the torch model's (MIN_AGREEMENT), so the two runtimes share one embedder
+name and one index.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 """The ground floor every other room stands on: shared types, the Protocols that
-backends and stores implement, errors, settings (`MENTORKB_*`), and text helpers
-(terms, the Markdown-aware sentence splitter). It imports nothing else from MentorKB.
+backends and stores implement, errors, settings (`MENTORKB_*`), text helpers
+(terms, the Markdown-aware sentence splitter), the JSON-lines reader (`jsonl`) and
+the dot product (`vectors`). It imports nothing else from MentorKB.
 """

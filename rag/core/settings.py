@@ -80,8 +80,8 @@ class Settings(BaseSettings):
     stream: bool = Field(True, description="Stream generative answers into the web chat.")
     citation_min_support: float = Field(
         0.45,
-        description="Cosine similarity between a generated sentence and the chunk it "
-        "cites below which the sentence is dropped as unsupported.",
+        description="Cosine similarity between a generated sentence and the best-matching "
+        "sentence of the chunk it cites below which the sentence is dropped as unsupported.",
     )
     chunk_tokens: int = Field(
         180, ge=32, le=230, description="Token budget of a chunk's text (model limit 256)."

@@ -118,7 +118,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def relaxed_commit(engine: Engine) -> Iterator[Connection]:
     """A transaction whose commit does not wait for the disk: for rows that may be lost
     if the machine loses power (never if the process dies), such as the question log.
-    SQLite (WAL) skips the commit's fsync for it, ~0.7 ms a question here; Postgres
+    SQLite (WAL) skips the commit's fsync for it, a cost on every question; Postgres
     skips waiting for its WAL flush (`synchronous_commit`). Other writes stay durable.
     """
     with engine.connect() as conn:

@@ -150,7 +150,7 @@ class LearnedRanker:
 
     The model is LightGBM's, trained by mentorkb.tools.train_ranker and stored as plain
     arrays (JSON), evaluated here with numpy: importing LightGBM (and the scikit-learn
-    it pulls in) would add over a second to the web app's start, and the model is a
+    it pulls in) would slow the web app's start, and the model is a
     sum of small trees, stored per tree as arrays over its splits (feature, threshold,
     left, right) and its leaves (leaf_value). Every split sends `value <= threshold`
     left (the features are never missing); a child below 0 is leaf ~child; a tree of

@@ -4,7 +4,7 @@ a tuned weighted score (Fusion), or with MENTORKB_RANKER=learned by the learned 
 (rag.retrieval.ranker) over features of both searches' evidence.
 
 Also a LangChain `BaseRetriever`: `MentorKBRetriever` in rag.retrieval.langchain_retriever, apart
-because LangChain's retriever base takes 0.6 s to import and `serve` never uses it.
+because LangChain's retriever base is slow to import and `serve` never uses it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 from rag.core.protocols import Embedder, LexicalIndex, VectorIndex
 from rag.core.text import FUNCTION_WORDS, words
 from rag.core.types import Chunk, ScoredChunk
+from rag.core.vectors import dot
 from rag.retrieval.ranker import LearnedRanker, candidate_chunks, document_features
 
 
@@ -35,12 +36,9 @@ class Fusion:
 
     Cosine similarity has the same scale for every question, so it is used as it is;
     BM25 scores do not (their size depends on how many and how rare the question's
-    words are), so only their order is. On the dev split, ranking BM25 this way and
-    dropping only function words from its query (`query_words`), instead of scaling
-    scores by the top hit and dropping a broad stoplist, raised MRR from 0.78 to 0.83
-    at the same recall@5 (0.95), though question by question it moved 4 up and 4
-    down, and on the held-out split both fell (README, "Quality"). Weighted fusion
-    beat reciprocal-rank fusion of both lists (dev recall@5 0.95 against 0.90).
+    words are), so only their order is. BM25's query drops only function words
+    (`query_words`), not a broad stoplist. Both choices, and weighted fusion over
+    reciprocal-rank fusion, were made on the dev split (figures in README, "Quality").
 
     Args:
         candidates: chunks taken from each of dense and lexical search.
@@ -51,7 +49,7 @@ class Fusion:
         passage_docs: the leading documents whose further chunks follow the k results,
             so an answer can quote more than one passage of them: the extractive
             answerer chooses sentences from the passages of the first five
-            (rag.answering.sentences; docs/evaluation.md, issue 26).
+            (rag.answering.sentences; docs/evaluation.md).
         passages_per_doc: most chunks of each of those documents in all.
         exact_lexical: for the learned ranker, how many chunks found by BM25 alone get
             their similarity computed (see HybridRetriever.evidence).
@@ -90,10 +88,6 @@ def lexical_evidence(
     names = names or {}
     order = sorted(best_bm25, key=lambda s: (-best_bm25[s], names.get(s, s)))
     return {source: weight / (1 + rank) ** power for rank, source in enumerate(order)}
-
-
-def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    return float(sum(x * y for x, y in zip(a, b)))
 
 
 def diversify(
@@ -192,7 +186,7 @@ class HybridRetriever:
         A chunk BM25 found but dense search did not is at most as similar as dense
         search's last result; the first `exact_lexical` such chunks get their own
         similarity from their stored vectors, the rest that bound (reading every one's
-        vector from Chroma doubled the search's time, for no gain in cross-validation).
+        vector from Chroma costs much search time for no gain in cross-validation).
         """
         f = self.fusion
         dense = self.index.nearest(vector, f.candidates)
@@ -246,7 +240,7 @@ class HybridRetriever:
         # only by BM25 gets its similarity from its stored vector.
         missing = [cid for doc in top_docs for cid in candidates[doc] if cid not in similarity]
         for chunk_id, stored in self.index.vectors(missing).items():
-            similarity[chunk_id] = _dot(vector, stored)
+            similarity[chunk_id] = dot(vector, stored)
         return scores, candidates, similarity, known, top_docs
 
 

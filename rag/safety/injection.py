@@ -14,8 +14,8 @@ message, drop the assistant's rules. Such sentences are a safety class, like tri
    flagged.
 3. A trained classifier (`Detector`, the same kind of model as the triage classifier,
    on character and word n-grams without the embedding block: with enough labeled
-   sentences the embedding stopped helping, and ingest need not embed every sentence
-   again) scores every view; its threshold was chosen by cross-validation
+   sentences the embedding does not help, and ingest need not embed every sentence
+   again) scores every view; its threshold is chosen by cross-validation
    (`mentorkb.tools.injection_build`).
 
 The indexer drops flagged sentences from the stored text, so neither the extractive

@@ -15,9 +15,9 @@ others 0.95 under cross-validation), unless that would hand off more than a smal
 budget of everyday messages: then the budget sets it, and the band below it, down to
 the recall target, gets the check-in. For crisis this keeps the resources in front of
 every message with any crisis signal while a person is asked in only for the
-confident ones. Handing off every crisis signal, as issue 21 asked, would with this
-classifier also hand off about a quarter of everyday questions, burying real handoffs
-and teaching mentees to skip the crisis text (figures in docs/safety.md).
+confident ones. Handing off every crisis signal would, with this classifier, also
+hand off many everyday questions, burying real handoffs and teaching mentees to skip
+the crisis text (figures in docs/safety.md).
 
 The trained classifier (`rag/safety/triage_model.py`) scores every part of a message
 (sentences, clauses) and lets the most severe confident part decide, with thresholds
@@ -28,9 +28,9 @@ themselves.
 
 Who decides a handoff is a setting (`MENTORKB_TRIAGE_HANDOFF`). By default the
 earlier rules (the whole lexicon and nearest exemplars, `rag/safety/triage_legacy.py`) still
-do, and the classifier turns what they let through into check-ins: on the sample
-corpus's answerable questions the classifier alone hands off about one in eight,
-the rules one in sixty. With "classifier" it decides handoffs itself.
+do, and the classifier turns what they let through into check-ins: alone, the
+classifier hands off far more of the answerable questions than the rules do
+(docs/safety.md). With "classifier" it decides handoffs itself.
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ class Triager:
     """Decides whether a message goes to a person, is answered with an offer of one, or is answered.
 
     With `settings.triage_handoff == "rules"` (the default) the lexicon and exemplar
-    rules decide handoffs, as before, and the classifier turns what they let through
+    rules decide handoffs, and the classifier turns what they let through
     into check-ins; with "classifier" the classifier decides handoffs too.
 
     Args:

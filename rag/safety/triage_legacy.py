@@ -24,10 +24,8 @@ off few everyday questions.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
-import re
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -35,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.core.jsonl import rows
 from rag.safety.triage import CATEGORIES, Triage, lexicon_match
 
 if TYPE_CHECKING:
@@ -81,13 +80,10 @@ RULES = {
 def load_exemplars(path: Path = EXEMPLARS) -> list[tuple[str, str]]:
     """(text, label) pairs; label is a category or "none" (an everyday message)."""
     pairs = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
-                item = json.loads(line)
-                if item.get("label") not in (*CATEGORIES, "none"):
-                    raise ValueError(f"{path}:{number}: unknown label {item.get('label')!r}")
-                pairs.append((item["text"], item["label"]))
+    for number, item in rows(path):
+        if item.get("label") not in (*CATEGORIES, "none"):
+            raise ValueError(f"{path}:{number}: unknown label {item.get('label')!r}")
+        pairs.append((item["text"], item["label"]))
     return pairs
 
 

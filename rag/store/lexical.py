@@ -5,8 +5,8 @@ in immutable segments on disk that every process memory-maps, so all web workers
 search the same files and nothing is copied into a process's memory; a commit is
 atomic (a new `meta.json`), and readers see it when they reopen, which they do when
 CURRENT changes. Its top-k search skips the documents that cannot reach the top k
-(block-max WAND), where SQLite's FTS5 scored every chunk holding any query word: at
-100,000 chunks a question's BM25 took 80-160 ms there and 2-5 ms here (docs/scaling.md).
+(block-max WAND) rather than scoring every chunk holding any query word, as SQLite's
+FTS5 does, so BM25 stays fast at 100,000 chunks (docs/scaling.md).
 
 Only the indexing process writes (the writer lock), and it opens a Tantivy writer
 for each change, so no lock outlives a write.
@@ -23,8 +23,8 @@ from rag.core.types import Chunk
 
 # One searched field: the title 4 times, the heading path 3 times and the text twice,
 # so a word counts 2 : 1.5 : 1 in them, the column weights the fusion was tuned with
-# (on SQLite FTS5, whose BM25 weights each column's term count). Tested on the dev
-# split against separate fields with those boosts: MRR 0.81 against 0.80 (README).
+# (on SQLite FTS5, whose BM25 weights each column's term count). It ranks as well as
+# separate fields with those boosts on the dev split (README, "Quality").
 _REPEATS = (("title", 4), ("section", 3), ("text", 2))
 _TEXTS = ("title", "section", "text")
 _KEYS = ("chunk_id", "content_hash", "source", "mentor")
@@ -83,7 +83,7 @@ class Lexicon:
 
         Each word's weight is the IDF of FTS5's BM25, log((N - n + 0.5) / (n + 0.5)),
         instead of Tantivy's log(1 + that): a word in over half the chunks counts for
-        (almost) nothing, as it did when the fusion was tuned. A word the tokenizer
+        (almost) nothing, as the fusion's tuning assumes. A word the tokenizer
         splits ("don't") is a phrase.
         """
         Query, schema = self._tantivy.Query, self.index.schema
@@ -107,8 +107,8 @@ class Lexicon:
         return [(_chunk(searcher.doc(address)), score) for score, address in hits if score > 0]
 
     def by_id(self, ids: Sequence[str]) -> dict[str, Chunk]:
-        """Chunks by id (those indexed). A term-set lookup: ~0.4 ms for a dozen ids at
-        10,000 chunks, where Chroma's `get` takes ~1.5 ms."""
+        """Chunks by id (those indexed): one term-set lookup, cheaper than Chroma's `get`
+        (figures in README, "Speed")."""
         ids = list(dict.fromkeys(ids))
         if not ids:
             return {}
