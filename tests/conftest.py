@@ -37,6 +37,14 @@ def gold_questions() -> list[dict]:
     return read_jsonl(CORPUS / "questions.jsonl")
 
 
+@pytest.fixture
+def settings(clean_environ: Path):
+    """Default settings on this test's own empty data dir."""
+    from rag.core.settings import load_settings
+
+    return load_settings(data_dir=clean_environ)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def models_dir():
     yield MODELS

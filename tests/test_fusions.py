@@ -1,7 +1,6 @@
 """The standard fusions of mentorkb.tools.fusions (the docs' fusion table), against
 hand-computed rankings."""
 
-import pytest
 
 from mentorkb.tools import fusions
 

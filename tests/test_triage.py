@@ -129,13 +129,6 @@ def test_decide_orders_by_severity_then_tier() -> None:
     assert decide({"crisis": 0.1, "legal": 0.1}, thresholds) is None
 
 
-@pytest.fixture(scope="module")
-def assistant(corpus_data_dir: Path, embedder):
-    from mentorkb.app import build
-
-    return build(load_settings(data_dir=corpus_data_dir), embedder=embedder).assistant
-
-
 @pytest.mark.parametrize(
     "message",
     [

@@ -15,11 +15,6 @@ from rag.core.settings import load_settings
 GOOD = "# Pairing Sessions\n\nPair for ninety minutes at most, then switch who drives the keyboard.\n"
 
 
-@pytest.fixture
-def settings(tmp_path: Path):
-    return load_settings(data_dir=tmp_path / "data")
-
-
 def upload(tmp_path: Path, name: str, content: bytes | str) -> tuple[str, Path]:
     """What a web server hands over: the client's file name and a temp file."""
     temp = tmp_path / f"tmp-{abs(hash(name))}"

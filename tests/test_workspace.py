@@ -17,13 +17,6 @@ An alpaca retreat pairs each mentee with a calm alpaca for an afternoon walk in 
 
 
 @pytest.fixture
-def settings(tmp_path: Path):
-    from rag.core.settings import load_settings
-
-    return load_settings(data_dir=tmp_path / "data")
-
-
-@pytest.fixture
 def people(settings):
     from mentorkb.app import user_store
 

@@ -43,7 +43,7 @@ from rag.core.sentences import quotable
 from rag.core.settings import Settings, load_settings
 from rag.store import index
 
-# The performance targets (README, "Speed"); `targets` in the output says which are met.
+# The performance targets (docs/performance.md); `targets` in the output says which are met.
 QUERY_RATIO_TARGET = 1.5  # ask p95 / floor p95, at QUERY_RATIO_AT chunks
 QUERY_RATIO_AT = 10_000
 QUERY_MS_TARGET = 100.0  # ask p95 at QUERY_MS_AT chunks
@@ -298,7 +298,7 @@ def run(
 
 
 def table(result: dict) -> str:
-    """The figures as Markdown tables, each beside its floor or target (for the README)."""
+    """The figures as Markdown tables, each beside its floor or target (for docs/performance.md)."""
     lines = []
     m = result["machine"]
     lines.append(f"{m['cpus']} CPUs, {m['platform']}, Python {m['python']}, {m['store']}, "

@@ -4,7 +4,7 @@ The first process that needs it exports the sentence-transformers model to ONNX
 (`torch.onnx`) into `<data_dir>/models/`, checks the export against the torch model and
 keeps it. Every later process loads only onnxruntime and tokenizers, which starts
 much sooner than importing sentence-transformers, transformers and torch, and encodes
-a question faster (figures in README, "Speed"). The export is kept only when its vectors
+a question faster (figures in docs/performance.md). The export is kept only when its vectors
 agree with the torch model's (MIN_AGREEMENT), so the two runtimes share one embedder
 name and one index.
 """

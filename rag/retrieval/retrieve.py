@@ -38,7 +38,7 @@ class Fusion:
     BM25 scores do not (their size depends on how many and how rare the question's
     words are), so only their order is. BM25's query drops only function words
     (`query_words`), not a broad stoplist. Both choices, and weighted fusion over
-    reciprocal-rank fusion, were made on the dev split (figures in README, "Quality").
+    reciprocal-rank fusion, were made on the dev split (figures in docs/evaluation.md, "Before the learned ranker").
 
     Args:
         candidates: chunks taken from each of dense and lexical search.

@@ -24,7 +24,7 @@ from rag.core.types import Chunk
 # One searched field: the title 4 times, the heading path 3 times and the text twice,
 # so a word counts 2 : 1.5 : 1 in them, the column weights the fusion was tuned with
 # (on SQLite FTS5, whose BM25 weights each column's term count). It ranks as well as
-# separate fields with those boosts on the dev split (README, "Quality").
+# separate fields with those boosts on the dev split (docs/evaluation.md, "Before the learned ranker").
 _REPEATS = (("title", 4), ("section", 3), ("text", 2))
 _TEXTS = ("title", "section", "text")
 _KEYS = ("chunk_id", "content_hash", "source", "mentor")
@@ -108,7 +108,7 @@ class Lexicon:
 
     def by_id(self, ids: Sequence[str]) -> dict[str, Chunk]:
         """Chunks by id (those indexed): one term-set lookup, cheaper than Chroma's `get`
-        (figures in README, "Speed")."""
+        (figures in docs/design-notes.md)."""
         ids = list(dict.fromkeys(ids))
         if not ids:
             return {}
