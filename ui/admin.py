@@ -1,4 +1,6 @@
-"""build_admin_app(...) -> gr.Blocks: the admin page at /admin. Event wiring only."""
+"""build_admin_app(...) -> gr.Blocks: the admin page at /admin. Handlers come from
+module-level factories; the builder lays out the page and wires them. Each handler
+checks the admin role again."""
 
 from __future__ import annotations
 
@@ -12,27 +14,23 @@ from rag.core.settings import Settings
 from rag.people.accounts import UserStore
 from rag.people.activity import ActivityLog
 from ui import auth
-from ui.mentor import header_html
+from ui.mentor import header_line
 from ui.render import markdown, when
 
 QUESTION_HEADERS = ["When", "Question", "Route", "Category", "Latency (ms)"]
 
 
-def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], users: Callable[[], UserStore],
-                    settings: Settings) -> gr.Blocks:
-    """Index stats, recent questions, the feedback summary and the reindex button.
+def _admin(users: Callable[[], UserStore], request: gr.Request):
+    """The signed-in admin a handler acts for, checked against the accounts again."""
+    return auth.require(users(), request.username, "admin")
 
-    `activity` and `users` open the application database on first use.
-    """
 
-    def admin(request: gr.Request):
-        return auth.require(users(), request.username, "admin")
-
-    def who_am_i(request: gr.Request) -> str:
-        return header_html(users, request, "admin")
+def overview_reporter(workspace: Workspace, activity: Callable[[], ActivityLog], users: Callable[[], UserStore],
+                      settings: Settings):
+    """The index stats, question counts, feedback summary and recent questions."""
 
     def overview(request: gr.Request):
-        admin(request)
+        _admin(users, request)
         index = workspace.stats()
         usage = activity().stats()
         index_md = (
@@ -59,14 +57,30 @@ def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], u
         ]
         return index_md, usage_md, feedback, privacy, rows or [["", "", "", "", ""]]
 
+    return overview
+
+
+def reindexer(workspace: Workspace, users: Callable[[], UserStore]):
+    """Rebuilds the whole index from the stored documents."""
+
     def reindex(request: gr.Request, progress=gr.Progress()):
         try:
-            user = admin(request)
+            user = _admin(users, request)
             progress(0, desc="Rebuilding the index")
             return markdown("{}", workspace.reindex(user))
         except MentorKBError as e:
             return markdown("**Error:** {}", e)
 
+    return reindex
+
+
+def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], users: Callable[[], UserStore],
+                    settings: Settings) -> gr.Blocks:
+    """Index stats, recent questions, the feedback summary and the reindex button.
+
+    `activity` and `users` open the application database on first use.
+    """
+    overview = overview_reporter(workspace, activity, users, settings)
     with gr.Blocks(title="MentorKB: admin", analytics_enabled=False) as app:
         gr.Markdown("# Admin")
         who = gr.HTML(elem_id="who")
@@ -85,8 +99,9 @@ def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], u
 
         private = {"api_visibility": "private"}
         outputs = [index_stats, usage, feedback, privacy, recent]
-        app.load(who_am_i, None, who, **private)
+        app.load(header_line(users, "admin"), None, who, **private)
         app.load(overview, None, outputs, **private)
         refresh.click(overview, None, outputs, **private)
-        reindex_button.click(reindex, None, reindex_result, **private).then(overview, None, outputs, **private)
+        reindex_button.click(reindexer(workspace, users), None, reindex_result, **private).then(
+            overview, None, outputs, **private)
     return app

@@ -1,5 +1,6 @@
-"""build_app(assistant, settings) -> gr.Blocks: the mentee chat. Event wiring only;
-rendering is in ui.render, the answers and records in rag.
+"""build_app(assistant, settings) -> gr.Blocks: the mentee chat. Each handler comes from a
+module-level factory given what it needs; build_app lays out the components and wires them.
+Rendering is in ui.render, the answers and records in rag.
 
 The chat keeps three pieces of per-browser state: the raw turns (for follow-ups
 and handoff transcripts), the final Answer behind each assistant message (for
@@ -90,26 +91,39 @@ def chat_responder(assistant: Assistant):
     return respond
 
 
-def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
-    """The mentee chat. Nothing is built until this is called."""
-    respond = chat_responder(assistant)
+def api_asker(assistant: Assistant):
+    """The public `/ask` endpoint: one question in, the answer as JSON out."""
 
     def ask(question: str) -> dict:
         """Answer one question; returns the same object as `mentorkb ask --json`."""
         return assistant.ask(question).as_dict()
 
-    def pick_answer(answers: dict[int, Answer], evt: gr.SelectData):
-        """Clicking an assistant message shows that answer's sources."""
-        index = evt.index if isinstance(evt.index, int) else evt.index[0]
-        answer = answers.get(index)
-        if answer is None:
-            return gr.skip(), gr.skip(), gr.skip()
-        return _sources_update(answer), PANEL_EMPTY, index
+    return ask
 
-    def open_source(n: int | None, answers: dict[int, Answer], shown: int | None) -> str:
-        answer = answers.get(shown) if shown is not None else None
-        cited = next((c for c in answer.citations if c.n == n), None) if answer else None
-        return source_html(cited) if cited else PANEL_EMPTY
+
+def _message_index(evt: gr.EventData) -> int:
+    """The chat index of the message a select or like event came from."""
+    return evt.index if isinstance(evt.index, int) else evt.index[0]
+
+
+def pick_answer(answers: dict[int, Answer], evt: gr.SelectData):
+    """Clicking an assistant message shows that answer's sources."""
+    index = _message_index(evt)
+    answer = answers.get(index)
+    if answer is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    return _sources_update(answer), PANEL_EMPTY, index
+
+
+def open_source(n: int | None, answers: dict[int, Answer], shown: int | None) -> str:
+    """The passage behind source `n` of the answer whose sources are listed."""
+    answer = answers.get(shown) if shown is not None else None
+    cited = next((c for c in answer.citations if c.n == n), None) if answer else None
+    return source_html(cited) if cited else PANEL_EMPTY
+
+
+def human_requester(assistant: Assistant, settings: Settings):
+    """The "Talk to a human mentor" handler: files a handoff with the conversation so far."""
 
     def talk_to_human(contact: str, turns: list[tuple[str, str]], request: gr.Request) -> str:
         visitor, address = _visitor_and_address(request)
@@ -129,9 +143,14 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         return markdown("A human mentor has been asked to get in touch. Your reference is "
                         "**{}**; mention it when you talk to them.", handoff.ref)
 
+    return talk_to_human
+
+
+def feedback_rater(assistant: Assistant):
+    """The chat's like/dislike handler: records the rating and offers a comment box."""
+
     def rate(answers: dict[int, Answer], evt: gr.LikeData, request: gr.Request):
-        index = evt.index if isinstance(evt.index, int) else evt.index[0]
-        answer = answers.get(index)
+        answer = answers.get(_message_index(evt))
         if answer is None:
             return None, gr.update(visible=False), ""
         liked = evt.liked is True or (isinstance(evt.liked, str) and evt.liked.lower() == "like")
@@ -143,6 +162,12 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             return None, gr.update(visible=False), "Sorry, your rating could not be saved."
         return feedback_id, gr.update(visible=True), "Thanks for the rating. Anything to add? (optional)"
 
+    return rate
+
+
+def feedback_commenter(assistant: Assistant):
+    """Adds the optional comment to the rating just given."""
+
     def comment(feedback_id: int | None, text: str, request: gr.Request):
         if feedback_id is None or not (text or "").strip():
             return gr.skip(), gr.skip(), gr.skip()
@@ -153,6 +178,12 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             return gr.skip(), gr.skip(), "Sorry, your comment could not be saved."
         return gr.update(visible=False), "", "Thanks, your comment was saved."
 
+    return comment
+
+
+def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
+    """The mentee chat. Nothing is built until this is called."""
+    respond = chat_responder(assistant)
     starters = starter_questions(settings, settings.starter_questions)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         turns = gr.State([])
@@ -190,20 +221,20 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                 sources = gr.Radio(label="Sources", choices=[], visible=False, elem_id="sources",
                                    info="The sources of the answer you last got or clicked.")
                 panel = gr.HTML(PANEL_EMPTY, elem_id="source-panel")
+        private = {"api_visibility": "private"}
         outputs = [chat, box, turns, answers, sources, panel, shown]
         ask_inputs = [box, chat, turns, answers]
-        box.submit(respond, ask_inputs, outputs, api_visibility="private")
-        send.click(respond, ask_inputs, outputs, api_visibility="private")
+        box.submit(respond, ask_inputs, outputs, **private)
+        send.click(respond, ask_inputs, outputs, **private)
         if starters:
             for button, question in zip(starter_buttons, starters):
-                button.click(lambda q=question: q, None, box, api_visibility="private").then(
-                    respond, ask_inputs, outputs, api_visibility="private")
-        chat.select(pick_answer, [answers], [sources, panel, shown], api_visibility="private")
-        sources.change(open_source, [sources, answers, shown], panel, api_visibility="private")
-        human.click(talk_to_human, [contact, turns], handoff_status, api_visibility="private")
-        chat.like(rate, [answers], [feedback_id, feedback_row, feedback_status], api_visibility="private")
-        feedback_send.click(comment, [feedback_id, feedback_text], [feedback_row, feedback_text, feedback_status],
-                            api_visibility="private")
+                button.click(lambda q=question: q, None, box, **private).then(respond, ask_inputs, outputs, **private)
+        chat.select(pick_answer, [answers], [sources, panel, shown], **private)
+        sources.change(open_source, [sources, answers, shown], panel, **private)
+        human.click(human_requester(assistant, settings), [contact, turns], handoff_status, **private)
+        chat.like(feedback_rater(assistant), [answers], [feedback_id, feedback_row, feedback_status], **private)
+        feedback_send.click(feedback_commenter(assistant), [feedback_id, feedback_text],
+                            [feedback_row, feedback_text, feedback_status], **private)
         gr.Markdown("<small>[Mentors and admins: sign in](/login)</small>")
-        gr.api(ask, api_name="ask")
+        gr.api(api_asker(assistant), api_name="ask")
     return app

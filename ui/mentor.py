@@ -1,4 +1,5 @@
-"""build_mentor_app(...) -> gr.Blocks: the mentor workspace at /mentor. Event wiring only.
+"""build_mentor_app(...) -> gr.Blocks: the mentor workspace at /mentor. Handlers come from
+module-level factories; the builder lays out the tabs and wires them.
 
 Every handler names its user from the request (the session, through the mount's
 auth dependency) and checks the role again; the Workspace checks ownership.
@@ -13,6 +14,7 @@ import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 from gradio.utils import get_upload_folder
@@ -122,31 +124,39 @@ def _sweep(root: Path, now: float | None = None) -> None:
             log.warning("could not clear %s from the upload folder: %s", entry, e)
 
 
-def header_html(users: Callable[[], UserStore], request: gr.Request, role: str) -> str:
+def header_line(users: Callable[[], UserStore], role: str):
     """The line atop the workspace and admin pages: who is signed in, and the way out."""
-    user = auth.require(users(), request.username, role)
-    return markdown("Signed in as **{}** ({}) · [Chat](/) · [Sign out](/logout)", user.name, user.role)
+
+    def who_am_i(request: gr.Request) -> str:
+        user = auth.require(users(), request.username, role)
+        return markdown("Signed in as **{}** ({}) · [Chat](/) · [Sign out](/logout)", user.name, user.role)
+
+    return who_am_i
 
 
-def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore],
-                     settings: Settings) -> gr.Blocks:
-    """The mentor workspace: uploads, the mentor's documents, the handoff queue.
+def _mentor(users: Callable[[], UserStore], request: gr.Request):
+    """The signed-in mentor (or admin) a handler acts for, checked against the accounts again."""
+    return auth.require(users(), request.username)
 
-    `handoffs` and `users` open the application database on first use.
-    """
 
-    def me(request: gr.Request):
-        return auth.require(users(), request.username)
+def document_lister(workspace: Workspace, users: Callable[[], UserStore]):
+    """The mentor's own documents, as the table and the choices of the document picker."""
 
     def documents(request: gr.Request):
-        docs = workspace.documents(me(request))
+        docs = workspace.documents(_mentor(users, request))
         rows = [[d.source, d.title, ", ".join(d.tags), d.notes, d.chunks, when(d.ingested_at)] for d in docs]
         return gr.update(value=rows or [["", "", "", "", "", ""]]), gr.update(
             choices=[(f"{d.title} ({d.source})", d.source) for d in docs], value=None)
 
+    return documents
+
+
+def uploader(workspace: Workspace, users: Callable[[], UserStore]):
+    """Indexes the uploaded files with their description; reports what was refused or held back."""
+
     def upload(files, title, tags, notes, request: gr.Request, progress=gr.Progress()):
         try:
-            user = me(request)
+            user = _mentor(users, request)
             chosen, refused = _paths(files)
             progress(0, desc="Checking and indexing")
             indexed, errors, held = [], refused, []
@@ -164,14 +174,26 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
         lines += ["- Searchable now: `{}`"] * len(indexed) + ["- Refused: {}"] * len(errors)
         return markdown("\n".join(lines + _held_lines(held)), *indexed, *errors, *held), None
 
+    return upload
+
+
+def deleter(workspace: Workspace, users: Callable[[], UserStore]):
+    """Takes one of the mentor's documents out of the index."""
+
     def delete(source, request: gr.Request):
         if not source:
             return "Choose a document first."
         try:
-            workspace.delete(source, me(request))
+            workspace.delete(source, _mentor(users, request))
         except MentorKBError as e:
             return _failed(e)
         return markdown("Deleted `{}`: it is no longer used in answers.", source)
+
+    return delete
+
+
+def replacer(workspace: Workspace, users: Callable[[], UserStore]):
+    """Replaces one of the mentor's documents with a new version of the same file type."""
 
     def replace(source, file, request: gr.Request):
         if not source or not file:
@@ -180,7 +202,7 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             chosen, refused = _paths([file])
             if refused:
                 return _failed(refused[0]), gr.skip()
-            result = workspace.replace(source, chosen[0], me(request))
+            result = workspace.replace(source, chosen[0], _mentor(users, request))
         except MentorKBError as e:
             return _failed(e), gr.skip()
         finally:
@@ -190,10 +212,16 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
         held = list(result.held_back)
         return markdown("\n".join(["Replaced `{}` with the new version."] + _held_lines(held)), source, *held), None
 
+    return replace
+
+
+def queue_lister(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore]):
+    """The handoff queue's table, picker, heading and page number."""
+
     def queue(current: str | None, page: float | None, request: gr.Request):
         """A page of the open and claimed handoffs, crisis first, then the longest waiting;
         the chosen one stays chosen while listed."""
-        me(request)
+        _mentor(users, request)
         page = max(1, int(page or 1))
         items, total, crisis = handoffs().waiting(QUEUE_PAGE, (page - 1) * QUEUE_PAGE)
         pages = max(1, -(-total // QUEUE_PAGE))
@@ -209,11 +237,14 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
                           value=current if current in refs else None),
                 heading, gr.update(value=page, maximum=pages))
 
-    def who_am_i(request: gr.Request) -> str:
-        return header_html(users, request, "mentor")
+    return queue
+
+
+def handoff_shower(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore]):
+    """The chosen handoff: its status, contact and the conversation that led to it."""
 
     def show(ref, request: gr.Request):
-        me(request)
+        _mentor(users, request)
         if not ref:
             return ""
         try:
@@ -226,77 +257,118 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
         contact = markdown("Contact: {}", h.contact) if h.contact else ""
         return markdown("### {}: {}", h.ref, h.label) + status + contact + transcript_html(h.transcript)
 
+    return show
+
+
+def claimer(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore]):
+    """Claims the chosen handoff for the signed-in mentor."""
+
     def claim(ref, request: gr.Request):
         if not ref:
             return "Choose a handoff first."
         try:
-            h = handoffs().claim(ref, me(request).name)
+            h = handoffs().claim(ref, _mentor(users, request).name)
         except MentorKBError as e:
             return _failed(e)
         return markdown("You claimed **{}**.", h.ref)
+
+    return claim
+
+
+def resolver(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore]):
+    """Resolves the chosen handoff with the mentor's note."""
 
     def resolve(ref, note, request: gr.Request):
         if not ref:
             return "Choose a handoff first.", gr.skip()
         try:
-            h = handoffs().resolve(ref, me(request).name, note or "")
+            h = handoffs().resolve(ref, _mentor(users, request).name, note or "")
         except MentorKBError as e:
             return _failed(e), gr.skip()
         return markdown("Resolved **{}**.", h.ref), ""
 
+    return resolve
+
+
+def _upload_tab() -> SimpleNamespace:
+    with gr.Tab("Upload", elem_id="tab-upload"):
+        files = gr.File(label="Documents (.md, .txt, .html, .pdf, .docx)", file_count="multiple",
+                        elem_id="upload-files")
+        with gr.Row():
+            title = gr.Textbox(label="Title (optional; else the document's own)", elem_id="upload-title")
+            tags = gr.Textbox(label="Tags (comma-separated)", elem_id="upload-tags")
+        notes = gr.Textbox(label="Notes for other mentors (optional, not shown to mentees)", lines=2,
+                           elem_id="upload-notes")
+        button = gr.Button("Upload and index", variant="primary", elem_id="upload")
+        result = gr.HTML(elem_id="upload-result")
+    return SimpleNamespace(files=files, title=title, tags=tags, notes=notes, button=button, result=result)
+
+
+def _documents_tab() -> SimpleNamespace:
+    with gr.Tab("My documents", elem_id="tab-documents"):
+        table = gr.Dataframe(headers=DOC_HEADERS, interactive=False, elem_id="documents", wrap=True)
+        pick = gr.Dropdown(label="Document", choices=[], elem_id="doc-pick")
+        with gr.Row():
+            new_version = gr.File(label="New version (same file type)", file_count="single",
+                                  elem_id="replace-file")
+            with gr.Column():
+                replace = gr.Button("Replace with new version", elem_id="replace")
+                delete = gr.Button("Delete", variant="stop", elem_id="delete")
+        status = gr.HTML(elem_id="doc-status")
+    return SimpleNamespace(table=table, pick=pick, new_version=new_version, replace=replace, delete=delete,
+                           status=status)
+
+
+def _queue_tab() -> SimpleNamespace:
+    with gr.Tab("Handoff queue", elem_id="tab-handoffs"):
+        heading = gr.Markdown(elem_id="queue-heading")
+        table = gr.Dataframe(headers=QUEUE_HEADERS, interactive=False, elem_id="queue", wrap=True)
+        page = gr.Number(1, label="Page", precision=0, minimum=1, elem_id="queue-page")
+        ref = gr.Dropdown(label="Handoff", choices=[], elem_id="handoff-pick")
+        detail = gr.HTML(elem_id="handoff-detail")
+        with gr.Row():
+            claim = gr.Button("Claim", elem_id="claim")
+            note = gr.Textbox(label="Resolution note", scale=3, elem_id="resolve-note")
+            resolve = gr.Button("Resolve", variant="primary", elem_id="resolve")
+        status = gr.HTML(elem_id="queue-status")
+        refresh = gr.Button("Refresh queue", size="sm", elem_id="refresh-queue")
+    return SimpleNamespace(heading=heading, table=table, page=page, ref=ref, detail=detail, claim=claim, note=note,
+                           resolve=resolve, status=status, refresh=refresh)
+
+
+def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore],
+                     settings: Settings) -> gr.Blocks:
+    """The mentor workspace: uploads, the mentor's documents, the handoff queue.
+
+    `handoffs` and `users` open the application database on first use.
+    """
+    documents = document_lister(workspace, users)
+    queue = queue_lister(handoffs, users)
+    show = handoff_shower(handoffs, users)
     with gr.Blocks(title="MentorKB: mentor workspace", analytics_enabled=False) as app:
         gr.Markdown("# Mentor workspace")
         who = gr.HTML(elem_id="who")
-        with gr.Tab("Upload", elem_id="tab-upload"):
-            files = gr.File(label="Documents (.md, .txt, .html, .pdf, .docx)", file_count="multiple",
-                            elem_id="upload-files")
-            with gr.Row():
-                title = gr.Textbox(label="Title (optional; else the document's own)", elem_id="upload-title")
-                tags = gr.Textbox(label="Tags (comma-separated)", elem_id="upload-tags")
-            notes = gr.Textbox(label="Notes for other mentors (optional, not shown to mentees)", lines=2,
-                               elem_id="upload-notes")
-            upload_button = gr.Button("Upload and index", variant="primary", elem_id="upload")
-            upload_result = gr.HTML(elem_id="upload-result")
-        with gr.Tab("My documents", elem_id="tab-documents"):
-            table = gr.Dataframe(headers=DOC_HEADERS, interactive=False, elem_id="documents", wrap=True)
-            pick = gr.Dropdown(label="Document", choices=[], elem_id="doc-pick")
-            with gr.Row():
-                new_version = gr.File(label="New version (same file type)", file_count="single",
-                                      elem_id="replace-file")
-                with gr.Column():
-                    replace_button = gr.Button("Replace with new version", elem_id="replace")
-                    delete_button = gr.Button("Delete", variant="stop", elem_id="delete")
-            doc_status = gr.HTML(elem_id="doc-status")
-        with gr.Tab("Handoff queue", elem_id="tab-handoffs"):
-            queue_heading = gr.Markdown(elem_id="queue-heading")
-            queue_table = gr.Dataframe(headers=QUEUE_HEADERS, interactive=False, elem_id="queue", wrap=True)
-            queue_page = gr.Number(1, label="Page", precision=0, minimum=1, elem_id="queue-page")
-            ref = gr.Dropdown(label="Handoff", choices=[], elem_id="handoff-pick")
-            detail = gr.HTML(elem_id="handoff-detail")
-            with gr.Row():
-                claim_button = gr.Button("Claim", elem_id="claim")
-                note = gr.Textbox(label="Resolution note", scale=3, elem_id="resolve-note")
-                resolve_button = gr.Button("Resolve", variant="primary", elem_id="resolve")
-            queue_status = gr.HTML(elem_id="queue-status")
-            refresh = gr.Button("Refresh queue", size="sm", elem_id="refresh-queue")
+        up = _upload_tab()
+        docs = _documents_tab()
+        q = _queue_tab()
 
         private = {"api_visibility": "private"}
-        queue_outputs = [queue_table, ref, queue_heading, queue_page]
-        app.load(who_am_i, None, who, **private)
-        app.load(documents, None, [table, pick], **private)
-        app.load(queue, [ref, queue_page], queue_outputs, **private)
-        upload_button.click(upload, [files, title, tags, notes], [upload_result, files],
-                            concurrency_limit=UPLOADS_AT_ONCE, **private).then(
-            documents, None, [table, pick], **private)
-        delete_button.click(delete, [pick], doc_status, **private).then(documents, None, [table, pick], **private)
-        replace_button.click(replace, [pick, new_version], [doc_status, new_version],
-                             concurrency_limit=UPLOADS_AT_ONCE, **private).then(
-            documents, None, [table, pick], **private)
-        claim_button.click(claim, [ref], queue_status, **private).then(
-            queue, [ref, queue_page], queue_outputs, **private).then(show, [ref], detail, **private)
-        resolve_button.click(resolve, [ref, note], [queue_status, note], **private).then(
-            queue, [ref, queue_page], queue_outputs, **private).then(show, [ref], detail, **private)
-        ref.change(show, [ref], detail, **private)
-        refresh.click(queue, [ref, queue_page], queue_outputs, **private)
-        queue_page.submit(queue, [ref, queue_page], queue_outputs, **private)
+        doc_outputs = [docs.table, docs.pick]
+        queue_inputs, queue_outputs = [q.ref, q.page], [q.table, q.ref, q.heading, q.page]
+        app.load(header_line(users, "mentor"), None, who, **private)
+        app.load(documents, None, doc_outputs, **private)
+        app.load(queue, queue_inputs, queue_outputs, **private)
+        up.button.click(uploader(workspace, users), [up.files, up.title, up.tags, up.notes], [up.result, up.files],
+                        concurrency_limit=UPLOADS_AT_ONCE, **private).then(documents, None, doc_outputs, **private)
+        docs.delete.click(deleter(workspace, users), [docs.pick], docs.status, **private).then(
+            documents, None, doc_outputs, **private)
+        docs.replace.click(replacer(workspace, users), [docs.pick, docs.new_version], [docs.status, docs.new_version],
+                           concurrency_limit=UPLOADS_AT_ONCE, **private).then(documents, None, doc_outputs, **private)
+        q.claim.click(claimer(handoffs, users), [q.ref], q.status, **private).then(
+            queue, queue_inputs, queue_outputs, **private).then(show, [q.ref], q.detail, **private)
+        q.resolve.click(resolver(handoffs, users), [q.ref, q.note], [q.status, q.note], **private).then(
+            queue, queue_inputs, queue_outputs, **private).then(show, [q.ref], q.detail, **private)
+        q.ref.change(show, [q.ref], q.detail, **private)
+        q.refresh.click(queue, queue_inputs, queue_outputs, **private)
+        q.page.submit(queue, queue_inputs, queue_outputs, **private)
     return app

@@ -46,15 +46,37 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
     Assistant does the handoffs: the mentee chat never depends on the database.
     """
     server = FastAPI(title="MentorKB", docs_url=None, redoc_url=None, openapi_url=None)
-    def user_for(request: Request, role: str):
-        user = auth.signed_in(request.session, user_store(), settings)
-        if user is None:
-            return None, 401
-        if role == "admin" and not user.is_admin:
-            return user, 403
-        return user, 200
+    server.middleware("http")(access_guard(settings, user_store))
+    # Added after the guard, so it runs first and the guard can read request.session.
+    server.add_middleware(
+        SessionMiddleware,
+        secret_key=auth.secret_key(settings),
+        session_cookie="mentorkb_session",
+        max_age=int(settings.session_hours * 3600),
+        same_site="lax",
+        https_only=False,
+    )
+    server.get("/login", response_class=HTMLResponse)(login_form)
+    server.post("/login")(login_handler(settings, user_store))
+    server.api_route("/logout", methods=["GET", "POST"])(logout)
+    _mount_apps(server, assistant, settings, workspace, user_store)
+    return server
 
-    @server.middleware("http")
+
+def _user_for(request: Request, role: str, settings: Settings, user_store: Callable[[], UserStore]):
+    """(the session's user or None, the HTTP status its access to a `role` page gets)."""
+    user = auth.signed_in(request.session, user_store(), settings)
+    if user is None:
+        return None, 401
+    if role == "admin" and not user.is_admin:
+        return user, 403
+    return user, 200
+
+
+def access_guard(settings: Settings, user_store: Callable[[], UserStore]):
+    """The middleware in front of every route: file routes only under /mentor, and the
+    login check for /mentor, /admin (and the chat, when mentees must sign in)."""
+
     async def guard(request: Request, call_next) -> Response:
         path = request.url.path
         if request.method == "GET" and path == "/":
@@ -69,7 +91,7 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
             prefix = "/"
         if prefix is not None:
             try:
-                user, status = user_for(request, PROTECTED.get(prefix, "mentor"))
+                user, status = _user_for(request, PROTECTED.get(prefix, "mentor"), settings, user_store)
             except DatabaseError as e:
                 log.error("sign-in check: %s", e)
                 return JSONResponse({"error": "accounts are unavailable right now"}, status_code=503)
@@ -81,31 +103,26 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
                 return JSONResponse({"error": detail}, status_code=status)
         return await call_next(request)
 
-    # Added after the guard, so it runs first and the guard can read request.session.
-    server.add_middleware(
-        SessionMiddleware,
-        secret_key=auth.secret_key(settings),
-        session_cookie="mentorkb_session",
-        max_age=int(settings.session_hours * 3600),
-        same_site="lax",
-        https_only=False,
-    )
+    return guard
 
-    @server.get("/login", response_class=HTMLResponse)
-    def login_form(next: str = "/mentor/") -> str:
-        return auth.login_page(next_path=auth.safe_next(next))
 
+def login_form(next: str = "/mentor/") -> str:
+    """The sign-in page; `next` is where a successful sign-in goes (our own paths only)."""
+    return auth.login_page(next_path=auth.safe_next(next))
+
+
+def login_handler(settings: Settings, user_store: Callable[[], UserStore]):
+    """The sign-in form's POST: rate limited per name and per address, then a session or the form again."""
     attempts = RateLimiter(settings.login_attempts, 15 * 60)
 
-    @server.post("/login")
     def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/mentor/")):
         client = request.client.host if request.client else "unknown"
         keys = (f"name:{username.strip().lower()[:64]}", f"addr:{client}")
         if not all([attempts.allow(key) for key in keys]):  # count both, whichever trips
             wait = max(attempts.retry_after(key) for key in keys)
             log.warning("sign-in rate limit hit for %r from %s", username[:64], client)
-            return HTMLResponse(auth.login_page(f"Too many sign-in attempts. Try again in {max(1, round(wait / 60))} minute(s).",
-                                                auth.safe_next(next)), status_code=429,
+            message = f"Too many sign-in attempts. Try again in {max(1, round(wait / 60))} minute(s)."
+            return HTMLResponse(auth.login_page(message, auth.safe_next(next)), status_code=429,
                                 headers={"Retry-After": str(round(wait))})
         try:
             user = user_store().authenticate(username.strip(), password) if username and password else None
@@ -122,34 +139,45 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
             target = "/mentor/"
         return RedirectResponse(target, status_code=303)
 
-    @server.api_route("/logout", methods=["GET", "POST"])
-    def logout(request: Request):
-        request.session.clear()
-        return RedirectResponse("/", status_code=303)
+    return login
 
-    def dependency(role: str):
-        def current(request: Request) -> str | None:
-            user, status = user_for(request, role)
-            return user.name if status == 200 else None
 
-        return current
+def logout(request: Request):
+    """Forget the session and go back to the chat."""
+    request.session.clear()
+    return RedirectResponse("/", status_code=303)
 
+
+def role_dependency(role: str, settings: Settings, user_store: Callable[[], UserStore]):
+    """A mounted Gradio app's auth dependency: the user name its handlers see, or None."""
+
+    def current(request: Request) -> str | None:
+        user, status = _user_for(request, role, settings, user_store)
+        return user.name if status == 200 else None
+
+    return current
+
+
+def _mount_apps(server: FastAPI, assistant: Assistant, settings: Settings, workspace: Workspace,
+                user_store: Callable[[], UserStore]) -> None:
+    """The mentor workspace at /mentor, the admin page at /admin, the chat at /."""
     # Files larger than an upload may be are cut off by Gradio as they stream in.
     common = {"footer_links": [], "show_error": True, "max_file_size": int(settings.max_file_mb * 2**20)}
     apps = [build_mentor_app(workspace, lambda: assistant.handoffs, user_store, settings),
             build_admin_app(workspace, lambda: assistant.activity, user_store, settings),
             build_app(assistant, settings)]
-    gr.mount_gradio_app(server, apps[0], "/mentor", auth_dependency=dependency("mentor"), **common)
-    gr.mount_gradio_app(server, apps[1], "/admin", auth_dependency=dependency("admin"), **common)
+    mentor = role_dependency("mentor", settings, user_store)
+    gr.mount_gradio_app(server, apps[0], "/mentor", auth_dependency=mentor, **common)
+    gr.mount_gradio_app(server, apps[1], "/admin", auth_dependency=role_dependency("admin", settings, user_store),
+                        **common)
     # Mounted last: "/" matches every path.
-    gr.mount_gradio_app(server, apps[2], "/", css=CHAT_CSS,
-                        auth_dependency=dependency("mentor") if settings.mentee_login else None, **common)
+    gr.mount_gradio_app(server, apps[2], "/", css=CHAT_CSS, auth_dependency=mentor if settings.mentee_login else None,
+                        **common)
     for app in apps:
         # Gradio checks that file data names a file in its upload folder only once an
         # app "has launched", which mounting never marks: without this, a queue call
         # could hand a handler any server path as an "uploaded" file.
         app.has_launched = True
-    return server
 
 
 def _file_route(path: str) -> bool:
