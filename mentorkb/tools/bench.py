@@ -249,16 +249,7 @@ def run(
     # start ever (which exports the model once, see rag/backends/onnx.py).
     settings = settings.model_copy(update={"collection": f"mentorkb-bench-{os.getpid()}",
                                            "models_dir": settings.models_path})
-    result: dict = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-            "store": "chroma server" if settings.chroma_url else "chroma persistent (embedded)",
-            "embed_runtime": settings.embed_runtime,
-        },
-    }
+    result: dict = {"machine": _machine(settings)}
     embedder = make_embedder(settings)
     if copies:
         progress(f"ingest: {copies} copies of the text documents, against encode()")
@@ -272,18 +263,7 @@ def run(
         result["query"] = []
         for size in sizes:
             progress(f"query: building {size:,} chunks")
-            began = time.perf_counter()
-            synthetic.grow(size)
-            built = time.perf_counter() - began
-            progress(f"query: {rounds} x {len(questions)} questions at {synthetic.count:,} chunks")
-            figures = bench_query(qsettings, embedder, questions, rounds)
-            result["query"].append({
-                "chunks": synthetic.count,
-                "real_chunks": synthetic.real_chunks,
-                "synthetic_chunks": synthetic.count - synthetic.real_chunks,
-                "build_s": round(built, 1),
-                **figures,
-            })
+            result["query"].append(_query_at(synthetic, size, qsettings, embedder, questions, rounds, progress))
             if size == serve_at:
                 progress(f"serve: cold start, then {queries} queries from {clients} clients at {size:,} chunks")
                 result["serve"] = {"chunks": synthetic.count,
@@ -295,6 +275,33 @@ def run(
     result["targets"] = _targets(result)
     result["total_s"] = round(time.perf_counter() - started, 1)
     return result
+
+
+def _machine(settings: Settings) -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "store": "chroma server" if settings.chroma_url else "chroma persistent (embedded)",
+        "embed_runtime": settings.embed_runtime,
+    }
+
+
+def _query_at(synthetic: SyntheticIndex, size: int, settings: Settings, embedder, questions: list[str],
+              rounds: int, progress: Callable[[str], None]) -> dict:
+    """Grow the synthetic index to `size` chunks, then time the query path on it."""
+    began = time.perf_counter()
+    synthetic.grow(size)
+    built = time.perf_counter() - began
+    progress(f"query: {rounds} x {len(questions)} questions at {synthetic.count:,} chunks")
+    return {
+        "chunks": synthetic.count,
+        "real_chunks": synthetic.real_chunks,
+        "synthetic_chunks": synthetic.count - synthetic.real_chunks,
+        "build_s": round(built, 1),
+        **bench_query(settings, embedder, questions, rounds),
+    }
 
 
 def table(result: dict) -> str:

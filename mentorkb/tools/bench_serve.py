@@ -44,62 +44,17 @@ def _peak_rss_mb(pid: int) -> float | None:
 def bench_serve(settings: Settings, questions: list[str], queries: int, clients: int, log: Path) -> dict:
     """Cold start, memory and concurrent clients against `mentorkb serve` in a subprocess."""
     import psutil
-    from gradio_client import Client
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
-    env = {
-        **os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-        "MENTORKB_COLLECTION": settings.collection, "MENTORKB_MODELS_DIR": str(settings.models_path),
-    }
-    if settings.chroma_url:
-        env["MENTORKB_CHROMA_URL"] = settings.chroma_url
-    command = [sys.executable, "-m", "mentorkb", "--data-dir", str(settings.data_dir), "serve", "--port", str(port)]
-    with log.open("w") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    start = time.perf_counter()
+    proc = _start_server(settings, port, log)
     try:
         first = _first_answer(proc, port, url, questions[0], log)
         cold_s = time.perf_counter() - start
         server = psutil.Process(proc.pid)
         rss_loaded = server.memory_info().rss / 2**20
-        # Clients connect first; then all send at once, each its share of the queries.
-        pool = [None] * clients
-        errors: list[str] = []
-        latencies: list[float] = []
-        lock = threading.Lock()
-        go = threading.Barrier(clients + 1)
-
-        def client(i: int) -> None:
-            pool[i] = Client(url, verbose=False, analytics_enabled=False, download_files=False)
-            go.wait()
-            for j in range(i, queries, clients):
-                q = questions[j % len(questions)]
-                began = time.perf_counter()
-                try:
-                    result = pool[i].predict(q, api_name="/ask")
-                    # Any reply the assistant can give is a success; a handoff or refusal is
-                    # a decision about the question, not a server error.
-                    ok = result.get("route") in ("answer", "abstain", "handoff", "refuse")
-                except Exception as e:  # noqa: BLE001 - any failure counts as an error
-                    ok, result = False, f"{type(e).__name__}: {e}"
-                with lock:
-                    if ok:
-                        latencies.append(time.perf_counter() - began)
-                    else:
-                        errors.append(str(result)[:200])
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-        for t in threads:
-            t.start()
-        go.wait()
-        began = time.perf_counter()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - began
-        for c in pool:
-            if c is not None:
-                c.close()
+        latencies, errors, wall = _concurrent_clients(url, questions, queries, clients)
         rss_after = server.memory_info().rss / 2**20
         peak = _peak_rss_mb(proc.pid)
     finally:
@@ -122,6 +77,63 @@ def bench_serve(settings: Settings, questions: list[str], queries: int, clients:
         "throughput_qps": round(len(latencies) / wall, 2),
         "latency": percentiles(latencies) if latencies else {},
     }
+
+
+def _start_server(settings: Settings, port: int, log: Path) -> subprocess.Popen:
+    """`mentorkb serve` on `settings`' data dir and store, offline, logging to `log`."""
+    env = {
+        **os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+        "MENTORKB_COLLECTION": settings.collection, "MENTORKB_MODELS_DIR": str(settings.models_path),
+    }
+    if settings.chroma_url:
+        env["MENTORKB_CHROMA_URL"] = settings.chroma_url
+    command = [sys.executable, "-m", "mentorkb", "--data-dir", str(settings.data_dir), "serve", "--port", str(port)]
+    with log.open("w") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def _concurrent_clients(url: str, questions: list[str], queries: int, clients: int
+                        ) -> tuple[list[float], list[str], float]:
+    """`clients` gradio_client clients connect first, then all send at once, each its
+    share of `queries`. Returns the successful calls' latencies, the errors, and the wall time."""
+    from gradio_client import Client
+
+    pool = [None] * clients
+    errors: list[str] = []
+    latencies: list[float] = []
+    lock = threading.Lock()
+    go = threading.Barrier(clients + 1)
+
+    def client(i: int) -> None:
+        pool[i] = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+        go.wait()
+        for j in range(i, queries, clients):
+            began = time.perf_counter()
+            try:
+                result = pool[i].predict(questions[j % len(questions)], api_name="/ask")
+                # Any reply the assistant can give is a success; a handoff or refusal is
+                # a decision about the question, not a server error.
+                ok = result.get("route") in ("answer", "abstain", "handoff", "refuse")
+            except Exception as e:  # noqa: BLE001 - any failure counts as an error
+                ok, result = False, f"{type(e).__name__}: {e}"
+            with lock:
+                if ok:
+                    latencies.append(time.perf_counter() - began)
+                else:
+                    errors.append(str(result)[:200])
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    go.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began
+    for c in pool:
+        if c is not None:
+            c.close()
+    return latencies, errors, wall
 
 
 def _first_answer(proc: subprocess.Popen, port: int, url: str, question: str, log: Path, timeout: float = 300) -> str:
