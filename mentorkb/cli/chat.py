@@ -118,6 +118,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     host, port = host or settings.host, port or settings.port
     click.echo(f"MentorKB on http://{host}:{port} (mentors and admins: http://{host}:{port}/login)", err=True)
     uvicorn.run(server, host=host, port=port, log_level="warning")
+    click.echo("MentorKB stopped", err=True)
 
 
 def _background(warm_up: Callable[[], None], name: str) -> None:

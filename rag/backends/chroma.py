@@ -9,6 +9,7 @@ is its own collection, so several web workers on several hosts read the same one
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,13 @@ from urllib.parse import urlsplit
 
 from rag.core.errors import ConfigError, EmbedderMismatchError, StoreError
 from rag.core.types import Chunk, ScoredChunk
+
+# chromadb shares one System per persistent path in a process and publishes it before
+# starting it, without a lock: a client made on another thread in that moment, or while
+# the last client on the path is closing, fails with "Could not connect to tenant
+# default_tenant". The web server opens the index from several threads (the reader
+# following CURRENT, an upload's writer), so clients are made and closed one at a time.
+_CLIENTS = threading.Lock()
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +92,8 @@ def close_client(client: Any) -> None:
     close() but leaves their httpx sessions open, leaking sockets.
     """
     servers = [getattr(c, "_server", None) for c in (client, getattr(client, "_admin_client", None))]
-    client.close()
+    with _CLIENTS:
+        client.close()
     for server in servers:
         session = getattr(server, "_session", None)
         if session is not None and not getattr(server, "_running", True):
@@ -150,9 +159,10 @@ class ChromaStore:
         from chromadb.config import Settings as ChromaSettings
 
         try:
-            client = chromadb.PersistentClient(
-                path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
-            )
+            with _CLIENTS:
+                client = chromadb.PersistentClient(
+                    path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
+                )
         except Exception as e:  # noqa: BLE001 - a failed open can also fail in Chroma's own cleanup
             cause = e.__context__ if isinstance(e, AttributeError) and e.__context__ else e
             raise StoreError(f"vector store failed to open {path}: {cause}") from e

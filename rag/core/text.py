@@ -45,7 +45,15 @@ def words(text: str) -> list[str]:
 
 @lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match 'meetings' with 'meeting', 'giving' with 'give'."""
+    """A light suffix stripper: enough to match 'meetings' with 'meeting', 'giving' with 'give'.
+
+    It only cuts, so the stem is always a prefix of the word: the ranker and the
+    answerability check look for stems at the start of words in raw text, without
+    tokenising every candidate. A Snowball stemmer rewrites as well as cuts
+    ('company' -> 'compani', 'happily' -> 'happili'), so its stems need the text stemmed
+    too; that is what the BM25 index does, with Tantivy's Snowball analyzer on both
+    the chunks and the query. The two serve different lookups and are not interchangeable.
+    """
     for suffix in ("ingly", "edly", "ings", "ing", "ies", "ied", "ness", "ment", "ers", "ed", "es", "er", "ly", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
