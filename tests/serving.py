@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# Shared with `mentorkb bench`, which starts servers the same way.
+from mentorkb.tools.bench_serve import free_port, wait_for_port  # noqa: F401 - re-exported to tests
+
 MENTORKB = Path(sys.executable).with_name("mentorkb")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}: {log.read_text()}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.25)
-    raise AssertionError(f"server did not listen on {port} within {timeout}s")
 
 
 def mentorkb_env(**extra: str) -> dict[str, str]:

@@ -24,7 +24,8 @@ def percentiles(samples_s: list[float]) -> dict[str, float]:
     return {"p50_ms": round(rank(0.50), 2), "p95_ms": round(rank(0.95), 2)}
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -45,7 +46,7 @@ def bench_serve(settings: Settings, questions: list[str], queries: int, clients:
     """Cold start, memory and concurrent clients against `mentorkb serve` in a subprocess."""
     import psutil
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     start = time.perf_counter()
     proc = _start_server(settings, port, log)
@@ -136,20 +137,25 @@ def _concurrent_clients(url: str, questions: list[str], queries: int, clients: i
     return latencies, errors, wall
 
 
-def _first_answer(proc: subprocess.Popen, port: int, url: str, question: str, log: Path, timeout: float = 300) -> str:
-    """Wait for the server to listen, then for its first answer; returns that answer's route."""
-    from gradio_client import Client
-
+def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    """Return once `proc` listens on the loopback `port`; raise, with its log's tail, if it
+    exits first or does not listen within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"mentorkb serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
+                return
         time.sleep(0.05)
-    else:
-        raise RuntimeError(f"mentorkb serve did not listen within {timeout:g}s")
+    raise RuntimeError(f"mentorkb serve did not listen on {port} within {timeout:g}s")
+
+
+def _first_answer(proc: subprocess.Popen, port: int, url: str, question: str, log: Path, timeout: float = 300) -> str:
+    """Wait for the server to listen, then for its first answer; returns that answer's route."""
+    from gradio_client import Client
+
+    wait_for_port(port, proc, log, timeout)
     client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
     try:
         return client.predict(question, api_name="/ask")["route"]

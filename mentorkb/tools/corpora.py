@@ -30,6 +30,7 @@ machine.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import fnmatch
 import re
@@ -114,6 +115,17 @@ def load_config(path: Path) -> list[Corpus]:
             raise InvalidInput(f"{where} ({name}): 'documents' needs 'questions' and the other way round")
         corpora.append(Corpus(name, rel.get("documents"), rel.get("questions"), rel.get("beir"), tuple(exclude)))
     return corpora
+
+
+def training_args(doc: str, model: Path, argv: list[str] | None,
+                  extra: Callable[[argparse.ArgumentParser], None] = lambda parser: None) -> argparse.Namespace:
+    """The options every model build takes (`--workdir`, `--out`, `--corpora`), and `extra`'s."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the ingested corpora here")
+    parser.add_argument("--out", type=Path, default=model)
+    parser.add_argument("--corpora", type=Path, default=DEFAULT_CONFIG)
+    extra(parser)
+    return parser.parse_args(argv)
 
 
 def first_words(text: str, n: int = ANSWER_WORDS) -> str:

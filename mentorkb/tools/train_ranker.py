@@ -20,7 +20,6 @@ is slow).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from mentorkb.tools import evaluate as ev
-from mentorkb.tools.corpora import DEFAULT_CONFIG, ingest_kept, load_beir, load_config
+from mentorkb.tools.corpora import ingest_kept, load_beir, load_config, training_args
 from rag.retrieval.ranker import FEATURES, MODEL, document_features
 
 PARAMS = {
@@ -115,11 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.backends import make_embedder
     from rag.core.settings import load_settings
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=None, help="keep the ingested corpora here")
-    parser.add_argument("--out", type=Path, default=MODEL)
-    parser.add_argument("--corpora", type=Path, default=DEFAULT_CONFIG)
-    args = parser.parse_args(argv)
+    args = training_args(__doc__, MODEL, argv)
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     chosen = {c.name: c for c in load_config(args.corpora)}
     needed = [chosen.get("dev-corpus"), chosen.get("scifact")]

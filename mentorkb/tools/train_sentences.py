@@ -18,7 +18,6 @@ rag.answering.sentences.SentenceScorer evaluates with numpy. The hyperparameters
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mentorkb.tools import evaluate as ev
-from mentorkb.tools.corpora import DEFAULT_CONFIG, ingest_kept, load_config
+from mentorkb.tools.corpora import DEFAULT_CONFIG, ingest_kept, load_config, training_args
 from mentorkb.tools.train_ranker import booster_arrays
 from rag.answering.sentences import FEATURES, MODEL, candidates, features
 from rag.core.jsonl import read_jsonl
@@ -77,12 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     from rag.backends import make_embedder
     from rag.core.settings import load_settings
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=None, help="keep the ingested corpora here")
-    parser.add_argument("--out", type=Path, default=MODEL)
-    parser.add_argument("--corpora", type=Path, default=DEFAULT_CONFIG)
-    parser.add_argument("--followups", type=Path, default=FOLLOWUPS)
-    args = parser.parse_args(argv)
+    args = training_args(__doc__, MODEL, argv,
+                         lambda parser: parser.add_argument("--followups", type=Path, default=FOLLOWUPS))
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     chosen = {c.name: c for c in load_config(args.corpora)}
     needed = [chosen.get("sample"), chosen.get("dev-corpus")]
