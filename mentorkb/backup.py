@@ -26,8 +26,6 @@ from rag.people.db import database_url
 from rag.store.index import CURRENT, GENERATIONS, current_generation
 from rag.store.lock import writer_lock
 
-SECRET_KEY = "secret_key"
-
 
 @dataclass
 class BackupReport:
@@ -59,20 +57,23 @@ def backup(settings: Settings, dest: Path) -> BackupReport:
         if (data / UPLOADS).is_dir():
             shutil.copytree(data / UPLOADS, dest / UPLOADS)
             report.copied.append(UPLOADS)
-    if (data / SECRET_KEY).is_file():
-        shutil.copy2(data / SECRET_KEY, dest / SECRET_KEY)
-        report.copied.append(SECRET_KEY)
+    key = settings.secret_key_path
+    if key.is_file():
+        shutil.copy2(key, dest / key.name)
+        report.copied.append(key.name)
     _copy_database(settings, dest, report)
     return report
 
 
 def _copy_database(settings: Settings, dest: Path, report: BackupReport) -> None:
-    url = database_url(settings)
-    if not url.startswith("sqlite:///"):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url(settings))
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         report.notes.append("the application database is not a SQLite file: back it up with its own tools "
                             "(for PostgreSQL, pg_dump)")
         return
-    source = Path(url.removeprefix("sqlite:///"))
+    source = Path(url.database)
     if not source.is_file():
         report.notes.append("no application database yet")
         return

@@ -13,16 +13,10 @@ from rag.core.protocols import Workspace
 from rag.core.settings import Settings
 from rag.people.accounts import UserStore
 from rag.people.activity import ActivityLog
-from ui import auth
-from ui.mentor import header_line
+from ui.mentor import acting_user, header_line
 from ui.render import markdown, when
 
 QUESTION_HEADERS = ["When", "Question", "Route", "Category", "Latency (ms)"]
-
-
-def _admin(users: Callable[[], UserStore], request: gr.Request):
-    """The signed-in admin a handler acts for, checked against the accounts again."""
-    return auth.require(users(), request.username, "admin")
 
 
 def overview_reporter(workspace: Workspace, activity: Callable[[], ActivityLog], users: Callable[[], UserStore],
@@ -30,7 +24,7 @@ def overview_reporter(workspace: Workspace, activity: Callable[[], ActivityLog],
     """The index stats, question counts, feedback summary and recent questions."""
 
     def overview(request: gr.Request):
-        _admin(users, request)
+        acting_user(users, request, "admin")
         index = workspace.stats()
         usage = activity().stats()
         index_md = (
@@ -65,7 +59,7 @@ def reindexer(workspace: Workspace, users: Callable[[], UserStore]):
 
     def reindex(request: gr.Request, progress=gr.Progress()):
         try:
-            user = _admin(users, request)
+            user = acting_user(users, request, "admin")
             progress(0, desc="Rebuilding the index")
             return markdown("{}", workspace.reindex(user))
         except MentorKBError as e:

@@ -12,7 +12,6 @@ import html
 import os
 import secrets
 import time
-from pathlib import Path
 from urllib.parse import quote
 
 from rag.core.errors import AccessDenied, NotFoundError
@@ -34,7 +33,7 @@ def secret_key(settings: Settings) -> str:
     """MENTORKB_SECRET_KEY, or a random key created once in DATA_DIR/secret_key (mode 600)."""
     if given := settings.secret_key.get_secret_value():
         return given
-    path: Path = settings.data_dir / "secret_key"
+    path = settings.secret_key_path
     try:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:

@@ -128,22 +128,23 @@ def header_line(users: Callable[[], UserStore], role: str):
     """The line atop the workspace and admin pages: who is signed in, and the way out."""
 
     def who_am_i(request: gr.Request) -> str:
-        user = auth.require(users(), request.username, role)
+        user = acting_user(users, request, role)
         return markdown("Signed in as **{}** ({}) · [Chat](/) · [Sign out](/logout)", user.name, user.role)
 
     return who_am_i
 
 
-def _mentor(users: Callable[[], UserStore], request: gr.Request):
-    """The signed-in mentor (or admin) a handler acts for, checked against the accounts again."""
-    return auth.require(users(), request.username)
+def acting_user(users: Callable[[], UserStore], request: gr.Request, role: str = "mentor"):
+    """The signed-in user a handler acts for, checked against the accounts again: a
+    mentor (or admin) by default, or an admin for `role="admin"`."""
+    return auth.require(users(), request.username, role)
 
 
 def document_lister(workspace: Workspace, users: Callable[[], UserStore]):
     """The mentor's own documents, as the table and the choices of the document picker."""
 
     def documents(request: gr.Request):
-        docs = workspace.documents(_mentor(users, request))
+        docs = workspace.documents(acting_user(users, request))
         rows = [[d.source, d.title, ", ".join(d.tags), d.notes, d.chunks, when(d.ingested_at)] for d in docs]
         return gr.update(value=rows or [["", "", "", "", "", ""]]), gr.update(
             choices=[(f"{d.title} ({d.source})", d.source) for d in docs], value=None)
@@ -156,7 +157,7 @@ def uploader(workspace: Workspace, users: Callable[[], UserStore]):
 
     def upload(files, title, tags, notes, request: gr.Request, progress=gr.Progress()):
         try:
-            user = _mentor(users, request)
+            user = acting_user(users, request)
             chosen, refused = _paths(files)
             progress(0, desc="Checking and indexing")
             indexed, errors, held = [], refused, []
@@ -184,7 +185,7 @@ def deleter(workspace: Workspace, users: Callable[[], UserStore]):
         if not source:
             return "Choose a document first."
         try:
-            workspace.delete(source, _mentor(users, request))
+            workspace.delete(source, acting_user(users, request))
         except MentorKBError as e:
             return _failed(e)
         return markdown("Deleted `{}`: it is no longer used in answers.", source)
@@ -202,7 +203,7 @@ def replacer(workspace: Workspace, users: Callable[[], UserStore]):
             chosen, refused = _paths([file])
             if refused:
                 return _failed(refused[0]), gr.skip()
-            result = workspace.replace(source, chosen[0], _mentor(users, request))
+            result = workspace.replace(source, chosen[0], acting_user(users, request))
         except MentorKBError as e:
             return _failed(e), gr.skip()
         finally:
@@ -221,7 +222,7 @@ def queue_lister(handoffs: Callable[[], HandoffStore], users: Callable[[], UserS
     def queue(current: str | None, page: float | None, request: gr.Request):
         """A page of the open and claimed handoffs, crisis first, then the longest waiting;
         the chosen one stays chosen while listed."""
-        _mentor(users, request)
+        acting_user(users, request)
         page = max(1, int(page or 1))
         items, total, crisis = handoffs().waiting(QUEUE_PAGE, (page - 1) * QUEUE_PAGE)
         pages = max(1, -(-total // QUEUE_PAGE))
@@ -244,7 +245,7 @@ def handoff_shower(handoffs: Callable[[], HandoffStore], users: Callable[[], Use
     """The chosen handoff: its status, contact and the conversation that led to it."""
 
     def show(ref, request: gr.Request):
-        _mentor(users, request)
+        acting_user(users, request)
         if not ref:
             return ""
         try:
@@ -267,7 +268,7 @@ def claimer(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore]
         if not ref:
             return "Choose a handoff first."
         try:
-            h = handoffs().claim(ref, _mentor(users, request).name)
+            h = handoffs().claim(ref, acting_user(users, request).name)
         except MentorKBError as e:
             return _failed(e)
         return markdown("You claimed **{}**.", h.ref)
@@ -282,7 +283,7 @@ def resolver(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore
         if not ref:
             return "Choose a handoff first.", gr.skip()
         try:
-            h = handoffs().resolve(ref, _mentor(users, request).name, note or "")
+            h = handoffs().resolve(ref, acting_user(users, request).name, note or "")
         except MentorKBError as e:
             return _failed(e), gr.skip()
         return markdown("Resolved **{}**.", h.ref), ""

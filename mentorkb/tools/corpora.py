@@ -117,15 +117,14 @@ def load_config(path: Path) -> list[Corpus]:
     return corpora
 
 
-def training_args(doc: str, model: Path, argv: list[str] | None,
-                  extra: Callable[[argparse.ArgumentParser], None] = lambda parser: None) -> argparse.Namespace:
-    """The options every model build takes (`--workdir`, `--out`, `--corpora`), and `extra`'s."""
+def training_parser(doc: str, model: Path) -> argparse.ArgumentParser:
+    """A model build's command line, with the options every build takes: `--workdir`,
+    `--out` (default `model`) and `--corpora`."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=None, help="keep the ingested corpora here")
     parser.add_argument("--out", type=Path, default=model)
     parser.add_argument("--corpora", type=Path, default=DEFAULT_CONFIG)
-    extra(parser)
-    return parser.parse_args(argv)
+    return parser
 
 
 def first_words(text: str, n: int = ANSWER_WORDS) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from mentorkb.tools import evaluate as ev
-from mentorkb.tools.corpora import ingest_kept, load_beir, load_config, training_args
+from mentorkb.tools.corpora import ingest_kept, load_beir, load_config, training_parser
 from rag.retrieval.ranker import FEATURES, MODEL, document_features
 
 PARAMS = {
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.backends import make_embedder
     from rag.core.settings import load_settings
 
-    args = training_args(__doc__, MODEL, argv)
+    args = training_parser(__doc__, MODEL).parse_args(argv)
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     chosen = {c.name: c for c in load_config(args.corpora)}
     needed = [chosen.get("dev-corpus"), chosen.get("scifact")]

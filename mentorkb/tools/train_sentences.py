@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mentorkb.tools import evaluate as ev
-from mentorkb.tools.corpora import DEFAULT_CONFIG, ingest_kept, load_config, training_args
+from mentorkb.tools.corpora import DEFAULT_CONFIG, ingest_kept, load_config, training_parser
 from mentorkb.tools.train_ranker import booster_arrays
 from rag.answering.sentences import FEATURES, MODEL, candidates, features
 from rag.core.jsonl import read_jsonl
@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     from rag.backends import make_embedder
     from rag.core.settings import load_settings
 
-    args = training_args(__doc__, MODEL, argv,
-                         lambda parser: parser.add_argument("--followups", type=Path, default=FOLLOWUPS))
+    parser = training_parser(__doc__, MODEL)
+    parser.add_argument("--followups", type=Path, default=FOLLOWUPS)
+    args = parser.parse_args(argv)
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     chosen = {c.name: c for c in load_config(args.corpora)}
     needed = [chosen.get("sample"), chosen.get("dev-corpus")]

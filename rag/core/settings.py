@@ -256,6 +256,11 @@ class Settings(BaseSettings):
     def lock_path(self) -> Path:
         return self.data_dir / "index.lock"
 
+    @property
+    def secret_key_path(self) -> Path:
+        """Where the session-signing key is created when MENTORKB_SECRET_KEY is empty."""
+        return self.data_dir / "secret_key"
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment; keyword overrides win. None is ignored."""
