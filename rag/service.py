@@ -21,7 +21,7 @@ from rag.core.protocols import Embedder
 from rag.core.settings import Settings
 from rag.core.types import Answer, ScoredChunk
 from rag.people.activity import ActivityLog
-from rag.people.handoffs import Handoff, HandoffStore
+from rag.people.handoffs import Handoff, HandoffStore, MenteeView
 from rag.people.limits import RateLimiter
 from rag.retrieval.retrieve import SearchIndex, retriever_for
 from rag.safety import guard
@@ -47,6 +47,18 @@ RATE_LIMITED_TEXT = (
     "You're asking faster than I can keep up with. Please wait about {seconds} seconds and "
     "ask again. If something is urgent, use “Talk to a human mentor”."
 )
+# After a handoff's reply (Markdown of our own). It promises no contact it cannot make:
+# nobody can reach a mentee who left no way to, so it says how to leave one and how to
+# read a mentor's reply by the reference code.
+HANDED_OFF_TEXT = (
+    "\n\nYour message is with the human mentors under the reference **{ref}**. Keep it: to read "
+    "a mentor's reply, enter it under “Check my request”. No one can contact you unless you leave "
+    "a way to reach you: press “Talk to a human mentor” to add one."
+)
+NOT_RECORDED_TEXT = "\n\nThis question was not recorded, so no mentor has been asked to follow it up."
+# "Check my request" lookups a visitor may make an hour (an address, four times as
+# many): plenty for a person, hopeless for guessing one of 30^6 reference codes.
+LOOKUPS_PER_HOUR = 30
 MAX_HISTORY_TURNS = 12
 MAX_TURN_CHARS = 4000
 
@@ -88,6 +100,7 @@ class Assistant:
         self.limiter = RateLimiter(settings.rate_limit_per_minute, 60.0)
         self.visitor_limiter = RateLimiter(settings.handoff_requests_per_hour, 3600.0)
         self.address_limiter = RateLimiter(settings.handoff_requests_per_address_per_hour, 3600.0)
+        self.lookup_limiters = (RateLimiter(LOOKUPS_PER_HOUR, 3600.0), RateLimiter(4 * LOOKUPS_PER_HOUR, 3600.0))
 
     def warm_up_model(self) -> None:
         """Do now what the first question would otherwise wait for: load the embedding
@@ -109,21 +122,26 @@ class Assistant:
     def activity(self) -> ActivityLog:
         return self._open_activity()
 
-    def ask(self, question: str, history: Sequence[Turn] = (), *, session: str | None = None) -> Answer:
-        """Answer one question, given the conversation so far as (role, text) turns."""
+    def ask(self, question: str, history: Sequence[Turn] = (), *, session: str | None = None,
+            record: bool = True) -> Answer:
+        """Answer one question, given the conversation so far as (role, text) turns.
+
+        With `record` off (the CLI's default) nothing is written: no handoff is filed
+        (the reply says so) and the question is not logged.
+        """
         answer = None
-        for answer in self.ask_stream(question, history, session=session):
+        for answer in self.ask_stream(question, history, session=session, record=record):
             pass
         return answer
 
     def ask_stream(
-        self, question: str, history: Sequence[Turn] = (), *, session: str | None = None
+        self, question: str, history: Sequence[Turn] = (), *, session: str | None = None, record: bool = True
     ) -> Iterator[Answer]:
         """Like `ask`, yielding drafts while a generative backend streams; the last is final."""
         answer = None
-        for answer in self._respond(clean(question, self.settings.max_question_chars), history, session):
+        for answer in self._respond(clean(question, self.settings.max_question_chars), history, session, record):
             yield answer
-        if answer is not None:
+        if answer is not None and record:
             try:
                 self.activity.record_answer(answer, session)
             except DatabaseError as e:
@@ -163,7 +181,27 @@ class Assistant:
         return self.handoffs.create("requested", history, requested_by="mentee", contact=contact,
                                     session=session)
 
-    def _respond(self, question: str, history: Sequence[Turn], session: str | None) -> Iterator[Answer]:
+    def check_request(self, ref: str, *, visitor: str | None = None, address: str | None = None) -> MenteeView:
+        """A mentee's own handoff by its reference code: its state and the mentors' replies.
+
+        Limited per visitor and per address, so codes cannot be guessed by trying.
+
+        Raises:
+            InvalidInput: not a reference code.
+            NotFoundError: no handoff has it.
+            RateLimitedError: too many lookups from here.
+        """
+        keys = [f"visitor:{visitor}" if visitor else f"anonymous:{address}", f"address:{address}"]
+        for limiter, key in zip(self.lookup_limiters, keys):
+            if not limiter.allow(key):
+                wait = limiter.retry_after(key)
+                log.warning("request lookup limit hit for %s", key)
+                raise RateLimitedError(f"too many checks from here; try again in {max(1, round(wait / 60))} "
+                                       "minute(s)", wait)
+        return self.handoffs.for_mentee(ref)
+
+    def _respond(self, question: str, history: Sequence[Turn], session: str | None,
+                 record: bool = True) -> Iterator[Answer]:
         start = time.perf_counter()
         history = bounded(history)
         # One encode serves triage (the message and its parts) and retrieval (the whole).
@@ -171,7 +209,7 @@ class Assistant:
         vector = encoded.vectors[0].tolist() if encoded else None
         found = self.triager.classify(question, encoded)
         if found and found.handoff:  # before the rate limit: help resources are never withheld
-            yield self._handoff(question, history, found.category, session, start)
+            yield self._handoff(question, history, found.category, session, start, record)
             return
         # A possible signal: answer, and offer a person (with help resources for a possible crisis).
         check_in = {"notice": self.triager.check_in_text(found.category), "category": found.category} if found else {}
@@ -219,9 +257,12 @@ class Assistant:
                            citations=citations, **check_in)
 
     def _handoff(self, question: str, history: Sequence[Turn], category: str, session: str | None,
-                 start: float) -> Answer:
-        """Store the handoff, then say so; if it can't be stored, never claim it was."""
+                 start: float, record: bool = True) -> Answer:
+        """Store the handoff, then say how to follow it up; if it can't be stored (or
+        `record` is off), never claim it was."""
         text = self.triager.handoff_text(category)
+        if not record:
+            return self._answer(question, "handoff", text + NOT_RECORDED_TEXT, start, start, category=category)
         transcript = [*history, ("user", question)]
         try:
             existing = self.handoffs.open_for(session) if session else None
@@ -232,8 +273,7 @@ class Assistant:
             text += ("\n\nI couldn't pass this on to a mentor automatically just now, so please "
                      "contact a human mentor or your programme lead directly.")
             return self._answer(question, "handoff", text, start, start, category=category)
-        text += (f"\n\nA human mentor has been asked to reach out to you. Your reference is "
-                 f"**{handoff.ref}**; you can add a way to contact you with “Talk to a human mentor”.")
+        text += HANDED_OFF_TEXT.format(ref=handoff.ref)
         return self._answer(question, "handoff", text, start, start, category=category, handoff_ref=handoff.ref)
 
     def _answer(self, question, route, text, start, retrieved_at, *, retrieved=(), citations=(),

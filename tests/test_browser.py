@@ -120,9 +120,8 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def _page(browser, width: int, height: int) -> Iterator:
+    context = browser.new_context(viewport={"width": width, "height": height})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
@@ -131,6 +130,17 @@ def page(browser):
     yield page
     context.close()
     assert not errors, errors
+
+
+@pytest.fixture
+def page(browser):
+    yield from _page(browser, 1280, 900)
+
+
+@pytest.fixture
+def phone(browser):
+    """A phone-sized page (390×844, an iPhone 12 to 15)."""
+    yield from _page(browser, 390, 844)
 
 
 def open_chat(page, base: str) -> None:
@@ -248,20 +258,60 @@ def test_typed_characters_show_as_typed_in_the_chat_and_source_panel(page, base:
     assert_nothing_ran(page)
 
 
-def test_talk_to_a_human_mentor_shows_the_reference(page, base: str, data_dir: Path) -> None:
+def code_in(shown: str) -> str:
+    """The handoff reference code in a message; fails if there is none."""
+    found = re.search(r"MKB-[A-Z2-9]{6}", shown)
+    assert found, shown
+    return found[0]
+
+
+def reference_in(locator) -> str:
+    locator.get_by_text("MKB-").first.wait_for()
+    return code_in(locator.inner_text())
+
+
+def send_to_a_mentor(page, contact: str | None) -> str:
+    """Press "Talk to a human mentor", leave `contact` (or none) and send; the reference."""
+    page.locator("#human").click()
+    if contact is not None:
+        page.locator("#contact textarea, #contact input").first.fill(contact)
+    page.locator("#human-send").click()
+    return reference_in(page.locator("#handoff-status"))
+
+
+def test_talk_to_a_human_mentor_asks_for_a_contact_and_promises_only_what_happens(page, base: str,
+                                                                                data_dir: Path) -> None:
     from mentorkb.app import handoff_store
     from rag.core.settings import load_settings
 
     open_chat(page, base)
     ask(page, "What should we agree on in a first meeting?")
-    page.locator("#contact textarea, #contact input").first.fill("mentee@example.org")
-    page.locator("#human").click()
-    status = page.locator("#handoff-status")
-    status.get_by_text("MKB-").wait_for()
-    ref = next(word.strip(".;") for word in status.inner_text().split() if word.startswith("MKB-"))
+    expect(page.locator("#contact")).to_be_hidden()  # asked for only when a person is wanted
+    ref = send_to_a_mentor(page, "mentee@example.org")
+    assert "contact you at mentee@example.org" in page.locator("#handoff-status").inner_text()
     handoff = handoff_store(load_settings(data_dir=data_dir)).get(ref)
     assert handoff.status == "open" and handoff.contact == "mentee@example.org"
     assert handoff.transcript[0] == ("user", "What should we agree on in a first meeting?")
+
+
+def test_without_a_contact_the_mentee_gets_a_code_to_follow_up_on_a_phone(phone, base: str, data_dir: Path) -> None:
+    from mentorkb.app import handoff_store
+    from rag.core.settings import load_settings
+
+    open_chat(phone, base)
+    ask(phone, "Can a mentor help me plan my first quarter goals?")
+    ref = send_to_a_mentor(phone, None)
+    said = phone.locator("#handoff-status").inner_text()
+    assert "no one can reach out to you" in said and "Check my request" in said and "get in touch" not in said
+    assert handoff_store(load_settings(data_dir=data_dir)).get(ref).contact is None
+    phone.locator("#check").get_by_text("Check my request").click()
+    assert phone.locator("#check-ref textarea, #check-ref input").first.input_value() == ref  # filled in for them
+    phone.locator("#check-send").click()
+    expect(phone.locator("#check-result")).to_contain_text("waiting for a mentor")
+    # On a phone the columns stack: the answer, then its sources, and the disclaimer last.
+    top = {name: phone.locator(name).bounding_box()["y"] for name in ("#chat", "#sources", "#disclaimer")}
+    assert top["#chat"] < top["#sources"] < top["#disclaimer"], top
+    phone.screenshot(path=str(DOCS / "chat-phone.png"), full_page=True)
 
 
 def test_thumbs_and_comment_are_stored_with_the_answer(page, base: str, data_dir: Path) -> None:
@@ -328,32 +378,61 @@ def test_mentor_uploads_a_document_that_answers_cite_then_deletes_it(page, base:
     page.locator("#doc-pick input").click()
     page.get_by_role("option", name="Alpaca Retreats for Mentors (uploads/ana/alpaca-retreats.md)").click()
     page.locator("#delete").click()
+    expect(page.locator("#delete-question")).to_contain_text("Delete uploads/ana/alpaca-retreats.md?")
+    page.locator("#delete-no").click()  # nothing happens without the second click
+    expect(page.locator("#delete-confirm").first).to_be_hidden()
+    assert "alpaca-retreats.md" in ask(chat, question)
+    page.locator("#delete").click()
+    page.locator("#delete-yes").click()
     page.locator("#doc-status").get_by_text("no longer used in answers").wait_for()
     expect(documents).not_to_contain_text("alpaca-retreats.md")
     reply = ask(chat, question)
     assert "alpaca-retreats.md" not in reply
 
 
-def test_mentor_claims_and_resolves_a_handoff(page, base: str) -> None:
-    open_chat(page, base)
-    reply = ask(page, "My manager keeps shouting at me and I feel harassed")
-    assert "MKB-" in reply
-    ref = next(word.strip("*.;") for word in reply.split() if "MKB-" in word)
+def test_mentor_replies_the_mentee_reads_it_by_the_code_and_a_crisis_comes_first(page, phone, base: str) -> None:
+    open_chat(phone, base)
+    ref = code_in(ask(phone, "My manager keeps shouting at me and I feel harassed"))
+    crisis_chat = page.context.browser.new_page()  # another mentee, another session
+    open_chat(crisis_chat, base)
+    crisis = code_in(ask(crisis_chat, "I don't want to be alive anymore"))
+    crisis_chat.close()
+
     sign_in(page, base, MENTOR, MENTOR_PW)
     page.get_by_role("tab", name="Handoff queue").click()
     queue = page.locator("#queue")
     expect(queue).to_contain_text(ref)
-    rows = queue.inner_text()
-    assert ref in rows  # every waiting handoff: crisis first, then the longest waiting
-    expect(page.locator("#queue-heading")).to_contain_text("waiting")
-    assert "Abuse or harassment" in rows
+    listed = queue.inner_text()
+    codes = re.findall(r"MKB-[A-Z2-9]{6}", listed)
+    assert codes[0] == crisis and ref in codes, listed  # the open crisis first, marked
+    assert "URGENT" in listed[:listed.index(codes[1])], listed
+    expect(page.locator("#queue-heading")).to_contain_text("1 urgent")
     page.locator("#handoff-pick input").click()
-    page.get_by_role("option", name=f"{ref} · Abuse or harassment").click()
+    page.get_by_role("option", name=f"{ref} · open · Abuse or harassment").click()
     detail = page.locator("#handoff-detail")
-    detail.get_by_text("feel harassed").wait_for()
-    page.locator("#claim").click()
-    detail.get_by_text(f"claimed by {MENTOR}").wait_for()
+    detail.get_by_text("Raised by").wait_for()
+    raised = detail.inner_text()
+    assert raised.index("feel harassed") < raised.index("Conversation")  # the message that raised it on top
+    assert "**" not in raised and "No contact left" in raised
+    page.locator("#reply-text textarea").fill("I'm sorry that's happening. I'm free Friday at 10 to talk it through.")
+    page.locator("#reply").click()
+    page.locator("#queue-status").get_by_text("Reply stored").wait_for()
+    detail.get_by_text(f"claimed by {MENTOR}").wait_for()  # replying claimed it
+    expect(detail).to_contain_text("free Friday at 10")
     page.screenshot(path=str(DOCS / "handoff-queue.png"), full_page=True)
+    page.locator("#queue-view").get_by_text("Mine").click()
+    expect(queue).to_contain_text(ref)
+    expect(queue).not_to_contain_text(crisis)
+
+    phone.locator("#check").get_by_text("Check my request").click()
+    phone.locator("#check-ref textarea, #check-ref input").first.fill(ref.lower())
+    phone.locator("#check-send").click()
+    result = phone.locator("#check-result")
+    expect(result).to_contain_text("free Friday at 10")
+    assert f"Reply from {MENTOR}" in result.inner_text() and "a mentor is looking after it" in result.inner_text()
+    assert "feel harassed" not in result.inner_text()  # the code shows replies, not the conversation
+    phone.screenshot(path=str(DOCS / "reply-phone.png"), full_page=True)
+
     page.locator("#resolve-note textarea, #resolve-note input").first.fill("Called them; HR contact shared")
     page.locator("#resolve").click()
     page.locator("#queue-status").get_by_text(f"Resolved {ref}").wait_for()
@@ -365,6 +444,7 @@ def test_typed_characters_show_as_typed_to_mentors_and_admins(page, base: str) -
     contact = "Zoë O'Brien <zoe&co@example.org> #1"
     comment = f"Not what I needed: {TYPED}"
     open_chat(page, base)
+    ask(page, f"How often should we meet? {TYPED}")  # an everyday question: logged as typed
     reply = ask(page, crisis)
     assert page.locator("#chat .bot-row").last.locator("strong").filter(has_text="988").count() == 1  # bold help
     assert "MKB-" in reply and "**" not in reply
@@ -373,11 +453,8 @@ def test_typed_characters_show_as_typed_to_mentors_and_admins(page, base: str) -
     page.locator("#feedback-comment textarea, #feedback-comment input").first.fill(comment)
     page.locator("#feedback-send").click()
     page.locator("#feedback-status").get_by_text("comment was saved").wait_for()
-    page.locator("#contact textarea, #contact input").first.fill(contact)
-    page.locator("#human").click()
-    status = page.locator("#handoff-status")
-    status.get_by_text("MKB-").wait_for()
-    ref = next(word.strip(".;") for word in status.inner_text().split() if word.startswith("MKB-"))
+    ref = send_to_a_mentor(page, contact)
+    assert ref == code_in(reply)  # the same session's handoff, now with a contact
     assert_nothing_ran(page)
 
     sign_in(page, base, MENTOR, MENTOR_PW)
@@ -388,7 +465,8 @@ def test_typed_characters_show_as_typed_to_mentors_and_admins(page, base: str) -
     page.get_by_role("option", name=re.compile(re.escape(ref))).click()
     detail = page.locator("#handoff-detail")
     detail.get_by_text(contact).wait_for()
-    assert_as_typed(detail.inner_text(), f"Mentee: {crisis}", f"Contact: {contact}", ref)
+    assert_as_typed(detail.inner_text(), crisis, f"Contact: {contact}", ref)
+    assert "URGENT" in detail.inner_text() and "**" not in detail.inner_text()
     assert detail.locator(NOT_OURS).count() == 0
     assert_as_typed(queue.inner_text(), ref)
     assert_nothing_ran(page)
@@ -397,9 +475,12 @@ def test_typed_characters_show_as_typed_to_mentors_and_admins(page, base: str) -
     sign_in(page, base, ADMIN, ADMIN_PW, "/admin/")
     feedback = page.locator("#feedback-summary")
     feedback.get_by_text("Not what I needed").wait_for()
-    assert_as_typed(feedback.inner_text(), comment, crisis[:80])
+    assert_as_typed(feedback.inner_text(), comment, "[sensitive: crisis]")
     assert feedback.locator("em em, a, img, script").count() == 0  # each comment's note is ours, in italics
-    assert_as_typed(page.locator("#recent").inner_text(), TYPED)
+    recent = page.locator("#recent").inner_text()
+    assert_as_typed(recent, f"How often should we meet? {TYPED}", f"[sensitive: crisis] → {ref}")
+    # Only the handoff holds a crisis message: the admins' log and feedback never show it.
+    assert "better off without me" not in recent and "better off without me" not in feedback.inner_text()
     assert_nothing_ran(page)
 
 
@@ -410,7 +491,7 @@ def test_admin_sees_stats_and_rebuilds_the_index(page, base: str) -> None:
     assert "26 documents" in stats.inner_text().replace("*", "")  # the corpus and the two poisoned ones
     usage = page.locator("#usage").inner_text()
     assert "questions" in usage and "answer" in usage
-    assert "How should I greet the zebra keeper" in page.locator("#recent").inner_text()
+    assert "How can I make our remote mentoring calls work better?" in page.locator("#recent").inner_text()
     assert "Too long for me" in page.locator("#feedback-summary").inner_text()
     # The README shows the page down to the question summary; the log below holds this
     # module's hostile test input, which is not what a newcomer should meet.

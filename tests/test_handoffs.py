@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,11 +77,75 @@ def test_crisis_creates_a_handoff_and_says_so_after_the_resources(assistant) -> 
     history = [("user", "how often should we meet?"), ("assistant", "Every two weeks. [1]")]
     answer = assistant.ask("honestly I don't want to be alive anymore", history, session="s-crisis")
     assert answer.route == "handoff" and answer.category == "crisis" and answer.handoff_ref
-    assert answer.text.index("988") < answer.text.index("A human mentor has been asked to reach out")
+    assert answer.text.index("988") < answer.text.index("is with the human mentors")
+    # It promises no contact it cannot make: it says how to leave one, and how to read a reply.
+    assert "reach out to you" not in answer.text and "Check my request" in answer.text
     assert answer.handoff_ref in answer.text and not answer.retrieved
     record = assistant.handoffs.get(answer.handoff_ref)
     assert record.category == "crisis" and record.requested_by == "triage" and record.status == "open"
     assert record.transcript == (*history, ("user", "honestly I don't want to be alive anymore"))
+
+
+def test_a_crisis_is_logged_only_as_its_category_and_reference_and_kept_whole_in_its_handoff(assistant) -> None:
+    said = "I have been thinking about killing myself this week"
+    answer = assistant.ask(said, session="s-private")
+    assert answer.route == "handoff" and answer.category == "crisis"
+    logged = [q.question for q in assistant.activity.recent(200)]
+    assert f"[sensitive: crisis] → {answer.handoff_ref}" in logged
+    assert not any(q and "killing myself" in q for q in logged)
+    assert assistant.handoffs.get(answer.handoff_ref).trigger == said
+    # A rating of that reply keeps no copy of the words either.
+    assistant.activity.record_feedback(answer, -1, session="s-private")
+    with assistant.activity.engine.connect() as conn:
+        stored = [q for (q,) in conn.exec_driver_sql("SELECT question FROM feedback")]
+    assert stored and not any("killing myself" in q for q in stored)
+
+
+def test_unrecorded_asks_file_no_handoff_and_say_so(assistant) -> None:
+    before = len(assistant.handoffs.list())
+    answer = assistant.ask("I think my manager is harassing me", record=False)
+    assert answer.route == "handoff" and answer.handoff_ref is None
+    assert "not recorded" in answer.text and "with the human mentors" not in answer.text
+    assert len(assistant.handoffs.list()) == before
+
+
+def test_replies_are_stored_with_the_handoff_and_read_by_the_code_alone(store: HandoffStore) -> None:
+    h = store.create("requested", TRANSCRIPT, requested_by="mentee")
+    with pytest.raises(InvalidInput, match="reply: write"):
+        store.reply(h.ref, "alice", "  ")
+    first = store.reply(h.ref, "alice", "Happy to help: shall we talk Friday?")
+    assert (first.status, first.claimed_by) == ("claimed", "alice")  # replying claims an open handoff
+    with pytest.raises(ConflictError, match="claimed by alice, not bob"):
+        store.reply(h.ref, "bob", "me too")
+    store.reply(h.ref, "alice", "Friday 10:00 works.")
+    seen = store.for_mentee(h.ref.lower())
+    assert seen.status == "claimed" and [r.text for r in seen.replies] == [
+        "Happy to help: shall we talk Friday?", "Friday 10:00 works."]
+    assert not hasattr(seen, "transcript") and not hasattr(seen, "contact")
+    for guess in (str(h.id), "MKB-0000", "hello"):  # ids and malformed codes are never looked up
+        with pytest.raises(InvalidInput, match="reference"):
+            store.for_mentee(guess)
+    with pytest.raises(NotFoundError):
+        store.for_mentee("MKB-ZZZZZZ")
+    store.resolve(h.ref, "alice", "talked")
+    with pytest.raises(ConflictError, match="already resolved"):
+        store.reply(h.ref, "alice", "one more")
+
+
+def test_queue_views_put_open_crises_first(store: HandoffStore) -> None:
+    asked = store.create("requested", TRANSCRIPT, requested_by="mentee")
+    legal = store.create("legal", [("user", "my employer is suing me")])
+    crisis = store.create("crisis", [("user", "I want to end it")])
+    store.claim(legal.ref, "alice")
+    items, total, urgent = store.queue("waiting")
+    assert [h.ref for h in items] == [crisis.ref, asked.ref, legal.ref] and (total, urgent) == (3, 1)
+    assert items[0].urgent and not items[1].urgent
+    assert [h.ref for h in store.queue("mine", "alice")[0]] == [legal.ref]
+    store.resolve(crisis.ref, "bob", "called them")
+    items, total, urgent = store.queue("all")
+    assert [h.ref for h in items] == [asked.ref, legal.ref, crisis.ref] and (total, urgent) == (3, 0)
+    with pytest.raises(InvalidInput, match="view"):
+        store.queue("everything")
 
 
 def test_mentee_can_always_ask_for_a_human_and_is_not_duplicated(assistant) -> None:
@@ -106,7 +171,7 @@ def test_a_broken_database_never_claims_a_mentor_was_told(corpus_data_dir: Path,
                           activity=ActivityLog(engine)).assistant
     answer = assistant.ask("I think my manager is harassing me")
     assert answer.route == "handoff" and answer.handoff_ref is None
-    assert "has been asked" not in answer.text and "contact a human mentor" in answer.text
+    assert "with the human mentors" not in answer.text and "contact a human mentor" in answer.text
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -185,6 +250,11 @@ def test_cli_users_and_handoff_commands(tmp_path: Path) -> None:
     nobody = run(cli, ["--data-dir", str(data), "handoffs", "claim", ref, "--as", "mallory"])
     assert nobody.exit_code == 1 and "user mallory: no such user" in nobody.output
     assert run(cli, ["--data-dir", str(data), "handoffs", "claim", ref, "--as", "alice"]).exit_code == 0
+    replied = run(cli, ["--data-dir", str(data), "handoffs", "reply", ref, "--as", "alice", "--text", "Call me?"])
+    assert replied.exit_code == 0 and "reply stored (1 in all)" in replied.output
+    shown = run(cli, ["--data-dir", str(data), "handoffs", "show", ref])
+    assert "alice" in shown.output and "Call me?" in shown.output
+    assert f"raised by: {TRANSCRIPT[0][1]}" in shown.output
     resolved = run(cli, ["--data-dir", str(data), "handoffs", "resolve", ref, "--as", "alice", "--note", "called"])
     assert resolved.exit_code == 0 and f"{ref} resolved by alice" in resolved.output
     assert ref not in run(cli, ["--data-dir", str(data), "handoffs", "list"]).output
@@ -231,6 +301,7 @@ def test_purge_enforces_retention_but_never_touches_open_handoffs(tmp_path: Path
     store = HandoffStore(engine)
     old_open = store.create("requested", TRANSCRIPT, requested_by="mentee")
     old_resolved = store.create("legal", TRANSCRIPT)
+    store.reply(old_resolved.ref, "alice", "see you Friday")
     store.resolve(old_resolved.ref, "alice", "done")
     recent_resolved = store.create("medical", TRANSCRIPT)
     store.resolve(recent_resolved.ref, "alice", "done")
@@ -249,6 +320,8 @@ def test_purge_enforces_retention_but_never_touches_open_handoffs(tmp_path: Path
     assert "2 questions, 0 feedback, 1 resolved handoffs deleted" in result.output
     assert {h.ref for h in store.list()} == {old_open.ref, recent_resolved.ref}
     assert len(log.recent()) == 1
+    with engine.connect() as conn:  # the purged handoff's replies went with it
+        assert conn.exec_driver_sql("SELECT count(*) FROM handoff_replies").scalar() == 0
 
 
 def test_question_log_rows_skip_the_fsync_and_leave_other_writes_durable(tmp_path: Path) -> None:
@@ -266,3 +339,16 @@ def test_question_log_rows_skip_the_fsync_and_leave_other_writes_durable(tmp_pat
     store = HandoffStore(engine)
     ref = store.create("crisis", [("user", "help")]).ref
     assert [h.ref for h in store.list()] == [ref]
+
+
+def test_cli_ask_files_a_handoff_only_with_record(corpus_data_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(corpus_data_dir, data, ignore=shutil.ignore_patterns("mentorkb.sqlite3*"))
+    said = "I think my manager is harassing me"
+    trial = CliRunner().invoke(cli, ["--data-dir", str(data), "ask", said])
+    assert trial.exit_code == 0 and "no handoff was filed (run with --record" in trial.output
+    assert handoff_store(load_settings(data_dir=data)).list() == []
+    real = CliRunner().invoke(cli, ["--data-dir", str(data), "ask", "--record", said])
+    assert real.exit_code == 0 and "is with the human mentors" in real.output and "no handoff" not in real.output
+    [filed] = handoff_store(load_settings(data_dir=data)).list()
+    assert filed.trigger == said and filed.ref in real.output

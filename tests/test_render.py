@@ -53,12 +53,29 @@ def test_our_markdown_renders_and_its_fields_stay_text() -> None:
     assert markdown("<b>ours</b>") == "<p>&lt;b&gt;ours&lt;/b&gt;</p>\n"  # raw HTML is off for us too
 
 
-def test_crisis_resources_stay_bold_and_the_transcript_is_text() -> None:
+def test_crisis_resources_stay_bold_and_the_transcript_emphasises_but_never_links() -> None:
     crisis = Answer("q", "handoff", "**Call 988** now. It's free.", ())
     assert answer_html(crisis).startswith("<p><strong>Call 988</strong> now. It's free.</p>")
-    out = transcript_html([("user", "I can't # cope <b>"), ("assistant", "**Call 988**")])
-    assert "<strong>Mentee:</strong> I can't # cope &lt;b&gt;" in out
-    assert "<strong>MentorKB:</strong> **Call 988**" in out  # a turn may quote a document: text
+    out = transcript_html([("user", "# I can't cope <b> [x](http://evil.example) ![i](x.png)"),
+                           ("assistant", "**Call 988**. Your reference is **MKB-7QK2PX**. [y](http://e.x)")])
+    assert "<strong>Mentee:</strong>" in out  # the mentee's words as typed
+    assert "# I can't cope &lt;b&gt; [x](http://evil.example) ![i](x.png)" in out
+    assert "<strong>Call 988</strong>" in out and "<strong>MKB-7QK2PX</strong>" in out and "**" not in out
+    assert "[y](http://e.x)" in out  # a quoted document's link stays text
+    assert "<a " not in out and "<img" not in out and "<h1" not in out
+
+
+def test_a_mentee_sees_the_state_and_replies_of_a_request_as_typed() -> None:
+    from datetime import UTC, datetime
+
+    from rag.people.handoffs import MenteeView, Reply
+    from ui.render import request_html
+
+    stamp = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    waiting = request_html(MenteeView("MKB-7QK2PX", "open", stamp, ()))
+    assert "<strong>MKB-7QK2PX</strong>: waiting for a mentor" in waiting and "No reply yet" in waiting
+    replied = request_html(MenteeView("MKB-7QK2PX", "claimed", stamp, (Reply("ana <b>", "Call me *now* <i>", stamp),)))
+    assert "Reply from ana &lt;b&gt;" in replied and "Call me *now* &lt;i&gt;" in replied
 
 
 def test_source_panel_escapes_everything_and_marks_the_cited_sentences() -> None:

@@ -233,7 +233,7 @@ def test_messages_and_crisis_resources_are_configurable(monkeypatch: pytest.Monk
     assistant = build(load_settings(data_dir=corpus_data_dir), embedder=embedder).assistant
     legal = assistant.ask("my landlord is taking me to court next month, do I need a lawyer")
     assert legal.route == "handoff" and legal.text.startswith("Please call Legal on extension 4410.\n\n")
-    assert legal.handoff_ref and "A human mentor has been asked to reach out" in legal.text
+    assert legal.handoff_ref and "is with the human mentors" in legal.text
     crisis = assistant.ask("I keep thinking everyone would be better off without me")
     assert crisis.text.startswith("Call the Samaritans on 116 123") and "988" not in crisis.text
     assert handoff_text("crisis").split("\n\n")[1] in crisis.text

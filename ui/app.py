@@ -15,14 +15,14 @@ from typing import Any
 
 import gradio as gr
 
-from rag.core.errors import DatabaseError, InvalidInput, RateLimitedError
+from rag.core.errors import DatabaseError, InvalidInput, NotFoundError, RateLimitedError
 from rag.core.settings import Settings
 from rag.core.types import Answer
 from rag.retrieval.starters import starter_questions
 from rag.safety.triage import CRISIS_RESOURCES
 from rag.service import Assistant
 from ui.auth import VISITOR_KEY
-from ui.render import answer_html, citation_label, markdown, source_html, text
+from ui.render import answer_html, citation_label, markdown, request_html, source_html, text
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,10 @@ TITLE = "MentorKB"
 INTRO = (
     "Ask about mentoring: first meetings, feedback, goals, career growth and more. "
     "Answers come from documents shared by mentors, with numbered sources: pick one to read it in context."
+)
+HUMAN_FORM = (
+    "A human mentor will read this conversation. If you want them to contact you, say how; otherwise "
+    "they reply here, and you read it with the reference code you get next."
 )
 PANEL_EMPTY = '<p class="mkb-hint">Pick a source under “Sources” to read the passage it comes from.</p>'
 CSS = """
@@ -123,27 +127,54 @@ def open_source(n: int | None, answers: dict[int, Answer], shown: int | None) ->
 
 
 def human_requester(assistant: Assistant, settings: Settings):
-    """The "Talk to a human mentor" handler: files a handoff with the conversation so far."""
+    """The "Send to a mentor" handler: files a handoff with the conversation so far, then
+    says what happens next, promising contact only when the mentee left a way to reach them."""
 
-    def talk_to_human(contact: str, turns: list[tuple[str, str]], request: gr.Request) -> str:
+    def talk_to_human(contact: str, turns: list[tuple[str, str]], request: gr.Request):
         visitor, address = _visitor_and_address(request)
+        contact = (contact or "").strip()
         try:
             handoff = assistant.request_human(turns, contact=contact, session=_session(request),
                                               visitor=visitor, address=address)
         except InvalidInput:
             return ("Write a message or leave a contact first, so a mentor knows what to help with "
-                    "or how to reach you.")
+                    "or how to reach you."), gr.skip(), gr.skip()
         except RateLimitedError as e:
             resources = settings.crisis_resources or CRISIS_RESOURCES
-            return markdown(resources) + markdown("A mentor can't be asked from here again just now ({}).", e)
+            message = markdown(resources) + markdown("A mentor can't be asked from here again just now ({}).", e)
+            return message, gr.skip(), gr.skip()
         except DatabaseError as e:
             log.error("could not store a requested handoff: %s", e)
             return ("I couldn't pass this on automatically just now. Please contact a human mentor "
-                    "or your programme lead directly.")
-        return markdown("A human mentor has been asked to get in touch. Your reference is "
-                        "**{}**; mention it when you talk to them.", handoff.ref)
+                    "or your programme lead directly."), gr.skip(), gr.skip()
+        if handoff.contact:
+            message = markdown("Sent. A human mentor will read this conversation and contact you at {}. "
+                               "Your reference is **{}**: enter it under “Check my request” to read "
+                               "a reply here too.", handoff.contact, handoff.ref)
+        else:
+            message = markdown("Sent, without a contact: no one can reach out to you, but a mentor can reply "
+                               "here. Your reference is **{}**. Keep it, and enter it under “Check my request” "
+                               "to read the reply. To be contacted instead, press “Talk to a human mentor” "
+                               "again and leave a contact.", handoff.ref)
+        return message, gr.update(visible=False), handoff.ref
 
     return talk_to_human
+
+
+def request_checker(assistant: Assistant):
+    """The "Check my request" handler: the handoff's state and replies, by reference code."""
+
+    def check(ref: str, request: gr.Request) -> str:
+        visitor, address = _visitor_and_address(request)
+        try:
+            return request_html(assistant.check_request(ref, visitor=visitor, address=address))
+        except (InvalidInput, NotFoundError, RateLimitedError) as e:
+            return markdown("{}", str(e)[:1].upper() + str(e)[1:] + ".")
+        except DatabaseError as e:
+            log.error("could not look up a request: %s", e)
+            return "Requests can't be checked just now; please try again later."
+
+    return check
 
 
 def feedback_rater(assistant: Assistant):
@@ -211,16 +242,27 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                                                scale=5, elem_id="feedback-comment")
                     feedback_send = gr.Button("Send comment", scale=1, elem_id="feedback-send")
                 feedback_status = gr.Markdown(elem_id="feedback-status")
-                with gr.Row():
-                    contact = gr.Textbox(placeholder="Optional: how a mentor can reach you (email, chat handle)",
-                                         show_label=False, scale=3, elem_id="contact")
-                    human = gr.Button("Talk to a human mentor", variant="secondary", scale=2, elem_id="human")
+                human = gr.Button("Talk to a human mentor", variant="secondary", elem_id="human")
+                with gr.Group(visible=False, elem_id="human-form") as human_form:
+                    gr.Markdown(HUMAN_FORM)
+                    contact = gr.Textbox(label="How a mentor can reach you (optional)",
+                                         placeholder="email or chat handle", elem_id="contact")
+                    with gr.Row():
+                        human_send = gr.Button("Send to a mentor", variant="primary", elem_id="human-send")
+                        human_cancel = gr.Button("Cancel", elem_id="human-cancel")
                 handoff_status = gr.HTML(elem_id="handoff-status")
-                gr.HTML(text(settings.disclaimer), elem_id="disclaimer")
+                with gr.Accordion("Check my request", open=False, elem_id="check"):
+                    with gr.Row():
+                        check_ref = gr.Textbox(placeholder="Your reference, e.g. MKB-7QK2PX", show_label=False,
+                                               scale=3, elem_id="check-ref")
+                        check = gr.Button("Check", scale=1, elem_id="check-send")
+                    check_result = gr.HTML(elem_id="check-result")
             with gr.Column(scale=2):
                 sources = gr.Radio(label="Sources", choices=[], visible=False, elem_id="sources",
                                    info="The sources of the answer you last got or clicked.")
                 panel = gr.HTML(PANEL_EMPTY, elem_id="source-panel")
+        # Under both columns: on a phone they stack, and the sources come before it.
+        gr.HTML(text(settings.disclaimer), elem_id="disclaimer")
         private = {"api_visibility": "private"}
         outputs = [chat, box, turns, answers, sources, panel, shown]
         ask_inputs = [box, chat, turns, answers]
@@ -231,7 +273,12 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                 button.click(lambda q=question: q, None, box, **private).then(respond, ask_inputs, outputs, **private)
         chat.select(pick_answer, [answers], [sources, panel, shown], **private)
         sources.change(open_source, [sources, answers, shown], panel, **private)
-        human.click(human_requester(assistant, settings), [contact, turns], handoff_status, **private)
+        human.click(lambda: (gr.update(visible=True), ""), None, [human_form, handoff_status], **private)
+        human_cancel.click(lambda: gr.update(visible=False), None, human_form, **private)
+        human_send.click(human_requester(assistant, settings), [contact, turns],
+                         [handoff_status, human_form, check_ref], **private)
+        for event in (check.click, check_ref.submit):
+            event(request_checker(assistant), [check_ref], check_result, **private)
         chat.like(feedback_rater(assistant), [answers], [feedback_id, feedback_row, feedback_status], **private)
         feedback_send.click(feedback_commenter(assistant), [feedback_id, feedback_text],
                             [feedback_row, feedback_text, feedback_status], **private)

@@ -23,14 +23,16 @@ from rag.core.errors import MentorKBError
 from rag.core.protocols import Workspace
 from rag.core.settings import Settings
 from rag.people.accounts import UserStore
-from rag.people.handoffs import HandoffStore
+from rag.people.handoffs import VIEWS, Handoff, HandoffStore
 from ui import auth
 from ui.render import markdown, transcript_html, when
 
 log = logging.getLogger(__name__)
 
 DOC_HEADERS = ["Document", "Title", "Tags", "Notes", "Chunks", "Updated"]
-QUEUE_HEADERS = ["Reference", "Created", "Status", "Category", "Summary", "Claimed by"]
+QUEUE_HEADERS = ["Reference", "Urgency", "Created", "Status", "Category", "Summary", "Claimed by"]
+VIEW_NAMES = {"waiting": "waiting", "mine": "claimed by you", "all": "in all"}
+QUEUE_REFRESH_S = 30  # the queue refreshes itself this often while the page is open
 QUEUE_PAGE = 50  # handoffs a queue page shows; the queue pages, it never truncates
 UPLOAD_TTL_S = 3600  # uploads never handled (a closed tab) are swept after an hour
 # Uploads handled at once (Gradio runs one at a time by default, so one slow file held up
@@ -193,6 +195,15 @@ def deleter(workspace: Workspace, users: Callable[[], UserStore]):
     return delete
 
 
+def delete_asker(source):
+    """The first step of a delete: ask, naming the document; nothing is deleted yet."""
+    if not source:
+        return gr.update(visible=False), "", None, "Choose a document first."
+    question = markdown("Delete `{}`? Mentees' answers will no longer use or cite it. This cannot be undone "
+                        "here (upload it again to bring it back).", source)
+    return gr.update(visible=True), question, source, ""
+
+
 def replacer(workspace: Workspace, users: Callable[[], UserStore]):
     """Replaces one of the mentor's documents with a new version of the same file type."""
 
@@ -219,30 +230,38 @@ def replacer(workspace: Workspace, users: Callable[[], UserStore]):
 def queue_lister(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore]):
     """The handoff queue's table, picker, heading and page number."""
 
-    def queue(current: str | None, page: float | None, request: gr.Request):
-        """A page of the open and claimed handoffs, crisis first, then the longest waiting;
-        the chosen one stays chosen while listed."""
-        acting_user(users, request)
+    def queue(current: str | None, page: float | None, view: str | None, request: gr.Request):
+        """A page of the chosen view (waiting, mine or all), crisis first, then the longest
+        waiting; the chosen handoff stays chosen while listed."""
+        mentor = acting_user(users, request).name
+        view = view if view in VIEWS else "waiting"
         page = max(1, int(page or 1))
-        items, total, crisis = handoffs().waiting(QUEUE_PAGE, (page - 1) * QUEUE_PAGE)
+        items, total, crisis = handoffs().queue(view, mentor, QUEUE_PAGE, (page - 1) * QUEUE_PAGE)
         pages = max(1, -(-total // QUEUE_PAGE))
         if not items and page > 1:  # the queue shrank under this page: show the last one
             page = pages
-            items, total, crisis = handoffs().waiting(QUEUE_PAGE, (page - 1) * QUEUE_PAGE)
-        rows = [[h.ref, when(h.created_at), h.status, h.label, h.summary, h.claimed_by or ""] for h in items]
+            items, total, crisis = handoffs().queue(view, mentor, QUEUE_PAGE, (page - 1) * QUEUE_PAGE)
+        rows = [[h.ref, _urgency(h), when(h.created_at), h.status, h.label, h.summary, h.claimed_by or ""]
+                for h in items]
         refs = [h.ref for h in items]
-        heading = (f"**{total} waiting** ({crisis} crisis, always listed first) · page {page} of {pages}"
-                   if total else "No handoffs waiting.")
-        return (gr.update(value=rows or [["", "", "", "", "", ""]]),
-                gr.update(choices=[(f"{h.ref} · {h.label}", h.ref) for h in items],
+        urgent = f"{crisis} urgent (crisis), always listed first" if crisis else "none urgent"
+        heading = (f"**{total} {VIEW_NAMES[view]}** ({urgent}) · page {page} of {pages}" if total
+                   else f"No handoffs {VIEW_NAMES[view]}.")
+        return (gr.update(value=rows or [[""] * len(QUEUE_HEADERS)]),
+                gr.update(choices=[(f"{h.ref} · {_urgency(h) or h.status} · {h.label}", h.ref) for h in items],
                           value=current if current in refs else None),
                 heading, gr.update(value=page, maximum=pages))
 
     return queue
 
 
+def _urgency(h: Handoff) -> str:
+    return "URGENT" if h.urgent and h.status != "resolved" else ""
+
+
 def handoff_shower(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore]):
-    """The chosen handoff: its status, contact and the conversation that led to it."""
+    """The chosen handoff: the message that raised it first, then its status, contact,
+    the whole conversation and the replies the mentee can read."""
 
     def show(ref, request: gr.Request):
         acting_user(users, request)
@@ -253,12 +272,42 @@ def handoff_shower(handoffs: Callable[[], HandoffStore], users: Callable[[], Use
         except MentorKBError as e:
             return _failed(e)
         created = when(h.created_at)
+        urgent = "**URGENT: crisis.** Reach out first; the mentee was shown the help resources. \n" if _urgency(
+            h) else ""
+        head = markdown("### {}: {}", h.ref, h.label) + markdown(urgent + "**Raised by:** “{}”", h.trigger or "-")
         status = (markdown("Status: {}, claimed by {} · created {}", h.status, h.claimed_by, created)
                   if h.claimed_by else markdown("Status: {} · created {}", h.status, created))
-        contact = markdown("Contact: {}", h.contact) if h.contact else ""
-        return markdown("### {}: {}", h.ref, h.label) + status + contact + transcript_html(h.transcript)
+        contact = markdown("Contact: {}", h.contact) if h.contact else markdown(
+            "No contact left: the mentee reads replies by the reference code.")
+        replies = "".join(markdown("**Reply from {}** ({}): {}", r.author, when(r.created_at), r.text)
+                          for r in h.replies)
+        return (head + status + contact + markdown("**Conversation**") + transcript_html(h.transcript)
+                + markdown("**Replies**") + (replies or markdown("None yet.")))
 
     return show
+
+
+def _with_text(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore],
+               action: Callable[[HandoffStore, str, str, str], Handoff], done: str):
+    """A handler running `action(store, ref, mentor, text)` on the chosen handoff, which
+    says `done` (a template for the reference) and clears the text box when it worked."""
+
+    def act(ref, text, request: gr.Request):
+        if not ref:
+            return "Choose a handoff first.", gr.skip()
+        try:
+            h = action(handoffs(), ref, acting_user(users, request).name, text or "")
+        except MentorKBError as e:
+            return _failed(e), gr.skip()
+        return markdown(done, h.ref), ""
+
+    return act
+
+
+def replier(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore]):
+    """Stores the mentor's reply to the chosen handoff, for the mentee to read by its code."""
+    return _with_text(handoffs, users, HandoffStore.reply,
+                      "Reply stored: the mentee reads it by entering **{}** under “Check my request”.")
 
 
 def claimer(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore]):
@@ -278,17 +327,7 @@ def claimer(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore]
 
 def resolver(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore]):
     """Resolves the chosen handoff with the mentor's note."""
-
-    def resolve(ref, note, request: gr.Request):
-        if not ref:
-            return "Choose a handoff first.", gr.skip()
-        try:
-            h = handoffs().resolve(ref, acting_user(users, request).name, note or "")
-        except MentorKBError as e:
-            return _failed(e), gr.skip()
-        return markdown("Resolved **{}**.", h.ref), ""
-
-    return resolve
+    return _with_text(handoffs, users, HandoffStore.resolve, "Resolved **{}**.")
 
 
 def _upload_tab() -> SimpleNamespace:
@@ -315,26 +354,42 @@ def _documents_tab() -> SimpleNamespace:
             with gr.Column():
                 replace = gr.Button("Replace with new version", elem_id="replace")
                 delete = gr.Button("Delete", variant="stop", elem_id="delete")
+        with gr.Group(visible=False, elem_id="delete-confirm") as confirm:
+            question = gr.HTML(elem_id="delete-question")
+            with gr.Row():
+                yes = gr.Button("Yes, delete it", variant="stop", elem_id="delete-yes")
+                no = gr.Button("Cancel", elem_id="delete-no")
+        pending = gr.State(None)  # the document the question names, whatever the picker shows by then
         status = gr.HTML(elem_id="doc-status")
     return SimpleNamespace(table=table, pick=pick, new_version=new_version, replace=replace, delete=delete,
-                           status=status)
+                           confirm=confirm, question=question, yes=yes, no=no, pending=pending, status=status)
 
 
 def _queue_tab() -> SimpleNamespace:
     with gr.Tab("Handoff queue", elem_id="tab-handoffs"):
-        heading = gr.Markdown(elem_id="queue-heading")
+        with gr.Row():
+            heading = gr.Markdown(elem_id="queue-heading")
+            view = gr.Radio([("Waiting", "waiting"), ("Mine", "mine"), ("All", "all")], value="waiting",
+                            show_label=False, elem_id="queue-view")
         table = gr.Dataframe(headers=QUEUE_HEADERS, interactive=False, elem_id="queue", wrap=True)
         page = gr.Number(1, label="Page", precision=0, minimum=1, elem_id="queue-page")
         ref = gr.Dropdown(label="Handoff", choices=[], elem_id="handoff-pick")
         detail = gr.HTML(elem_id="handoff-detail")
+        message = gr.Textbox(label="Reply to the mentee (they read it by the reference code)", lines=3,
+                             elem_id="reply-text")
         with gr.Row():
+            reply = gr.Button("Send reply", variant="primary", elem_id="reply")
             claim = gr.Button("Claim", elem_id="claim")
-            note = gr.Textbox(label="Resolution note", scale=3, elem_id="resolve-note")
-            resolve = gr.Button("Resolve", variant="primary", elem_id="resolve")
+        with gr.Row():
+            note = gr.Textbox(label="Resolution note (for mentors, not shown to the mentee)", scale=3,
+                              elem_id="resolve-note")
+            resolve = gr.Button("Resolve", elem_id="resolve")
         status = gr.HTML(elem_id="queue-status")
         refresh = gr.Button("Refresh queue", size="sm", elem_id="refresh-queue")
-    return SimpleNamespace(heading=heading, table=table, page=page, ref=ref, detail=detail, claim=claim, note=note,
-                           resolve=resolve, status=status, refresh=refresh)
+        timer = gr.Timer(QUEUE_REFRESH_S)
+    return SimpleNamespace(heading=heading, view=view, table=table, page=page, ref=ref, detail=detail,
+                           message=message, reply=reply, claim=claim, note=note, resolve=resolve, status=status,
+                           refresh=refresh, timer=timer)
 
 
 def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore],
@@ -355,13 +410,17 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
 
         private = {"api_visibility": "private"}
         doc_outputs = [docs.table, docs.pick]
-        queue_inputs, queue_outputs = [q.ref, q.page], [q.table, q.ref, q.heading, q.page]
+        queue_inputs, queue_outputs = [q.ref, q.page, q.view], [q.table, q.ref, q.heading, q.page]
         app.load(header_line(users, "mentor"), None, who, **private)
         app.load(documents, None, doc_outputs, **private)
         app.load(queue, queue_inputs, queue_outputs, **private)
         up.button.click(uploader(workspace, users), [up.files, up.title, up.tags, up.notes], [up.result, up.files],
                         concurrency_limit=UPLOADS_AT_ONCE, **private).then(documents, None, doc_outputs, **private)
-        docs.delete.click(deleter(workspace, users), [docs.pick], docs.status, **private).then(
+        docs.delete.click(delete_asker, [docs.pick], [docs.confirm, docs.question, docs.pending, docs.status],
+                          **private)
+        docs.no.click(lambda: (gr.update(visible=False), None), None, [docs.confirm, docs.pending], **private)
+        docs.yes.click(deleter(workspace, users), [docs.pending], docs.status, **private).then(
+            lambda: (gr.update(visible=False), None), None, [docs.confirm, docs.pending], **private).then(
             documents, None, doc_outputs, **private)
         docs.replace.click(replacer(workspace, users), [docs.pick, docs.new_version], [docs.status, docs.new_version],
                            concurrency_limit=UPLOADS_AT_ONCE, **private).then(documents, None, doc_outputs, **private)
@@ -369,7 +428,10 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
             queue, queue_inputs, queue_outputs, **private).then(show, [q.ref], q.detail, **private)
         q.resolve.click(resolver(handoffs, users), [q.ref, q.note], [q.status, q.note], **private).then(
             queue, queue_inputs, queue_outputs, **private).then(show, [q.ref], q.detail, **private)
+        q.reply.click(replier(handoffs, users), [q.ref, q.message], [q.status, q.message], **private).then(
+            queue, queue_inputs, queue_outputs, **private).then(show, [q.ref], q.detail, **private)
         q.ref.change(show, [q.ref], q.detail, **private)
-        q.refresh.click(queue, queue_inputs, queue_outputs, **private)
-        q.page.submit(queue, queue_inputs, queue_outputs, **private)
+        for event in (q.refresh.click, q.page.submit, q.view.change):
+            event(queue, queue_inputs, queue_outputs, **private)
+        q.timer.tick(queue, queue_inputs, queue_outputs, show_progress="hidden", **private)
     return app

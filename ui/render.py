@@ -29,6 +29,12 @@ _TEXT = MarkdownIt("zero", {"breaks": True}).enable("newline")
 # Markdown rule touches.
 _FIELD = re.compile("\ue000(\\d+)\ue001")
 _CITE = re.compile(r"\[(\d+)\]")
+# A handoff transcript's turns: emphasis and lists, nothing that links, embeds or shouts.
+_TURN = MarkdownIt("commonmark", {"html": False}).disable(["link", "image", "autolink", "reference", "heading",
+                                                           "lheading"])
+# A handoff's state, as the mentee who asked reads it.
+_STATE = {"open": "waiting for a mentor to pick it up.", "claimed": "a mentor is looking after it.",
+          "resolved": "closed by a mentor."}
 SNIPPET_CHARS = 300
 
 
@@ -127,10 +133,28 @@ def when(value: datetime | float | None) -> str:
 
 
 def transcript_html(transcript) -> str:
-    """A handoff's conversation, one turn per paragraph, every turn as text (an assistant
-    turn may quote a document)."""
+    """A handoff's conversation, one turn per block. The mentee's words are text, shown
+    exactly as typed; the assistant's are Markdown that can only emphasise and list (our
+    replies bold the help line and the reference code; no HTML, links, images or
+    headings, since a reply may quote a document)."""
     if not transcript:
         return markdown("_(empty)_")
     names = {"user": "Mentee", "assistant": "MentorKB"}
-    values = [v for role, said in transcript for v in (names.get(role, role), said)]
-    return markdown("\n\n".join("**{}:** {}" for _ in transcript), *values)
+    turns = []
+    for role, said in transcript:
+        body = f"<p>{text(said)}</p>" if role == "user" else _TURN.render(said)
+        turns.append(f'<div class="mkb-turn">{markdown("**{}:**", names.get(role, role))}{body}</div>')
+    return "".join(turns)
+
+
+def request_html(view) -> str:
+    """What a mentee sees under "Check my request": where their handoff stands and the
+    mentors' replies, each shown as typed."""
+    lines = [f"**{{}}**: {_STATE.get(view.status, '{}')}", ""]
+    values: list[object] = [view.ref] + ([] if view.status in _STATE else [view.status])
+    if not view.replies:
+        lines.append("No reply yet. If you left a contact, a mentor may reach you there instead.")
+    for reply in view.replies:
+        lines += ["---", "**Reply from {}** ({})", "", "{}", ""]
+        values += [reply.author, when(reply.created_at), reply.text]
+    return markdown("\n".join(lines), *values)

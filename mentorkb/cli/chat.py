@@ -32,7 +32,9 @@ def _questions(batch: Path) -> Iterator[tuple[int, str | None, str | None]]:
         yield number, question, None
 
 
-def _print_answer(answer, as_json: bool) -> None:
+def _print_answer(answer, as_json: bool, recorded: bool = True) -> None:
+    if answer.route == "handoff" and not recorded:
+        click.echo("note: no handoff was filed (run with --record to put it in the mentors' queue)", err=True)
     if as_json:
         click.echo(json.dumps(answer.as_dict(), ensure_ascii=False))
         return
@@ -53,9 +55,14 @@ def _print_answer(answer, as_json: bool) -> None:
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A JSONL file with a 'question' field per line; one result per line.")
 @click.option("--json", "as_json", is_flag=True, help="Print each result as one JSON object.")
+@click.option("--record", is_flag=True,
+              help="File handoffs in the mentors' queue and log the questions, as the web chat does.")
 @click.pass_context
-def ask(ctx: click.Context, question: str | None, batch: Path | None, as_json: bool) -> None:
+def ask(ctx: click.Context, question: str | None, batch: Path | None, as_json: bool, record: bool) -> None:
     """Ask a question; the answer cites its sources as [n].
+
+    Nothing is recorded unless --record is given: a question that would go to a
+    human mentor gets the same reply, but no handoff is filed in the queue.
 
     \b
     mentorkb ask "What should we agree on in a first meeting?"
@@ -68,7 +75,7 @@ def ask(ctx: click.Context, question: str | None, batch: Path | None, as_json: b
     failed = False
     assistant = build(settings_of(ctx)).assistant
     if question is not None:
-        _print_answer(assistant.ask(question), as_json)
+        _print_answer(assistant.ask(question, record=record), as_json, record)
         return
     for number, text, error in _questions(batch):
         if error:
@@ -77,7 +84,7 @@ def ask(ctx: click.Context, question: str | None, batch: Path | None, as_json: b
             if as_json:
                 click.echo(json.dumps({"line": number, "error": error}))
             continue
-        _print_answer(assistant.ask(text), as_json)
+        _print_answer(assistant.ask(text, record=record), as_json, record)
     ctx.exit(1 if failed else 0)
 
 

@@ -85,7 +85,7 @@ def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, co
         assistant, embedder = app.assistant, app.embedder
         assistant.retriever.mode = retriever
         supports = ev.supports_check(embedder, settings.citation_min_support)
-        report = ev.evaluate(lambda q: assistant.ask(q), gold, supports)
+        report = ev.evaluate(lambda q: assistant.ask(q, record=False), gold, supports)
         if labeled is not None:
             report["triage"] = _triage_report(settings, embedder, labeled, gold)
     if as_json:

@@ -25,20 +25,25 @@ def _as_dict(h) -> dict:
         "claimed_by": h.claimed_by, "claimed_at": _stamp(h.claimed_at), "resolved_at": _stamp(h.resolved_at),
         "resolution_note": h.resolution_note, "notified": h.notified,
         "transcript": [{"role": r, "text": t} for r, t in h.transcript],
+        "replies": [{"author": r.author, "text": r.text, "created_at": _stamp(r.created_at)} for r in h.replies],
     }
 
 
 def _show(h) -> None:
-    click.echo(f"{h.ref}  {h.status}  {h.label}")
+    click.echo(f"{h.ref}  {h.status}  {'URGENT  ' if h.urgent else ''}{h.label}")
     click.echo(f"  created {_stamp(h.created_at)}, requested by {h.requested_by}")
     if h.claimed_by:
         click.echo(f"  claimed by {h.claimed_by} at {_stamp(h.claimed_at)}")
     if h.resolved_at:
         click.echo(f"  resolved {_stamp(h.resolved_at)}: {h.resolution_note}")
     click.echo(f"  contact: {h.contact or '(none given)'}")
+    click.echo(f"  raised by: {h.trigger or '(no message)'}")
     click.echo("  transcript:")
     for role, text in h.transcript:
         click.echo(f"    {'mentee' if role == 'user' else 'assistant'}: {text}")
+    click.echo("  replies (the mentee reads them by the reference):" if h.replies else "  replies: none yet")
+    for r in h.replies:
+        click.echo(f"    {r.author}, {_stamp(r.created_at)}: {r.text}")
 
 
 def _mentor(ctx: click.Context, name: str) -> str:
@@ -49,11 +54,12 @@ def _mentor(ctx: click.Context, name: str) -> str:
 
 @click.group()
 def handoffs() -> None:
-    """Questions handed to human mentors: list, show, claim, resolve.
+    """Questions handed to human mentors: list, show, claim, reply, resolve.
 
     \b
     mentorkb handoffs list --status open
     mentorkb handoffs claim MKB-7K2QXA --as alice
+    mentorkb handoffs reply MKB-7K2QXA --as alice --text "Happy to talk: I'll be free Friday at 10."
     mentorkb handoffs resolve MKB-7K2QXA --as alice --note "Called, follow-up Friday"
     """
 
@@ -102,6 +108,18 @@ def claim_handoff(ctx: click.Context, ref: str, mentor: str) -> None:
     store, _ = _stores(ctx)
     h = store.claim(ref, _mentor(ctx, mentor))
     click.echo(f"{h.ref} claimed by {h.claimed_by}")
+
+
+@handoffs.command("reply")
+@click.argument("ref")
+@click.option("--as", "mentor", required=True, help="The replying mentor's account name.")
+@click.option("--text", required=True, help="The reply the mentee reads under “Check my request”.")
+@click.pass_context
+def reply_handoff(ctx: click.Context, ref: str, mentor: str, text: str) -> None:
+    """Reply to a handoff; the mentee reads it by the reference code. Claims an open one."""
+    store, _ = _stores(ctx)
+    h = store.reply(ref, _mentor(ctx, mentor), text)
+    click.echo(f"{h.ref}: reply stored ({len(h.replies)} in all); the mentee reads it under “Check my request”")
 
 
 @handoffs.command("resolve")

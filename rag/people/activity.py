@@ -1,7 +1,10 @@
 """The question log and answer feedback that admins see in stats.
 
 Question text is stored only when `log_questions` is on; route, category and
-latency always are.
+latency always are. A sensitive message (one handed to a mentor, or answered with a
+check-in because it may be) is never stored here verbatim: admins see
+"[sensitive: crisis] → MKB-…", and only the handoff holds the words, for the
+mentors working the queue.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from rag.core.errors import InvalidInput
 from rag.core.types import Answer
-from rag.people.db import feedback, now, questions, relaxed_commit, translated
+from rag.people.db import feedback, handoffs, now, questions, relaxed_commit, translated
 
 
 @dataclass(frozen=True)
@@ -27,19 +30,32 @@ class LoggedQuestion:
     latency_ms: float
 
 
+def logged_question(answer: Answer) -> str:
+    """The question as the logs may keep it: a sensitive one only as its category and
+    handoff reference."""
+    if answer.route != "handoff" and not answer.notice:
+        return answer.question
+    kind = "sensitive" if answer.route == "handoff" else "possibly sensitive"
+    where = f" → {answer.handoff_ref}" if answer.handoff_ref else ""
+    return f"[{kind}: {answer.category or 'unspecified'}]{where}"
+
+
 class ActivityLog:
     def __init__(self, engine: Engine, *, log_questions: bool = True) -> None:
         self.engine = engine
         self.log_questions = log_questions
 
     @translated
-    def record_answer(self, answer: Answer, session: str | None = None, handoff_id: int | None = None) -> None:
+    def record_answer(self, answer: Answer, session: str | None = None) -> None:
+        """Log one answered question, linked to the handoff it filed, if any."""
+        handoff_id = (select(handoffs.c.id).where(handoffs.c.ref == answer.handoff_ref).scalar_subquery()
+                      if answer.handoff_ref else None)
         with relaxed_commit(self.engine) as conn:  # one row a question: not worth an fsync
             conn.execute(
                 insert(questions).values(
                     created_at=now(),
                     session=session,
-                    question=answer.question if self.log_questions else None,
+                    question=logged_question(answer) if self.log_questions else None,
                     route=answer.route,
                     category=answer.category,
                     latency_ms=float(answer.timings_ms.get("total", 0.0)),
@@ -61,7 +77,7 @@ class ActivityLog:
             done = conn.execute(
                 insert(feedback).values(
                     created_at=now(), session=session, rating=rating, comment=(comment or "").strip()[:2000] or None,
-                    question=answer.question, answer=answer.text, citations=cited,
+                    question=logged_question(answer), answer=answer.text, citations=cited,
                 )
             )
         return done.inserted_primary_key[0]

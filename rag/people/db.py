@@ -1,4 +1,4 @@
-"""The application database: handoffs, accounts, feedback and the question log.
+"""The application database: handoffs and their replies, accounts, feedback and the question log.
 
 SQLite under the data dir by default (`data/mentorkb.sqlite3`). Any SQLAlchemy URL
 in `MENTORKB_DATABASE_URL` (e.g. `postgresql+psycopg://user@host/mentorkb`) works
@@ -69,6 +69,16 @@ handoffs = Table(
     Column("resolved_at", DateTime(timezone=True)),
     Column("resolution_note", Text),
     Column("notified", String(16)),  # None (no webhook) | sent | failed
+)
+
+handoff_replies = Table(
+    "handoff_replies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("handoff_id", Integer, ForeignKey("handoffs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("author", String(64), nullable=False),  # the mentor's account name
+    Column("text", Text, nullable=False),
 )
 
 feedback = Table(

@@ -3,7 +3,12 @@ mentors is rag.people.notify).
 
 A handoff is stored before anyone is notified, so a failing webhook never loses it.
 Lifecycle: open → claimed (by one mentor) → resolved (with a note). Nothing is
-ever closed automatically; retention (`mentorkb purge`) removes only resolved ones.
+ever closed automatically; retention (`mentorkb purge`) removes only resolved ones,
+with their replies.
+
+A mentor answers with replies, stored with the handoff. The mentee reads them by the
+reference code alone (`for_mentee`): no account, and nothing of the transcript or
+the mentors' notes is shown that way.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from rag.core.errors import ConflictError, InvalidInput, NotFoundError
-from rag.people.db import handoffs, now, translated
+from rag.people.db import handoff_replies, handoffs, now, translated
 
 if TYPE_CHECKING:
     from rag.people.notify import WebhookNotifier
@@ -30,6 +35,10 @@ log = logging.getLogger(__name__)
 Turn = tuple[str, str]  # (role, text): role "user" or "assistant"
 
 STATUSES = ("open", "claimed", "resolved")
+# What the mentors' queue lists: waiting (open and claimed), mine (claimed by me, not
+# resolved), all (resolved ones too).
+VIEWS = ("waiting", "mine", "all")
+MAX_REPLY_CHARS = 4000
 _REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 
 CATEGORY_LABELS = {
@@ -58,6 +67,23 @@ def _urgency(category: str) -> int:
 
 
 @dataclass(frozen=True)
+class Reply:
+    author: str
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MenteeView:
+    """What a mentee sees of a handoff by its reference code: its state and the replies."""
+
+    ref: str
+    status: str
+    created_at: datetime
+    replies: tuple[Reply, ...]
+
+
+@dataclass(frozen=True)
 class Handoff:
     id: int
     ref: str
@@ -74,10 +100,22 @@ class Handoff:
     resolved_at: datetime | None = None
     resolution_note: str | None = None
     notified: str | None = None
+    replies: tuple[Reply, ...] = ()
 
     @property
     def label(self) -> str:
         return CATEGORY_LABELS.get(self.category, self.category)
+
+    @property
+    def urgent(self) -> bool:
+        """A crisis: listed first in the queue, and marked."""
+        return self.category == "crisis"
+
+    @property
+    def trigger(self) -> str:
+        """The message that raised the handoff: the mentee's latest (a triage handoff is
+        raised by the message it was filed or upgraded with, always the last one)."""
+        return next((text for role, text in reversed(self.transcript) if role == "user"), "")
 
 
 def summarize(category: str, transcript: Sequence[Turn]) -> str:
@@ -144,9 +182,45 @@ class HandoffStore:
         where = handoffs.c.id == int(key) if key.isdigit() else handoffs.c.ref == key
         with self.engine.connect() as conn:
             row = conn.execute(select(handoffs).where(where)).mappings().first()
-        if row is None:
-            raise NotFoundError(f"handoff {ref}: no such handoff")
-        return _handoff(row)
+            if row is None:
+                raise NotFoundError(f"handoff {ref}: no such handoff")
+            replies = conn.execute(
+                select(handoff_replies).where(handoff_replies.c.handoff_id == row["id"])
+                .order_by(handoff_replies.c.id)
+            ).mappings()
+            return _handoff(row, tuple(Reply(r["author"], r["text"], r["created_at"]) for r in replies))
+
+    @translated
+    def for_mentee(self, ref: str) -> MenteeView:
+        """What the holder of a reference code may see: status and replies, nothing else.
+
+        Only a well-formed code is looked up (never a numeric id, which is guessable)."""
+        key = (ref or "").strip().upper()
+        if not _is_ref(key):
+            raise InvalidInput("reference: a code like MKB-7QK2PX, from the message that gave it to you")
+        handoff = self.get(key)
+        return MenteeView(handoff.ref, handoff.status, handoff.created_at, handoff.replies)
+
+    @translated
+    def reply(self, ref: str, mentor: str, text: str) -> Handoff:
+        """Add a mentor's reply, which the mentee reads by the reference code. An open
+        handoff is claimed by `mentor` on the way; one claimed by someone else is theirs."""
+        text = (text or "").strip()
+        if not text:
+            raise InvalidInput("reply: write what the mentee should read")
+        if len(text) > MAX_REPLY_CHARS:
+            raise InvalidInput(f"reply: at most {MAX_REPLY_CHARS} characters (got {len(text)})")
+        handoff = self.get(ref)
+        if handoff.status == "resolved":
+            raise ConflictError(f"handoff {handoff.ref}: already resolved")
+        if handoff.status == "open":
+            handoff = self.claim(handoff.ref, mentor)
+        if handoff.claimed_by != mentor:
+            raise ConflictError(f"handoff {handoff.ref}: claimed by {handoff.claimed_by}, not {mentor}")
+        with self.engine.begin() as conn:
+            conn.execute(insert(handoff_replies).values(handoff_id=handoff.id, created_at=now(), author=mentor,
+                                                        text=text))
+        return self.get(handoff.ref)
 
     @translated
     def list(self, status: str | None = None, limit: int | None = None, offset: int = 0) -> list[Handoff]:
@@ -166,13 +240,26 @@ class HandoffStore:
             return _in_queue_order(conn, handoffs.c.status == status if status else None, limit, offset)
 
     @translated
-    def waiting(self, limit: int | None = None, offset: int = 0) -> tuple[list[Handoff], int, int]:
-        """(a page of the open and claimed handoffs in queue order, how many there are, how many are crisis)."""
+    def queue(self, view: str = "waiting", mentor: str | None = None, limit: int | None = None,
+              offset: int = 0) -> tuple[list[Handoff], int, int]:
+        """(a page of the view's handoffs in queue order, how many the view holds, how many
+        of those are crises not yet resolved).
+
+        Args:
+            view: "waiting" (open and claimed), "mine" (claimed by `mentor`, not resolved)
+                or "all" (resolved ones too, after the rest).
+        """
+        if view not in VIEWS:
+            raise InvalidInput(f"view: must be one of {', '.join(VIEWS)} (got {view!r})")
         unresolved = handoffs.c.status != "resolved"
-        counts = select(func.count(), func.count().filter(handoffs.c.category == "crisis")).where(unresolved)
+        where = {"waiting": unresolved, "mine": unresolved & (handoffs.c.claimed_by == mentor), "all": None}[view]
+        urgent = (handoffs.c.category == "crisis") & unresolved
+        counts = select(func.count(), func.count().filter(urgent))
+        if where is not None:
+            counts = counts.where(where)
         with self.engine.connect() as conn:
             total, crisis = conn.execute(counts).one()
-            return _in_queue_order(conn, unresolved, limit, offset), total, crisis
+            return _in_queue_order(conn, where, limit, offset), total, crisis
 
     @translated
     def open_for(self, session: str) -> Handoff | None:
@@ -256,11 +343,13 @@ class HandoffStore:
 
     @translated
     def purge_resolved(self, before: datetime) -> int:
-        """Delete handoffs resolved before `before`. Open and claimed ones are never touched."""
-        with self.engine.begin() as conn:
-            return conn.execute(
-                delete(handoffs).where(handoffs.c.status == "resolved", handoffs.c.resolved_at < before)
-            ).rowcount
+        """Delete handoffs resolved before `before`, with their replies. Open and claimed
+        ones are never touched."""
+        old = (handoffs.c.status == "resolved") & (handoffs.c.resolved_at < before)
+        with self.engine.begin() as conn:  # replies first: not every database cascades
+            conn.execute(delete(handoff_replies).where(handoff_replies.c.handoff_id.in_(select(handoffs.c.id)
+                                                                                       .where(old))))
+            return conn.execute(delete(handoffs).where(old)).rowcount
 
     def _mark_notified(self, handoff: Handoff, outcome: str) -> None:
         try:
@@ -285,6 +374,12 @@ def _in_queue_order(conn: Any, where: Any, limit: int | None, offset: int) -> li
     return [_handoff(row) for row in conn.execute(query).mappings()]
 
 
-def _handoff(row: Any) -> Handoff:
-    fields = {name: row[name] for name in Handoff.__dataclass_fields__ if name != "transcript"}
-    return Handoff(**fields, transcript=tuple((t["role"], t["text"]) for t in row["transcript"]))
+def _is_ref(key: str) -> bool:
+    code = key.removeprefix("MKB-")
+    return key.startswith("MKB-") and len(code) == 6 and all(c in _REF_ALPHABET for c in code)
+
+
+def _handoff(row: Any, replies: tuple[Reply, ...] = ()) -> Handoff:
+    """A Handoff from its row; the lists show none of the replies, which only `get` reads."""
+    fields = {name: row[name] for name in Handoff.__dataclass_fields__ if name not in ("transcript", "replies")}
+    return Handoff(**fields, transcript=tuple((t["role"], t["text"]) for t in row["transcript"]), replies=replies)

@@ -44,7 +44,7 @@ def test_a_flood_of_anonymous_requests_is_limited_and_the_crisis_stays_first(ser
         event = http.post("/gradio_api/call/ask", json={"data": ["I don't want to be alive anymore"]}).json()
         result = http.get(f"/gradio_api/call/ask/{event['event_id']}").text
         assert '"route": "handoff"' in result and '"category": "crisis"' in result, result
-        fn_index = button_fn_index(http, "Talk to a human mentor")
+        fn_index = button_fn_index(http, "Send to a mentor")
         replies = [join(http, fn_index, [f"flood{n}@example.org", None])["output"]["data"][0]
                    for n in range(FLOOD)]
     stored = [r for r in replies if "Your reference is" in r]
@@ -77,11 +77,11 @@ def test_views_page_every_waiting_handoff_crisis_first(corpus_data_dir: Path, tm
         assert http.post("/login", data={"username": "mo", "password": "a-long-password"},
                          follow_redirects=False).status_code == 303
         refresh = button_fn_index(http, "Refresh queue", "/mentor")
-        pages = [[value(out) for out in join(http, refresh, [None, page], "/mentor")["output"]["data"]]
+        pages = [[value(out) for out in join(http, refresh, [None, page, "waiting"], "/mentor")["output"]["data"]]
                  for page in (1, 7)]
     (table, _, heading, _), (last_table, _, last_heading, _) = pages
     assert [row[0] for row in table["data"][:2]] == [crisis.ref, first.ref] and len(table["data"]) == 50
-    assert f"{FLOOD + 2} waiting" in heading and "1 crisis" in heading and "page 1 of 7" in heading
+    assert f"{FLOOD + 2} waiting" in heading and "1 urgent (crisis)" in heading and "page 1 of 7" in heading
     assert len(last_table["data"]) == 2 and "page 7 of 7" in last_heading
 
 
