@@ -32,6 +32,9 @@ def test_document_html_and_links_are_escaped() -> None:
     assert "[link](javascript:alert(2))" in out and "[x](http://evil)" in out  # as text
     assert "<strong>[1]</strong>" in out  # our own citation marker stays live
     assert "<strong>Sources</strong>" in out and "<ol>" in out
+    # The list sits in its own box (scrolled when long, ui.look.CSS), after the answer.
+    assert out.index("<strong>[1]</strong>") < out.index('<div class="mkb-sources"><p><strong>Sources')
+    assert out.endswith("</ol>\n</div>")
     assert "p. 2" in out and "evil.html" in out
 
 

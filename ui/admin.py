@@ -37,10 +37,10 @@ def overview_reporter(workspace: Workspace, activity: Callable[[], ActivityLog],
             f"**{usage['questions']}** questions ({by_route}); median latency "
             f"{f'{p50:.0f} ms' if p50 is not None else '-'}"
         )
-        lines = [f"👍 **{usage['feedback_up']}** · 👎 **{usage['feedback_down']}**", ""]
+        lines = [f"Helpful **{usage['feedback_up']}** · Not helpful **{usage['feedback_down']}**", ""]
         values = []
         for c in usage["feedback_comments"]:
-            lines.append(f"- {'👍' if c['rating'] > 0 else '👎'} {{}} _(on “{{}}”, {{}})_")
+            lines.append(f"- {'Helpful' if c['rating'] > 0 else 'Not helpful'}: {{}} _(on “{{}}”, {{}})_")
             values += [c["comment"], c["question"][:80], when(c["created_at"])]
         feedback = markdown("\n".join(lines), *values)
         privacy = "" if settings.log_questions else "_Question text is not stored (MENTORKB_LOG_QUESTIONS=0)._"

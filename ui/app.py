@@ -36,15 +36,6 @@ HUMAN_FORM = (
     "they reply here, and you read it with the reference code you get next."
 )
 PANEL_EMPTY = '<p class="mkb-hint">Pick a source under “Sources” to read the passage it comes from.</p>'
-CSS = """
-.mkb-source h3 { margin: 0 0 .4rem; }
-.mkb-facts { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .8rem; margin: 0 0 .6rem; }
-.mkb-facts dt { font-weight: 600; }
-.mkb-facts dd { margin: 0; }
-.mkb-passage { margin: 0; padding: .6rem .8rem; border-left: 3px solid #ea580c; max-height: 360px; overflow: auto; }
-.mkb-passage mark { background: #fde68a; }
-#disclaimer { opacity: .75; font-size: .85em; }
-"""
 
 
 def _session(request: gr.Request | None) -> str | None:

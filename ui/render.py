@@ -70,7 +70,11 @@ def answer_html(answer: Answer) -> str:
 
 
 def sources_html(answer: Answer) -> str:
-    """The numbered Sources list: title › section (mentor, document, page) and the cited words."""
+    """The numbered Sources list: title › section (mentor, document, page) and the cited words.
+
+    It sits in a box of its own (`.mkb-sources`, `ui.look.CSS`) that scrolls past a few
+    sources, so the chat, scrolled to its end, still shows the answer above it.
+    """
     lines, values = ["**Sources**", ""], []
 
     def field(value: object) -> str:  # a `{}` the value fills, in the order they are written
@@ -86,7 +90,8 @@ def sources_html(answer: Answer) -> str:
             details.append(f"p. {field(chunk.page)}")
         snippet = c.snippet if len(c.snippet) <= SNIPPET_CHARS else c.snippet[:SNIPPET_CHARS - 3] + "…"
         lines.append(f"{c.n}. **{where}** ({', '.join(details)})  \n   “{field(snippet)}”")
-    return markdown("\n".join(lines), *values)
+    listed = markdown("\n".join(lines), *values)
+    return f'<div class="mkb-sources">{listed}</div>'
 
 
 def citation_label(c: Citation) -> str:

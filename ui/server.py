@@ -5,7 +5,9 @@ Each Gradio app is mounted with its own auth dependency, which Gradio applies to
 its page, config, API and queue routes. A middleware in front of /mentor and
 /admin answers first: a page request without a session is redirected to the
 login form, anything else (API, queue, files) gets 401, and a mentor asking for
-/admin gets 403. Handlers check the role again before acting.
+/admin gets 403: an HTML page for the page itself, JSON for the rest. Handlers check
+the role again before acting. A second middleware gives each Gradio page its own head
+(`ui.look.page_head`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,8 @@ from rag.core.settings import Settings
 from rag.people.accounts import UserStore
 from rag.people.limits import RateLimiter
 from rag.service import Assistant
-from ui import auth
+from ui import auth, look
 from ui.admin import build_admin_app
-from ui.app import CSS as CHAT_CSS
 from ui.app import build_app
 from ui.mentor import build_mentor_app
 
@@ -46,6 +47,7 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
     Assistant does the handoffs: the mentee chat never depends on the database.
     """
     server = FastAPI(title="MentorKB", docs_url=None, redoc_url=None, openapi_url=None)
+    server.middleware("http")(head_writer)  # added first, so it runs last, on Gradio's page only
     server.middleware("http")(access_guard(settings, user_store))
     # Added after the guard, so it runs first and the guard can read request.session.
     server.add_middleware(
@@ -90,20 +92,40 @@ def access_guard(settings: Settings, user_store: Callable[[], UserStore]):
         if prefix is None and settings.mentee_login and not _public(path):
             prefix = "/"
         if prefix is not None:
+            is_page = request.method == "GET" and path.rstrip("/") == prefix.rstrip("/")
             try:
                 user, status = _user_for(request, PROTECTED.get(prefix, "mentor"), settings, user_store)
             except DatabaseError as e:
                 log.error("sign-in check: %s", e)
+                if is_page:
+                    return HTMLResponse(look.unavailable_page(), status_code=503)
                 return JSONResponse({"error": "accounts are unavailable right now"}, status_code=503)
+            if status == 401 and is_page:
+                return RedirectResponse(auth.login_url(prefix.rstrip("/") + "/"), status_code=303)
+            if status == 403 and is_page:
+                return HTMLResponse(look.forbidden_page(user.name), status_code=403)
             if status != 200:
-                is_page = request.method == "GET" and path.rstrip("/") == prefix.rstrip("/")
-                if status == 401 and is_page:
-                    return RedirectResponse(auth.login_url(prefix.rstrip("/") + "/"), status_code=303)
                 detail = "sign in at /login" if status == 401 else "this page is for admins"
                 return JSONResponse({"error": detail}, status_code=status)
         return await call_next(request)
 
     return guard
+
+
+async def head_writer(request: Request, call_next) -> Response:
+    """Gradio's page for /, /mentor/ and /admin/ with our title, description and icon
+    in its head instead of Gradio's own meta tags (Gradio has no parameter for those)."""
+    response = await call_next(request)
+    page = look.PAGES.get(request.url.path)
+    if (page is None or request.method != "GET" or response.status_code != 200
+            or not response.headers.get("content-type", "").startswith("text/html")):
+        return response
+    body = b"".join([chunk async for chunk in response.body_iterator])
+    content = look.page_head(body.decode("utf-8"), page).encode("utf-8")
+    rewritten = Response(content, status_code=200)
+    rewritten.raw_headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
+    rewritten.raw_headers.append((b"content-length", str(len(content)).encode()))
+    return rewritten
 
 
 def login_form(next: str = "/mentor/") -> str:
@@ -162,7 +184,8 @@ def _mount_apps(server: FastAPI, assistant: Assistant, settings: Settings, works
                 user_store: Callable[[], UserStore]) -> None:
     """The mentor workspace at /mentor, the admin page at /admin, the chat at /."""
     # Files larger than an upload may be are cut off by Gradio as they stream in.
-    common = {"footer_links": [], "show_error": True, "max_file_size": int(settings.max_file_mb * 2**20)}
+    common = {"footer_links": [], "show_error": True, "max_file_size": int(settings.max_file_mb * 2**20),
+              "theme": look.theme(), "css": look.CSS}
     apps = [build_mentor_app(workspace, lambda: assistant.handoffs, user_store, settings),
             build_admin_app(workspace, lambda: assistant.activity, user_store, settings),
             build_app(assistant, settings)]
@@ -171,8 +194,9 @@ def _mount_apps(server: FastAPI, assistant: Assistant, settings: Settings, works
     gr.mount_gradio_app(server, apps[1], "/admin", auth_dependency=role_dependency("admin", settings, user_store),
                         **common)
     # Mounted last: "/" matches every path.
-    gr.mount_gradio_app(server, apps[2], "/", css=CHAT_CSS, auth_dependency=mentor if settings.mentee_login else None,
-                        **common)
+    # The root mount serves /favicon.ico for every page (Gradio takes a favicon only at "/").
+    gr.mount_gradio_app(server, apps[2], "/", auth_dependency=mentor if settings.mentee_login else None,
+                        favicon_path=str(look.FAVICON), **common)
     for app in apps:
         # Gradio checks that file data names a file in its upload folder only once an
         # app "has launched", which mounting never marks: without this, a queue call
