@@ -311,6 +311,8 @@ def test_without_a_contact_the_mentee_gets_a_code_to_follow_up_on_a_phone(phone,
     # On a phone the columns stack: the answer, then its sources, and the disclaimer last.
     top = {name: phone.locator(name).bounding_box()["y"] for name in ("#chat", "#sources", "#disclaimer")}
     assert top["#chat"] < top["#sources"] < top["#disclaimer"], top
+    phone.locator("#sources label").first.click()
+    phone.locator("#source-panel mark").first.wait_for()
     phone.screenshot(path=str(DOCS / "chat-phone.png"), full_page=True)
 
 
@@ -420,6 +422,10 @@ def test_mentor_replies_the_mentee_reads_it_by_the_code_and_a_crisis_comes_first
     detail.get_by_text(f"claimed by {MENTOR}").wait_for()  # replying claimed it
     expect(detail).to_contain_text("free Friday at 10")
     page.screenshot(path=str(DOCS / "handoff-queue.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(detail).to_contain_text("free Friday at 10")
+    page.screenshot(path=str(DOCS / "handoff-queue-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.locator("#queue-view").get_by_text("Mine").click()
     expect(queue).to_contain_text(ref)
     expect(queue).not_to_contain_text(crisis)
@@ -498,5 +504,10 @@ def test_admin_sees_stats_and_rebuilds_the_index(page, base: str) -> None:
     summary = page.locator("#usage").bounding_box()
     page.screenshot(path=str(DOCS / "admin-page.png"),
                     clip={"x": 0, "y": 0, "width": 1280, "height": summary["y"] + summary["height"] + 24})
+    page.set_viewport_size({"width": 390, "height": 844})
+    bottom = page.evaluate("() => document.querySelector('#usage').getBoundingClientRect().bottom + window.scrollY")
+    page.screenshot(path=str(DOCS / "admin-phone.png"), full_page=True,
+                    clip={"x": 0, "y": 0, "width": 390, "height": bottom + 24})
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.locator("#reindex").click()
     page.locator("#reindex-result").get_by_text("26 added").wait_for(timeout=240_000)

@@ -244,8 +244,8 @@ def queue_lister(handoffs: Callable[[], HandoffStore], users: Callable[[], UserS
         rows = [[h.ref, _urgency(h), when(h.created_at), h.status, h.label, h.summary, h.claimed_by or ""]
                 for h in items]
         refs = [h.ref for h in items]
-        urgent = f"{crisis} urgent (crisis), always listed first" if crisis else "none urgent"
-        heading = (f"**{total} {VIEW_NAMES[view]}** ({urgent}) · page {page} of {pages}" if total
+        urgent = f"{crisis} urgent (crisis), listed first" if crisis else "none urgent"
+        heading = (f"**{total} {VIEW_NAMES[view]}** · {urgent} · page {page} of {pages}" if total
                    else f"No handoffs {VIEW_NAMES[view]}.")
         return (gr.update(value=rows or [[""] * len(QUEUE_HEADERS)]),
                 gr.update(choices=[(f"{h.ref} · {_urgency(h) or h.status} · {h.label}", h.ref) for h in items],
