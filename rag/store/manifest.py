@@ -1,7 +1,8 @@
 """The document manifest (SQLite) and its lexical index (Tantivy), per generation.
 
 `documents` says which sources are indexed under which content hash (chunks are
-keyed by content hash, so two sources with the same text share one set).
+keyed by content hash, so two sources with the same text share one set), and from
+which file each was read (its origin, `path`).
 `descriptions` holds what a mentor said about an upload (title, tags, notes) and
 who uploaded it: it
 wins over what the file says each time the file is read again, a rebuild copies it
@@ -68,7 +69,7 @@ class Description:
 @dataclass(frozen=True)
 class DocumentRecord:
     source: str
-    path: str  # absolute path of the file it was read from
+    path: str  # its origin: the absolute path of the file it was read from ("" if not recorded)
     content_hash: str
     title: str
     mentor: str
