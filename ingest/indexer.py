@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest import loaders, origins, sandbox
+from ingest import loaders, origins, sandbox, uploads
 from ingest.chunking import embedding_text, split_document, to_chunks
 from ingest.discovery import Found, discover
 from ingest.document import LoadedDocument
@@ -321,6 +321,9 @@ class Indexer:
         doc = sandbox.load(found.path, found.source, self.settings.loader_timeout_s)
         described = manifest.description(found.source)
         wins = {**(described.overrides() if described else {}), **{k: v for k, v in (overrides or {}).items() if v}}
+        owner = uploads.owner_of(found.source)
+        if owner and not doc.mentor and "mentor" not in wins:  # an upload not saying who wrote it: its uploader
+            wins["mentor"] = owner
         if wins:
             doc = dataclasses.replace(doc, **wins)
         digest = doc.content_hash

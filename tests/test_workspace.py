@@ -158,3 +158,24 @@ def test_an_upload_tells_its_mentor_which_sentences_were_held_back(workspace, pe
     assert result.indexed == ("uploads/ana/alpaca.md",)
     assert [h.endswith(line) for h in result.held_back] == [True]
     assert _held_lines(list(result.held_back))[1].startswith("**1 sentence held back**: it reads as instructions")
+
+
+def test_an_upload_is_credited_to_its_front_matter_mentor_and_owned_by_its_uploader(
+        workspace, people, settings, embedder, tmp_path) -> None:
+    """The front matter's `mentor:` is who wrote it (shown, cited); the login that
+    uploaded it is who may replace or delete it."""
+    written = "---\nmentor: Dana Reyes\n---\n" + NOTE
+    result = workspace.upload([("alpaca.md", write(tmp_path, "a.md", written))], people["ana"])
+    source = "uploads/ana/alpaca.md"
+    assert result.indexed == (source,)
+    [doc] = workspace.documents(people["ana"])
+    assert (doc.source, doc.mentor) == (source, "Dana Reyes")
+    from mentorkb.app import build
+
+    [cited] = build(settings, embedder=embedder).assistant.ask("What happens on an alpaca retreat?").citations
+    assert (cited.chunk.source, cited.chunk.mentor) == (source, "Dana Reyes")
+    with pytest.raises(AccessDenied):
+        workspace.delete(source, people["bo"])
+    newer = written + "\nAlpaca retreats now also include a llama picnic by the lake.\n"
+    assert workspace.replace(source, ("alpaca.md", write(tmp_path, "b.md", newer)), people["ana"]).indexed == (source,)
+    assert [d.mentor for d in workspace.documents(people["ana"])] == ["Dana Reyes"]

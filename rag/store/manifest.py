@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS descriptions (
 @dataclass(frozen=True)
 class Description:
     """A mentor's title, tags and notes for one upload ("" and () when not given),
-    and the mentor who uploaded it."""
+    and the mentor who uploaded it (who owns it; the document's own `mentor:` still
+    names who wrote it)."""
 
     title: str = ""
     tags: tuple[str, ...] = ()
@@ -62,8 +63,8 @@ class Description:
     mentor: str = ""
 
     def overrides(self) -> dict[str, object]:
-        """What the description changes in the document as loaded."""
-        return {k: v for k, v in (("title", self.title), ("tags", self.tags), ("mentor", self.mentor)) if v}
+        """What the description changes in the document as loaded: its title and tags."""
+        return {k: v for k, v in (("title", self.title), ("tags", self.tags)) if v}
 
 
 @dataclass(frozen=True)
