@@ -160,13 +160,13 @@ class Workspace:
         return report.summary()
 
     def stats(self) -> IndexStats:
-        records = self._records()
+        records, changed_at = self._live(lambda m: (m.all(), m.changed_at()), ([], None))
         times = [r.ingested_at for r in records]
         return IndexStats(
             documents=len(records),
             chunks=sum(r.chunks for r in records),
             built_at=min(times) if times else None,
-            updated_at=max(times) if times else None,
+            updated_at=changed_at,  # a delete or a re-read moves it too
         )
 
     # -- helpers ------------------------------------------------------------

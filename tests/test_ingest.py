@@ -327,3 +327,19 @@ def test_lexical_chunks_no_document_claims_are_swept_by_the_next_writer(tmp_path
         assert manifest.lexical.hashes() == manifest.hashes()
     finally:
         manifest.close()
+
+
+def test_the_manifest_keeps_the_time_of_its_last_change(tmp_path: Path) -> None:
+    from rag.store.manifest import DocumentRecord
+
+    record = DocumentRecord("a.md", "/docs/a.md", "h1", "A", "", (), "", "md", 0, 10, 1, 5.0)
+    with Manifest(tmp_path / "m.sqlite3") as manifest:
+        assert manifest.changed_at() is None
+        manifest.put(record)
+        put = manifest.changed_at()
+        assert put > 5.0
+        manifest.remove(["a.md"])
+        assert manifest.changed_at() > put  # a removal is a change too
+        manifest.put(record)
+        manifest.db.execute("DELETE FROM changes")  # a manifest written before this was kept
+        assert manifest.changed_at() == 5.0  # its latest ingest

@@ -179,3 +179,21 @@ def test_an_upload_is_credited_to_its_front_matter_mentor_and_owned_by_its_uploa
     newer = written + "\nAlpaca retreats now also include a llama picnic by the lake.\n"
     assert workspace.replace(source, ("alpaca.md", write(tmp_path, "b.md", newer)), people["ana"]).indexed == (source,)
     assert [d.mentor for d in workspace.documents(people["ana"])] == ["Dana Reyes"]
+
+
+def test_the_last_change_moves_with_each_upload_replace_and_delete(workspace, people, settings, tmp_path) -> None:
+    """The admin page's "last change": every web change moves it, a new version with the
+    same text and a delete included."""
+    workspace.indexer.sync([write(tmp_path, "cli.md", NOTE.replace("alpaca", "llama"))])
+    seen = [workspace.stats().updated_at]
+    source = "uploads/ana/alpaca.md"
+    workspace.upload([("alpaca.md", write(tmp_path, "a.md"))], people["ana"])
+    seen.append(workspace.stats().updated_at)
+    workspace.replace(source, ("alpaca.md", write(tmp_path, "b.md")), people["ana"])  # the same text again
+    seen.append(workspace.stats().updated_at)
+    newer = NOTE + "\nAlpaca retreats now also include a llama picnic by the lake.\n"
+    workspace.replace(source, ("alpaca.md", write(tmp_path, "c.md", newer)), people["ana"])
+    seen.append(workspace.stats().updated_at)
+    workspace.delete(source, people["ana"])
+    seen.append(workspace.stats().updated_at)
+    assert None not in seen and seen == sorted(set(seen)), seen
