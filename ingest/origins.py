@@ -40,5 +40,5 @@ def conflict(source: str, origin: str, path: Path, data_dir: Path) -> str | None
     recorded = file_of(source, origin, data_dir)
     if same_file(recorded, path):
         return None
-    return (f"already indexed from {recorded}, not from {os.path.realpath(path)}; "
+    return (f"already indexed from {os.path.realpath(recorded)}, not from {os.path.realpath(path)}; "
             "`mentorkb ingest --replace` replaces it")

@@ -197,3 +197,25 @@ def test_the_last_change_moves_with_each_upload_replace_and_delete(workspace, pe
     workspace.delete(source, people["ana"])
     seen.append(workspace.stats().updated_at)
     assert None not in seen and seen == sorted(set(seen)), seen
+
+
+def test_an_upload_and_a_document_of_the_same_name_never_replace_each_other(
+        workspace, people, settings, tmp_path) -> None:
+    """Uploads are named under their uploader (`uploads/<mentor>/<name>`), so an upload
+    never lands on another mentor's or a CLI-ingested document; and a CLI folder that
+    holds `uploads/ana/alpaca.md` is refused rather than written over Ana's upload."""
+    cli = tmp_path / "cli"
+    (cli / "uploads" / "ana").mkdir(parents=True)
+    (cli / "alpaca.md").write_text(NOTE.replace("alpaca", "llama"), encoding="utf-8")
+    workspace.indexer.sync([cli])
+    for who, name in (("ana", "a.md"), ("bo", "b.md")):
+        text = NOTE.replace("afternoon", f"afternoon with {who}")
+        assert workspace.upload([("alpaca.md", write(tmp_path, name, text))], people[who]).indexed
+    sources = ["alpaca.md", "uploads/ana/alpaca.md", "uploads/bo/alpaca.md"]
+    assert sorted(d.source for d in workspace.documents(people["root"])) == sources
+    (cli / "uploads" / "ana" / "alpaca.md").write_text(NOTE.replace("alpaca", "vicuna"), encoding="utf-8")
+    report = workspace.indexer.sync([cli])
+    [(source, reason)] = report.failed
+    upload = (settings.data_dir / "uploads" / "ana" / "alpaca.md").resolve()
+    assert source == "uploads/ana/alpaca.md" and reason.startswith(f"already indexed from {upload}, not from ")
+    assert {d.source: d.mentor for d in workspace.documents(people["ana"])} == {"uploads/ana/alpaca.md": "ana"}
