@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest import loaders, sandbox, uploads
+from ingest import loaders, origins, sandbox, uploads
 from ingest.chunking import embedding_text, split_document, to_chunks
 from ingest.discovery import Found, discover
 from ingest.document import LoadedDocument
@@ -87,19 +87,6 @@ def _take_batch(pending: list[_Pending], size: int) -> list[_Pending]:
     return batch
 
 
-def _known(manifest: Manifest, data_dir: Path) -> list[Found]:
-    """The documents a generation holds, as files to read again.
-
-    An upload is read from this data dir's uploads folder, not from the path it was
-    indexed at: a restored backup or a moved data dir keeps its uploads.
-    """
-    return [Found(_file_of(r.source, r.path, data_dir), r.source) for r in manifest.all()]
-
-
-def _file_of(source: str, path: str, data_dir: Path) -> Path:
-    return data_dir / source if uploads.owner_of(source) else Path(path)
-
-
 class Indexer:
     """Writes documents into the live index (or a new generation), under the writer lock.
 
@@ -134,6 +121,7 @@ class Indexer:
         prune: bool = False,
         overrides: dict[str, object] | None = None,
         progress: Progress | None = None,
+        replace: bool = False,
     ) -> IngestReport:
         """Ingest every file under `paths` into the live index. One bad file fails alone.
 
@@ -142,8 +130,10 @@ class Indexer:
             prune: also remove documents whose files are gone.
             overrides: metadata (title, mentor, tags, date) that wins over the files'.
             progress: called after each document.
+            replace: let a file replace a document of the same source id read from
+                another file; without it that file fails and the document stays.
         """
-        return self._sync(lambda known: list(discover(paths)), prune, overrides, progress)
+        return self._sync(lambda known: list(discover(paths)), prune, overrides, progress, replace)
 
     def add(
         self,
@@ -161,7 +151,7 @@ class Indexer:
         return self._sync(lambda known: [f for f in known if f.path.is_file()], True, None, progress)
 
     @_storage_errors
-    def _sync(self, select, prune, overrides, progress) -> IngestReport:
+    def _sync(self, select, prune, overrides, progress, replace=False) -> IngestReport:
         data_dir = self.settings.data_dir
         report = IngestReport()
         with writer_lock(self.settings.lock_path):
@@ -170,8 +160,8 @@ class Indexer:
             index.prune_generations(data_dir, self.settings)
             generation = self._live_or_first()
             with self._open(generation) as target:
-                known = _known(target.manifest, self.settings.data_dir)
-                self._ingest(target, select(known), report, overrides, progress)
+                known = origins.known(target.manifest, self.settings.data_dir)
+                self._ingest(target, select(known), report, overrides, progress, replace)
                 if prune:
                     self._prune(target, report)
             if report.added or report.updated or report.removed:
@@ -211,10 +201,15 @@ class Indexer:
             known, described = [], {}
             if live is not None:
                 with Manifest.of(live) as manifest:
-                    known, described = _known(manifest, self.settings.data_dir), manifest.descriptions()
+                    known, described = origins.known(manifest, data_dir), manifest.descriptions()
             found = {f.source: f for f in known if f.path.is_file()}
             report.removed = sorted(f.source for f in known if f.source not in found)
-            found.update((f.source, f) for f in discover(list(paths)))
+            for f in discover(list(paths)):
+                was = found.get(f.source)
+                if was and (why := origins.conflict(f.source, str(was.path), f.path, data_dir)):
+                    report.failed.append((f.source, why))  # so the rebuild is discarded: nothing changes
+                else:
+                    found[f.source] = f
             generation = index.new_generation(data_dir)
             try:
                 with self._open(generation) as target:
@@ -255,15 +250,22 @@ class Indexer:
         report: IngestReport,
         overrides: dict[str, object] | None,
         progress: Progress | None,
+        replace: bool = False,
     ) -> None:
         dirty = target.generation / "dirty"
         if dirty.exists():  # a previous run died mid-way
             self._sweep(target)
         dirty.touch()
         pending: list[_Pending] = []
+        read: dict[str, Path] = {}  # source -> the file read into it in this run
         for i, found in enumerate(files, 1):
             try:
-                status, item = self._prepare(target, found, report, overrides, pending)
+                first = read.get(found.source)
+                if first and not origins.same_file(first, found.path):
+                    raise LoaderError(found.source, f"two files for one document: {os.path.realpath(first)} and "
+                                                    f"{os.path.realpath(found.path)}; ingest them separately")
+                read.setdefault(found.source, found.path)
+                status, item = self._prepare(target, found, report, overrides, pending, replace)
             except LoaderError as e:
                 report.failed.append((found.source, e.reason))
                 status, item = "failed", None
@@ -285,8 +287,10 @@ class Indexer:
         report: IngestReport,
         overrides: dict[str, object] | None,
         pending: list[_Pending],
+        replace: bool = False,
     ) -> tuple[str, _Pending | None]:
-        """Load and chunk one file, or settle it at once if nothing changed."""
+        """Load and chunk one file, or settle it at once if nothing changed. A file of
+        another origin than the document it would replace fails unless `replace`."""
         if found.error:
             raise LoaderError(found.source, found.error)
         if found.path.is_file() and not loaders.is_supported(found.path):
@@ -305,12 +309,21 @@ class Indexer:
             raise LoaderError(found.source, f"file is {stat.st_size / 2**20:.1f} MB, over the {limit:g} MB limit (MENTORKB_MAX_FILE_MB)")
         manifest = target.manifest
         old = manifest.get(found.source)
-        if old and not overrides and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+        # Another file than the one the document was read from replaces it only when told
+        # to; an origin not recorded is adopted. Either way the new origin is recorded.
+        why = old and origins.conflict(old.source, old.path, found.path, self.settings.data_dir)
+        if why and not replace:
+            raise LoaderError(found.source, why)
+        same_stat = old is not None and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+        if same_stat and old.path and not why and not overrides:
             report.unchanged.append(found.source)
             return "unchanged", None
         doc = sandbox.load(found.path, found.source, self.settings.loader_timeout_s)
         described = manifest.description(found.source)
         wins = {**(described.overrides() if described else {}), **{k: v for k, v in (overrides or {}).items() if v}}
+        owner = uploads.owner_of(found.source)
+        if owner and not doc.mentor and "mentor" not in wins:  # an upload not saying who wrote it: its uploader
+            wins["mentor"] = owner
         if wins:
             doc = dataclasses.replace(doc, **wins)
         digest = doc.content_hash
@@ -364,7 +377,7 @@ class Indexer:
 
     def _prune(self, target: Target, report: IngestReport) -> None:
         gone = [r.source for r in target.manifest.all()
-                if not _file_of(r.source, r.path, self.settings.data_dir).is_file()]
+                if not origins.file_of(r.source, r.path, self.settings.data_dir).is_file()]
         self._forget(target, gone)
         report.removed.extend(gone)
 

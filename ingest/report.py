@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rag.core.text import counted
+
 # (documents done, documents in all, source, status, chunks written so far)
 Progress = Callable[[int, int, str, str, int], None]
 
@@ -28,7 +30,7 @@ class IngestReport:
         text = (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.failed)} failed; "
-            f"{self.chunks_written} chunks written"
+            f"{counted(self.chunks_written, 'chunk')} written"
         )
         if self.removed:
             text += f"; {len(self.removed)} removed"

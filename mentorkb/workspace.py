@@ -160,13 +160,13 @@ class Workspace:
         return report.summary()
 
     def stats(self) -> IndexStats:
-        records = self._records()
+        records, changed_at = self._live(lambda m: (m.all(), m.changed_at()), ([], None))
         times = [r.ingested_at for r in records]
         return IndexStats(
             documents=len(records),
             chunks=sum(r.chunks for r in records),
             built_at=min(times) if times else None,
-            updated_at=max(times) if times else None,
+            updated_at=changed_at,  # a delete or a re-read moves it too
         )
 
     # -- helpers ------------------------------------------------------------
@@ -201,9 +201,9 @@ class Workspace:
         failed: list[str] = []
         held: list[str] = []
         for i, (path, source) in enumerate(files, 1):
-            owner = uploads.owner_of(source) or ""
-            # The uploader is the mentor; the title and tags described at upload apply too.
-            report = self.indexer.add([(path, source)], overrides={"mentor": owner})
+            # The indexer applies the title and tags described at upload, and credits a
+            # document that names no mentor (front matter `mentor:`) to its uploader.
+            report = self.indexer.add([(path, source)])
             failed += [f"{s.rsplit('/', 1)[-1]}: {r}" for s, r in report.failed]
             held += [f"{s.rsplit('/', 1)[-1]}: {t}" for s, t in report.flagged]
             if not report.failed:

@@ -70,6 +70,30 @@ def test_changed_document_is_updated_and_its_old_chunks_go(ingested: Path, corpu
     assert len(prefixes) == 1  # chunks of one version only: the old ones were deleted
 
 
+def test_a_same_named_file_from_another_folder_is_refused_unless_replace(
+        ingested: Path, corpus_copy: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other-folder"
+    other.mkdir()
+    (other / "first-meeting.md").write_text("# Llamas\n\nA first meeting with llamas instead.\n", encoding="utf-8")
+    listed = run("--data-dir", str(ingested), "list", "--json")[1]
+    code, out, err = run("--data-dir", str(ingested), "ingest", str(other))
+    assert code == 1 and out.startswith("0 added, 0 updated, 0 unchanged, 1 failed; 0 chunks written")
+    theirs, ours = (corpus_copy / "first-meeting.md").resolve(), (other / "first-meeting.md").resolve()
+    assert [line for line in err.splitlines() if line.startswith("error: ")] == [
+        f"error: first-meeting.md: already indexed from {theirs}, not from {ours}; "
+        "`mentorkb ingest --replace` replaces it"]
+    assert run("--data-dir", str(ingested), "list", "--json")[1] == listed  # nothing stored changed
+
+    code, out, _ = run("--data-dir", str(ingested), "ingest", "--replace", str(other))
+    assert (code, out) == (0, "0 added, 1 updated, 0 unchanged, 0 failed; 1 chunk written\n")
+    code, out, err = run("--data-dir", str(ingested), "list")
+    [line] = [line for line in out.splitlines() if line.startswith("first-meeting.md\t")]
+    assert line.split("\t")[1] == "1 chunk" and line.endswith(f"\tLlamas\tfrom {ours}")
+    assert err == f"{len(DOCUMENTS)} documents\n"
+    code, out, _ = run("--data-dir", str(ingested), "reindex")  # reads each document from its origin
+    assert code == 0 and out.startswith(f"0 added, 0 updated, {len(DOCUMENTS)} unchanged, 0 failed")
+
+
 def test_corrupt_file_fails_alone_with_its_name(tmp_path: Path, corpus_copy: Path) -> None:
     (corpus_copy / "broken.pdf").write_bytes(b"%PDF-1.7\nnot really a pdf at all")
     (corpus_copy / "bad-front-matter.md").write_text("---\ntitle: [oops\n---\nbody\n", encoding="utf-8")

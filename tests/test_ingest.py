@@ -327,3 +327,66 @@ def test_lexical_chunks_no_document_claims_are_swept_by_the_next_writer(tmp_path
         assert manifest.lexical.hashes() == manifest.hashes()
     finally:
         manifest.close()
+
+
+def test_the_manifest_keeps_the_time_of_its_last_change(tmp_path: Path) -> None:
+    from rag.store.manifest import DocumentRecord
+
+    record = DocumentRecord("a.md", "/docs/a.md", "h1", "A", "", (), "", "md", 0, 10, 1, 5.0)
+    with Manifest(tmp_path / "m.sqlite3") as manifest:
+        assert manifest.changed_at() is None
+        manifest.put(record)
+        put = manifest.changed_at()
+        assert put > 5.0
+        manifest.remove(["a.md"])
+        assert manifest.changed_at() > put  # a removal is a change too
+        manifest.put(record)
+        manifest.db.execute("DELETE FROM changes")  # a manifest written before this was kept
+        assert manifest.changed_at() == 5.0  # its latest ingest
+
+
+def test_a_same_named_file_from_another_folder_replaces_nothing_without_replace(
+        tmp_path, settings, indexer, embedder) -> None:
+    first, other = tmp_path / "first", tmp_path / "other"
+    names = write_docs(first, 2)
+    write_docs(other, 1, marker="from another folder")  # note-000.md again, another text
+    indexer.sync([first])
+
+    def stored():
+        with Manifest.of(index.current_generation(settings.data_dir)) as manifest:
+            return state(settings, embedder), lexical_hashes(settings), manifest.all()
+
+    before = stored()
+    report = indexer.sync([other])
+    theirs, ours = (first / "note-000.md").resolve(), (other / "note-000.md").resolve()
+    assert report.failed == [("note-000.md", f"already indexed from {theirs}, not from {ours}; "
+                                             "`mentorkb ingest --replace` replaces it")]
+    assert stored() == before  # chunks, vectors, BM25 and the manifest entry untouched
+    assert indexer.sync([first]).unchanged == names  # the same folder again: still its own
+    (first / "note-001.md").write_text("# Changed\n\nNew advice about pairing sessions.\n", encoding="utf-8")
+    assert indexer.sync([first]).updated == ["note-001.md"]
+
+    report = indexer.sync([other], replace=True)
+    assert report.updated == ["note-000.md"] and not report.failed
+    with Manifest.of(index.current_generation(settings.data_dir)) as manifest:
+        assert manifest.get("note-000.md").path == str(ours)
+        # An origin not recorded (as a manifest might hold) is adopted, not refused.
+        with manifest.db:
+            manifest.db.execute("UPDATE documents SET path = '' WHERE source = 'note-000.md'")
+    assert indexer.sync([first]).updated == ["note-000.md"]
+    with Manifest.of(index.current_generation(settings.data_dir)) as manifest:
+        assert manifest.get("note-000.md").path == str(theirs)
+    assert indexer.refresh().failed == []  # a reindex reads each document from its own origin
+    assert indexer.rebuild().failed == []
+    assert indexer.rebuild([other]).failed == [("note-000.md", f"already indexed from {theirs}, not from {ours}; "
+                                                               "`mentorkb ingest --replace` replaces it")]
+
+
+def test_two_files_for_one_source_id_in_one_run_fail(tmp_path, indexer) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_docs(a, 1)
+    write_docs(b, 1, marker="another text")
+    report = indexer.sync([a, b])
+    assert report.added == ["note-000.md"]
+    [(source, reason)] = report.failed
+    assert source == "note-000.md" and reason.startswith(f"two files for one document: {(a / 'note-000.md').resolve()}")

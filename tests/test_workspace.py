@@ -158,3 +158,64 @@ def test_an_upload_tells_its_mentor_which_sentences_were_held_back(workspace, pe
     assert result.indexed == ("uploads/ana/alpaca.md",)
     assert [h.endswith(line) for h in result.held_back] == [True]
     assert _held_lines(list(result.held_back))[1].startswith("**1 sentence held back**: it reads as instructions")
+
+
+def test_an_upload_is_credited_to_its_front_matter_mentor_and_owned_by_its_uploader(
+        workspace, people, settings, embedder, tmp_path) -> None:
+    """The front matter's `mentor:` is who wrote it (shown, cited); the login that
+    uploaded it is who may replace or delete it."""
+    written = "---\nmentor: Dana Reyes\n---\n" + NOTE
+    result = workspace.upload([("alpaca.md", write(tmp_path, "a.md", written))], people["ana"])
+    source = "uploads/ana/alpaca.md"
+    assert result.indexed == (source,)
+    [doc] = workspace.documents(people["ana"])
+    assert (doc.source, doc.mentor) == (source, "Dana Reyes")
+    from mentorkb.app import build
+
+    [cited] = build(settings, embedder=embedder).assistant.ask("What happens on an alpaca retreat?").citations
+    assert (cited.chunk.source, cited.chunk.mentor) == (source, "Dana Reyes")
+    with pytest.raises(AccessDenied):
+        workspace.delete(source, people["bo"])
+    newer = written + "\nAlpaca retreats now also include a llama picnic by the lake.\n"
+    assert workspace.replace(source, ("alpaca.md", write(tmp_path, "b.md", newer)), people["ana"]).indexed == (source,)
+    assert [d.mentor for d in workspace.documents(people["ana"])] == ["Dana Reyes"]
+
+
+def test_the_last_change_moves_with_each_upload_replace_and_delete(workspace, people, settings, tmp_path) -> None:
+    """The admin page's "last change": every web change moves it, a new version with the
+    same text and a delete included."""
+    workspace.indexer.sync([write(tmp_path, "cli.md", NOTE.replace("alpaca", "llama"))])
+    seen = [workspace.stats().updated_at]
+    source = "uploads/ana/alpaca.md"
+    workspace.upload([("alpaca.md", write(tmp_path, "a.md"))], people["ana"])
+    seen.append(workspace.stats().updated_at)
+    workspace.replace(source, ("alpaca.md", write(tmp_path, "b.md")), people["ana"])  # the same text again
+    seen.append(workspace.stats().updated_at)
+    newer = NOTE + "\nAlpaca retreats now also include a llama picnic by the lake.\n"
+    workspace.replace(source, ("alpaca.md", write(tmp_path, "c.md", newer)), people["ana"])
+    seen.append(workspace.stats().updated_at)
+    workspace.delete(source, people["ana"])
+    seen.append(workspace.stats().updated_at)
+    assert None not in seen and seen == sorted(set(seen)), seen
+
+
+def test_an_upload_and_a_document_of_the_same_name_never_replace_each_other(
+        workspace, people, settings, tmp_path) -> None:
+    """Uploads are named under their uploader (`uploads/<mentor>/<name>`), so an upload
+    never lands on another mentor's or a CLI-ingested document; and a CLI folder that
+    holds `uploads/ana/alpaca.md` is refused rather than written over Ana's upload."""
+    cli = tmp_path / "cli"
+    (cli / "uploads" / "ana").mkdir(parents=True)
+    (cli / "alpaca.md").write_text(NOTE.replace("alpaca", "llama"), encoding="utf-8")
+    workspace.indexer.sync([cli])
+    for who, name in (("ana", "a.md"), ("bo", "b.md")):
+        text = NOTE.replace("afternoon", f"afternoon with {who}")
+        assert workspace.upload([("alpaca.md", write(tmp_path, name, text))], people[who]).indexed
+    sources = ["alpaca.md", "uploads/ana/alpaca.md", "uploads/bo/alpaca.md"]
+    assert sorted(d.source for d in workspace.documents(people["root"])) == sources
+    (cli / "uploads" / "ana" / "alpaca.md").write_text(NOTE.replace("alpaca", "vicuna"), encoding="utf-8")
+    report = workspace.indexer.sync([cli])
+    [(source, reason)] = report.failed
+    upload = (settings.data_dir / "uploads" / "ana" / "alpaca.md").resolve()
+    assert source == "uploads/ana/alpaca.md" and reason.startswith(f"already indexed from {upload}, not from ")
+    assert {d.source: d.mentor for d in workspace.documents(people["ana"])} == {"uploads/ana/alpaca.md": "ana"}

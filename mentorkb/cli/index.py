@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from mentorkb.cli.common import Progress, indexer_for, print_report, settings_of
+from rag.core.text import counted
 
 log = logging.getLogger(__name__)
 
@@ -16,22 +17,27 @@ log = logging.getLogger(__name__)
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--prune", is_flag=True, help="Also remove indexed documents whose files are gone.")
+@click.option("--replace", is_flag=True,
+              help="Let a file replace a document of the same source id that was read from another file.")
 @click.option("--title", help="Title for the documents given (overrides the files').")
 @click.option("--mentor", help="Mentor/author for the documents given.")
 @click.option("--tags", help="Comma-separated tags for the documents given.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, title: str | None,
+def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, replace: bool, title: str | None,
            mentor: str | None, tags: str | None, as_json: bool) -> None:
     """Add or update documents from files or folders (recursive).
 
     A document's source id is its path relative to the folder given, or its file
     name when a file is given. Unchanged documents are not re-embedded; a changed
-    one replaces its chunks. One bad file fails alone (exit 1), the rest go on.
+    one replaces its chunks. A file from elsewhere under a source id already indexed
+    from another file fails, and the document stays, unless --replace is given.
+    One bad file fails alone (exit 1), the rest go on.
 
     \b
     mentorkb ingest corpus/ extra/notes.md
     mentorkb ingest --mentor "Ana Ruiz" --tags feedback,growth notes.md
+    mentorkb ingest --replace other-folder/
     """
     overrides = {
         "title": title,
@@ -40,7 +46,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, title: str 
     }
     report = indexer_for(settings_of(ctx)).sync(
         list(paths), prune=prune, overrides=overrides if any(overrides.values()) else None,
-        progress=Progress(),
+        progress=Progress(), replace=replace,
     )
     print_report(ctx, report, as_json)
 
@@ -94,7 +100,7 @@ def remove(ctx: click.Context, sources: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context
 def list_documents(ctx: click.Context, as_json: bool) -> None:
-    """Show indexed documents with their chunk counts and dates."""
+    """Show indexed documents with their chunk counts, dates, titles and the files they came from."""
     import datetime as dt
 
     from rag.store.index import current_generation
@@ -110,8 +116,9 @@ def list_documents(ctx: click.Context, as_json: bool) -> None:
         return
     for r in records:
         ingested = dt.datetime.fromtimestamp(r.ingested_at).strftime("%Y-%m-%d %H:%M")
-        click.echo(f"{r.source}\t{r.chunks} chunks\tdated {r.date or '-'}\tingested {ingested}\t{r.title}")
-    click.echo(f"{len(records)} documents", err=True)
+        click.echo(f"{r.source}\t{counted(r.chunks, 'chunk')}\tdated {r.date or '-'}\tingested {ingested}\t"
+                   f"{r.title}\tfrom {r.path or '(unknown)'}")
+    click.echo(counted(len(records), "document"), err=True)
 
 
 @click.command()

@@ -1,4 +1,4 @@
-"""Small text utilities shared by retrieval, answering and triage."""
+"""Small text utilities shared by retrieval, answering, triage and reports."""
 
 from __future__ import annotations
 
@@ -78,3 +78,8 @@ def sentences(text: str) -> list[str]:
 def truncate_words(text: str, limit: int) -> str:
     parts = text.split()
     return text if len(parts) <= limit else " ".join(parts[:limit]) + " …"
+
+
+def counted(n: int, word: str, plural: str = "") -> str:
+    """`n` and the word in the number it takes: '1 chunk', '2 chunks', '0 chunks'."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"

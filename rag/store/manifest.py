@@ -1,7 +1,9 @@
 """The document manifest (SQLite) and its lexical index (Tantivy), per generation.
 
 `documents` says which sources are indexed under which content hash (chunks are
-keyed by content hash, so two sources with the same text share one set).
+keyed by content hash, so two sources with the same text share one set), and from
+which file each was read (its origin, `path`). `changes` holds the time of the
+last write to `documents`: an add, an update, a re-read or a removal.
 `descriptions` holds what a mentor said about an upload (title, tags, notes) and
 who uploaded it: it
 wins over what the file says each time the file is read again, a rebuild copies it
@@ -47,13 +49,18 @@ CREATE TABLE IF NOT EXISTS descriptions (
     notes        TEXT NOT NULL DEFAULT '',
     mentor       TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS changes (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    at           REAL NOT NULL
+);
 """
 
 
 @dataclass(frozen=True)
 class Description:
     """A mentor's title, tags and notes for one upload ("" and () when not given),
-    and the mentor who uploaded it."""
+    and the mentor who uploaded it (who owns it; the document's own `mentor:` still
+    names who wrote it)."""
 
     title: str = ""
     tags: tuple[str, ...] = ()
@@ -61,14 +68,14 @@ class Description:
     mentor: str = ""
 
     def overrides(self) -> dict[str, object]:
-        """What the description changes in the document as loaded."""
-        return {k: v for k, v in (("title", self.title), ("tags", self.tags), ("mentor", self.mentor)) if v}
+        """What the description changes in the document as loaded: its title and tags."""
+        return {k: v for k, v in (("title", self.title), ("tags", self.tags)) if v}
 
 
 @dataclass(frozen=True)
 class DocumentRecord:
     source: str
-    path: str  # absolute path of the file it was read from
+    path: str  # its origin: the absolute path of the file it was read from ("" if not recorded)
     content_hash: str
     title: str
     mentor: str
@@ -148,6 +155,7 @@ class Manifest:
                     record.chunks, record.size, record.mtime_ns, record.ingested_at,
                 ) for record, _ in items],
             )
+            self._changed()
 
     def touch(self, source: str, path: str, size: int, mtime_ns: int) -> None:
         """Record a new file stat (and place) for a document whose content did not change."""
@@ -156,13 +164,27 @@ class Manifest:
                 "UPDATE documents SET path = ?, size = ?, mtime_ns = ? WHERE source = ?",
                 (path, size, mtime_ns, source),
             )
+            self._changed()
 
     def remove(self, sources: Iterable[str]) -> None:
         """Delete documents' records and their descriptions."""
         rows = [(s,) for s in sources]
         with self.db:
-            self.db.executemany("DELETE FROM documents WHERE source = ?", rows)
+            if self.db.executemany("DELETE FROM documents WHERE source = ?", rows).rowcount:
+                self._changed()
             self.db.executemany("DELETE FROM descriptions WHERE source = ?", rows)
+
+    def changed_at(self) -> float | None:
+        """When a document was last added, updated, re-read or removed; for a manifest
+        written before this was kept, the latest ingest. None when empty and unchanged."""
+        row = self.db.execute("SELECT at FROM changes").fetchone()
+        if row:
+            return row[0]
+        return self.db.execute("SELECT MAX(ingested_at) FROM documents").fetchone()[0]
+
+    def _changed(self) -> None:
+        """Record now as the last change; call inside the write's transaction."""
+        self.db.execute("INSERT OR REPLACE INTO changes VALUES (1, ?)", (now(),))
 
     def describe(self, descriptions: dict[str, Description]) -> None:
         """Keep (or replace) the descriptions of sources, indexed yet or not."""
