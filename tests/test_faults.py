@@ -67,7 +67,7 @@ def test_full_disk_fails_cleanly_keeps_everything_and_recovers(small_disk: Path,
     assert len(message) == 1 and ("disk is full" in message[0] or "No space left" in message[0]), full.output
     assistant = build(load_settings(data_dir=data), embedder=embedder).assistant
     crisis = assistant.ask("I want to end my life")
-    assert crisis.route == "handoff" and "988" in crisis.text and "has been asked" not in crisis.text
+    assert crisis.route == "handoff" and "988" in crisis.text and "with the human mentors" not in crisis.text
     answer = assistant.ask("What makes a good mentor?")
     assert answer.route in ("answer", "abstain")  # unavailable is an abstention that offers a human
 

@@ -11,6 +11,7 @@ added to it).
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -203,6 +204,28 @@ def feedback_commenter(assistant: Assistant):
     return comment
 
 
+def _human_panel() -> SimpleNamespace:
+    """"Talk to a human mentor" (it opens a form asking for an optional contact), the
+    handoff's status, and "Check my request"."""
+    open_form = gr.Button("Talk to a human mentor", variant="secondary", elem_id="human")
+    with gr.Group(visible=False, elem_id="human-form") as form:
+        gr.Markdown(HUMAN_FORM)
+        contact = gr.Textbox(label="How a mentor can reach you (optional)", placeholder="email or chat handle",
+                             elem_id="contact")
+        with gr.Row():
+            send = gr.Button("Send to a mentor", variant="primary", elem_id="human-send")
+            cancel = gr.Button("Cancel", elem_id="human-cancel")
+    status = gr.HTML(elem_id="handoff-status")
+    with gr.Accordion("Check my request", open=False, elem_id="check"):
+        with gr.Row():
+            ref = gr.Textbox(placeholder="Your reference, e.g. MKB-7QK2PX", show_label=False, scale=3,
+                             elem_id="check-ref")
+            check = gr.Button("Check", scale=1, elem_id="check-send")
+        result = gr.HTML(elem_id="check-result")
+    return SimpleNamespace(open=open_form, form=form, contact=contact, send=send, cancel=cancel, status=status,
+                           ref=ref, check=check, result=result)
+
+
 def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
     """The mentee chat. Nothing is built until this is called."""
     respond = chat_responder(assistant)
@@ -233,21 +256,7 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                                                scale=5, elem_id="feedback-comment")
                     feedback_send = gr.Button("Send comment", scale=1, elem_id="feedback-send")
                 feedback_status = gr.Markdown(elem_id="feedback-status")
-                human = gr.Button("Talk to a human mentor", variant="secondary", elem_id="human")
-                with gr.Group(visible=False, elem_id="human-form") as human_form:
-                    gr.Markdown(HUMAN_FORM)
-                    contact = gr.Textbox(label="How a mentor can reach you (optional)",
-                                         placeholder="email or chat handle", elem_id="contact")
-                    with gr.Row():
-                        human_send = gr.Button("Send to a mentor", variant="primary", elem_id="human-send")
-                        human_cancel = gr.Button("Cancel", elem_id="human-cancel")
-                handoff_status = gr.HTML(elem_id="handoff-status")
-                with gr.Accordion("Check my request", open=False, elem_id="check"):
-                    with gr.Row():
-                        check_ref = gr.Textbox(placeholder="Your reference, e.g. MKB-7QK2PX", show_label=False,
-                                               scale=3, elem_id="check-ref")
-                        check = gr.Button("Check", scale=1, elem_id="check-send")
-                    check_result = gr.HTML(elem_id="check-result")
+                human = _human_panel()
             with gr.Column(scale=2):
                 sources = gr.Radio(label="Sources", choices=[], visible=False, elem_id="sources",
                                    info="The sources of the answer you last got or clicked.")
@@ -264,12 +273,12 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                 button.click(lambda q=question: q, None, box, **private).then(respond, ask_inputs, outputs, **private)
         chat.select(pick_answer, [answers], [sources, panel, shown], **private)
         sources.change(open_source, [sources, answers, shown], panel, **private)
-        human.click(lambda: (gr.update(visible=True), ""), None, [human_form, handoff_status], **private)
-        human_cancel.click(lambda: gr.update(visible=False), None, human_form, **private)
-        human_send.click(human_requester(assistant, settings), [contact, turns],
-                         [handoff_status, human_form, check_ref], **private)
-        for event in (check.click, check_ref.submit):
-            event(request_checker(assistant), [check_ref], check_result, **private)
+        human.open.click(lambda: (gr.update(visible=True), ""), None, [human.form, human.status], **private)
+        human.cancel.click(lambda: gr.update(visible=False), None, human.form, **private)
+        human.send.click(human_requester(assistant, settings), [human.contact, turns],
+                         [human.status, human.form, human.ref], **private)
+        for event in (human.check.click, human.ref.submit):
+            event(request_checker(assistant), [human.ref], human.result, **private)
         chat.like(feedback_rater(assistant), [answers], [feedback_id, feedback_row, feedback_status], **private)
         feedback_send.click(feedback_commenter(assistant), [feedback_id, feedback_text],
                             [feedback_row, feedback_text, feedback_status], **private)
