@@ -98,8 +98,9 @@ class Assistant:
         self._open_handoffs = handoffs
         self._open_activity = activity
         self.limiter = RateLimiter(settings.rate_limit_per_minute, 60.0)
-        self.visitor_limiter = RateLimiter(settings.handoff_requests_per_hour, 3600.0)
-        self.address_limiter = RateLimiter(settings.handoff_requests_per_address_per_hour, 3600.0)
+        # (per visitor, per address) for mentees' requests for a person and their lookups of one.
+        self.request_limiters = (RateLimiter(settings.handoff_requests_per_hour, 3600.0),
+                                 RateLimiter(settings.handoff_requests_per_address_per_hour, 3600.0))
         self.lookup_limiters = (RateLimiter(LOOKUPS_PER_HOUR, 3600.0), RateLimiter(4 * LOOKUPS_PER_HOUR, 3600.0))
 
     def warm_up_model(self) -> None:
@@ -170,14 +171,7 @@ class Assistant:
         existing = self.handoffs.open_for(session) if session else None
         if existing:
             return self.handoffs.update(existing.ref, contact=contact, transcript=history)
-        keys = [(self.visitor_limiter, f"visitor:{visitor}" if visitor else f"anonymous:{address}"),
-                (self.address_limiter, f"address:{address}")]
-        for limiter, key in keys:
-            if not limiter.allow(key):
-                wait = limiter.retry_after(key)
-                log.warning("handoff request limit hit for %s", key)
-                raise RateLimitedError(f"too many requests for a mentor from here; try again in "
-                                       f"{max(1, round(wait / 60))} minute(s)", wait)
+        _count(self.request_limiters, visitor, address, "requests for a mentor")
         return self.handoffs.create("requested", history, requested_by="mentee", contact=contact,
                                     session=session)
 
@@ -191,13 +185,7 @@ class Assistant:
             NotFoundError: no handoff has it.
             RateLimitedError: too many lookups from here.
         """
-        keys = [f"visitor:{visitor}" if visitor else f"anonymous:{address}", f"address:{address}"]
-        for limiter, key in zip(self.lookup_limiters, keys):
-            if not limiter.allow(key):
-                wait = limiter.retry_after(key)
-                log.warning("request lookup limit hit for %s", key)
-                raise RateLimitedError(f"too many checks from here; try again in {max(1, round(wait / 60))} "
-                                       "minute(s)", wait)
+        _count(self.lookup_limiters, visitor, address, "checks")
         return self.handoffs.for_mentee(ref)
 
     def _respond(self, question: str, history: Sequence[Turn], session: str | None,
@@ -287,6 +275,18 @@ class Assistant:
         return Answer(question, route, text, tuple(citations), tuple(retrieved), self.settings.disclaimer,
                       category=category, timings_ms=timings, final=final, handoff_ref=handoff_ref,
                       notice=notice)
+
+
+def _count(limiters: tuple[RateLimiter, RateLimiter], visitor: str | None, address: str | None, what: str) -> None:
+    """Count one of `what` against (per visitor, per address) limiters; the first over
+    its limit raises RateLimitedError. Without a visitor id, the address stands in for it."""
+    keys = (f"visitor:{visitor}" if visitor else f"anonymous:{address}", f"address:{address}")
+    for limiter, key in zip(limiters, keys):
+        if not limiter.allow(key):
+            wait = limiter.retry_after(key)
+            log.warning("limit on %s hit for %s", what, key)
+            raise RateLimitedError(f"too many {what} from here; try again in {max(1, round(wait / 60))} minute(s)",
+                                   wait)
 
 
 def _either(names: Sequence[str]) -> str:

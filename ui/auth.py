@@ -17,6 +17,7 @@ from urllib.parse import quote
 from rag.core.errors import AccessDenied, NotFoundError
 from rag.core.settings import Settings
 from rag.people.accounts import User, UserStore
+from ui.look import plain_page
 
 SESSION_USER = "user"
 SESSION_AT = "at"
@@ -90,33 +91,26 @@ def safe_next(target: str | None, default: str = "/mentor/") -> str:
     return target
 
 
+_FORM_CSS = """form { display: grid; gap: .8rem; min-width: 280px; }
+input { padding: .55rem; font-size: 1rem; border: 1px solid #ccd; border-radius: 6px; }
+button { padding: .6rem; font-size: 1rem; background: #ea580c; color: #fff; border: 0; border-radius: 6px; }
+.error { color: #b91c1c; margin: 0; }
+"""
+
+
 def login_page(error: str = "", next_path: str = "/mentor/") -> str:
     """The sign-in form, a page of its own (not Gradio's): `error` and `next_path` are
     escaped once, by the standard library, for an HTML page that reads nothing as Markdown."""
     message = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>MentorKB: sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body {{ font-family: system-ui, sans-serif; background: #f6f7f9; display: grid; place-items: center;
-       min-height: 100vh; margin: 0; }}
-form {{ background: #fff; padding: 2rem 2.5rem; border-radius: 12px; box-shadow: 0 2px 12px #0001;
-        display: grid; gap: .8rem; min-width: 280px; }}
-h1 {{ margin: 0 0 .5rem; font-size: 1.4rem; }}
-input {{ padding: .55rem; font-size: 1rem; border: 1px solid #ccd; border-radius: 6px; }}
-button {{ padding: .6rem; font-size: 1rem; background: #ea580c; color: #fff; border: 0; border-radius: 6px; }}
-.error {{ color: #b91c1c; margin: 0; }}
-small a {{ color: #555; }}
-</style></head>
-<body><form method="post" action="/login">
-<h1>MentorKB sign in</h1>
-<p>For mentors and admins. Mentees can <a href="/">ask questions</a> without an account.</p>
+    form = f"""<p>For mentors and admins. Mentees can <a href="/">ask questions</a> without an account.</p>
 {message}
+<form method="post" action="/login">
 <label>Name <input name="username" autocomplete="username" required autofocus></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <input type="hidden" name="next" value="{html.escape(next_path)}">
 <button type="submit">Sign in</button>
-</form></body></html>"""
+</form>"""
+    return plain_page("MentorKB: sign in", "MentorKB sign in", form, _FORM_CSS)
 
 
 def login_url(path: str) -> str:

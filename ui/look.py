@@ -98,18 +98,19 @@ main {{ background: #fff; padding: 2rem 2.5rem; border-radius: 12px; box-shadow:
         max-width: 32rem; margin: 1rem; }}
 h1 {{ margin: 0 0 .8rem; font-size: 1.4rem; }}
 a {{ color: #c2410c; }}
-</style></head>
+{css}</style></head>
 <body><main>
 <h1>{heading}</h1>
 {body}
 </main></body></html>"""
 
 
-def plain_page(title: str, heading: str, body: str) -> str:
-    """A page of its own (not Gradio's) in the sign-in form's look. `body` is our own HTML."""
+def plain_page(title: str, heading: str, body: str, css: str = "") -> str:
+    """A page of its own (not Gradio's): the sign-in form, 403 and 503. `body` is our own
+    HTML; `css` adds rules of the page's own."""
     sans = ", ".join(name if name in GENERIC else f'"{name}"' for name in SANS)
     head = head_tags(Page(title, heading))
-    return _PLAIN.format(head=head, sans=sans, heading=html.escape(heading), body=body)
+    return _PLAIN.format(head=head, sans=sans, heading=html.escape(heading), body=body, css=css)
 
 
 def forbidden_page(user: str) -> str:

@@ -241,22 +241,22 @@ def queue_lister(handoffs: Callable[[], HandoffStore], users: Callable[[], UserS
         if not items and page > 1:  # the queue shrank under this page: show the last one
             page = pages
             items, total, crisis = handoffs().queue(view, mentor, QUEUE_PAGE, (page - 1) * QUEUE_PAGE)
-        rows = [[h.ref, _urgency(h), when(h.created_at), h.status, h.label, h.summary, h.claimed_by or ""]
+        rows = [[h.ref, _mark(h), when(h.created_at), h.status, h.label, h.summary, h.claimed_by or ""]
                 for h in items]
         refs = [h.ref for h in items]
         urgent = f"{crisis} urgent (crisis), listed first" if crisis else "none urgent"
         heading = (f"**{total} {VIEW_NAMES[view]}** · {urgent} · page {page} of {pages}" if total
                    else f"No handoffs {VIEW_NAMES[view]}.")
         return (gr.update(value=rows or [[""] * len(QUEUE_HEADERS)]),
-                gr.update(choices=[(f"{h.ref} · {_urgency(h) or h.status} · {h.label}", h.ref) for h in items],
+                gr.update(choices=[(f"{h.ref} · {_mark(h) or h.status} · {h.label}", h.ref) for h in items],
                           value=current if current in refs else None),
                 heading, gr.update(value=page, maximum=pages))
 
     return queue
 
 
-def _urgency(h: Handoff) -> str:
-    return "URGENT" if h.urgent and h.status != "resolved" else ""
+def _mark(h: Handoff) -> str:
+    return "URGENT" if h.urgent else ""
 
 
 def handoff_shower(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore]):
@@ -272,9 +272,9 @@ def handoff_shower(handoffs: Callable[[], HandoffStore], users: Callable[[], Use
         except MentorKBError as e:
             return _failed(e)
         created = when(h.created_at)
-        urgent = "**URGENT: crisis.** Reach out first; the mentee was shown the help resources. \n" if _urgency(
-            h) else ""
-        head = markdown("### {}: {}", h.ref, h.label) + markdown(urgent + "**Raised by:** “{}”", h.trigger or "-")
+        urgent = "**URGENT: crisis.** Reach out first; the mentee was shown the help resources. \n"
+        head = markdown("### {}: {}", h.ref, h.label) + markdown((urgent if h.urgent else "") + "**Raised by:** “{}”",
+                                                                 h.trigger or "-")
         status = (markdown("Status: {}, claimed by {} · created {}", h.status, h.claimed_by, created)
                   if h.claimed_by else markdown("Status: {} · created {}", h.status, created))
         contact = markdown("Contact: {}", h.contact) if h.contact else markdown(

@@ -155,8 +155,8 @@ def transcript_html(transcript) -> str:
 def request_html(view) -> str:
     """What a mentee sees under "Check my request": where their handoff stands and the
     mentors' replies, each shown as typed."""
-    lines = [f"**{{}}**: {_STATE.get(view.status, '{}')}", ""]
-    values: list[object] = [view.ref] + ([] if view.status in _STATE else [view.status])
+    lines = ["**{}**: {}", ""]
+    values: list[object] = [view.ref, _STATE.get(view.status, view.status)]
     if not view.replies:
         lines.append("No reply yet. If you left a contact, a mentor may reach you there instead.")
     for reply in view.replies:

@@ -108,8 +108,8 @@ class Handoff:
 
     @property
     def urgent(self) -> bool:
-        """A crisis: listed first in the queue, and marked."""
-        return self.category == "crisis"
+        """A crisis not yet resolved: listed first in the queue, and marked."""
+        return self.category == "crisis" and self.status != "resolved"
 
     @property
     def trigger(self) -> str:
