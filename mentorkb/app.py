@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mentorkb.workspace import Workspace
     from rag.people.accounts import UserStore
     from rag.people.activity import ActivityLog
+    from rag.people.gaps import GapFinder
     from rag.people.handoffs import HandoffStore
     from rag.service import Assistant
 
@@ -93,18 +94,31 @@ class App:
     answerer: object = None  # chosen by `settings.answerer` when None
 
     @cached_property
+    def index(self):
+        """The index to search: the one given, else the live generation (one per app)."""
+        from rag.store.index import LiveIndex
+
+        return self.store or LiveIndex(self.settings, self.embedder)
+
+    @cached_property
     def assistant(self) -> Assistant:
         """Triage, retrieve, answer (one per app)."""
         from rag.answering.generative import make_answerer
         from rag.service import Assistant
-        from rag.store.index import LiveIndex
 
-        store = self.store or LiveIndex(self.settings, self.embedder)
+        store = self.index
         return Assistant(
             self.settings, self.embedder, store,
             self.answerer or make_answerer(self.settings, self.embedder, store),
             handoffs=self.handoffs, activity=self.activity,
         )
+
+    @cached_property
+    def gaps(self) -> GapFinder:
+        """The knowledge-gap view over the question log (one per app)."""
+        from rag.people.gaps import GapFinder
+
+        return GapFinder(self.activity, self.embedder, self.index)
 
     @cached_property
     def workspace(self) -> Workspace:

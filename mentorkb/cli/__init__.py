@@ -57,12 +57,13 @@ def cli(ctx: click.Context, data_dir: Path | None, verbose: bool) -> None:
 
 def _register() -> None:
     from mentorkb.cli.chat import ask, serve
+    from mentorkb.cli.gaps import gaps
     from mentorkb.cli.index import backup, ingest, list_documents, reindex, remove
     from mentorkb.cli.measure import bench, evaluate
     from mentorkb.cli.people import handoffs, purge, users
 
     for command in (ingest, reindex, remove, list_documents, ask, serve, evaluate, bench, handoffs, users, purge,
-                    backup):
+                    backup, gaps):
         cli.add_command(command)
 
 

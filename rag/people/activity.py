@@ -13,12 +13,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, case, delete, func, insert, not_, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from rag.core.errors import InvalidInput
 from rag.core.types import Answer
-from rag.people.db import feedback, handoffs, now, questions, relaxed_commit, translated
+from rag.people.db import (
+    feedback,
+    gap_covered,
+    handoffs,
+    now,
+    question_vectors,
+    questions,
+    relaxed_commit,
+    translated,
+)
+
+# How `logged_question` marks a message it keeps only as a category: never a gap.
+SENSITIVE_MARKS = ("[sensitive:", "[possibly sensitive:")
+# How the question log's (route, category) read on the admin's plots: a check-in is an
+# answer given beside an offer of a person, so it carries a triage category.
+ROUTE_NAMES = {"answer": "answered", "abstain": "abstained", "handoff": "handed off", "refuse": "refused"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +44,24 @@ class LoggedQuestion:
     route: str
     category: str | None
     latency_ms: float
+
+
+@dataclass(frozen=True)
+class GapItem:
+    """A question the documents did not serve: abstained on (kind "q", a question log
+    row) or rated not helpful (kind "f", a feedback row)."""
+
+    kind: str
+    id: int
+    text: str
+    created_at: datetime
+    session: str | None
+    covered_at: datetime | None = None
+    covered_by: str | None = None
+
+    @property
+    def reason(self) -> str:
+        return "abstained" if self.kind == "q" else "not helpful"
 
 
 def logged_question(answer: Answer) -> str:
@@ -125,8 +159,101 @@ class ActivityLog:
 
     @translated
     def purge(self, before: datetime) -> dict[str, int]:
-        """Delete logged questions and feedback created before `before`; returns the counts."""
+        """Delete logged questions and feedback created before `before` (with their gap marks
+        and the embeddings cache); returns the counts."""
         with self.engine.begin() as conn:
             asked = conn.execute(delete(questions).where(questions.c.created_at < before)).rowcount
             rated = conn.execute(delete(feedback).where(feedback.c.created_at < before)).rowcount
+            # The purged questions' marks and embeddings go with them (the embeddings are a
+            # cache keyed by text, so all of it: what is still logged is embedded again).
+            for kind, table in (("q", questions), ("f", feedback)):
+                conn.execute(delete(gap_covered).where(gap_covered.c.kind == kind,
+                                                       gap_covered.c.item_id.not_in(select(table.c.id))))
+            conn.execute(delete(question_vectors))
         return {"questions": asked, "feedback": rated}
+
+    @translated
+    def gap_items(self, since: datetime, limit: int = 20_000) -> list[GapItem]:
+        """Abstained questions and not-helpful ratings since `since`, newest first, with
+        their "covered" marks. Never a sensitive message (handed off, checked in on: only
+        its category is logged) nor an abstention because the store was down."""
+        def not_sensitive(column):
+            return and_(column.is_not(None), *[not_(column.startswith(m, autoescape=True)) for m in SENSITIVE_MARKS])
+
+        asked = (
+            select(questions.c.id, questions.c.question, questions.c.created_at, questions.c.session,
+                   gap_covered.c.covered_at, gap_covered.c.covered_by)
+            .select_from(questions.outerjoin(
+                gap_covered, and_(gap_covered.c.kind == "q", gap_covered.c.item_id == questions.c.id)))
+            .where(questions.c.route == "abstain", questions.c.created_at >= since, questions.c.handoff_id.is_(None),
+                   or_(questions.c.category.is_(None), questions.c.category != "unavailable"),
+                   not_sensitive(questions.c.question))
+            .order_by(questions.c.created_at.desc()).limit(limit)
+        )
+        rated = (
+            select(feedback.c.id, feedback.c.question, feedback.c.created_at, feedback.c.session,
+                   gap_covered.c.covered_at, gap_covered.c.covered_by)
+            .select_from(feedback.outerjoin(
+                gap_covered, and_(gap_covered.c.kind == "f", gap_covered.c.item_id == feedback.c.id)))
+            .where(feedback.c.rating == -1, feedback.c.created_at >= since, not_sensitive(feedback.c.question))
+            .order_by(feedback.c.created_at.desc()).limit(limit)
+        )
+        with self.engine.connect() as conn:
+            items = [GapItem(kind, *row) for kind, query in (("q", asked), ("f", rated)) for row in conn.execute(query)]
+        return sorted(items, key=lambda i: i.created_at, reverse=True)[:limit]
+
+    @translated
+    def cover(self, items: list[tuple[str, int]], by: str) -> None:
+        """Mark gap items ((kind, id) pairs) covered by a document, by mentor `by`."""
+        at = now()
+        with self.engine.begin() as conn:
+            for kind, item_id in items:
+                conn.execute(delete(gap_covered).where(gap_covered.c.kind == kind, gap_covered.c.item_id == item_id))
+            if items:
+                conn.execute(insert(gap_covered), [{"kind": k, "item_id": i, "covered_at": at, "covered_by": by}
+                                                   for k, i in items])
+
+    @translated
+    def vectors(self, keys: list[str]) -> dict[str, bytes]:
+        """Stored question embeddings (float32 bytes) by key."""
+        found: dict[str, bytes] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):  # under every database's bound-parameter limit
+                batch = keys[start:start + 500]
+                found.update(conn.execute(select(question_vectors.c.key, question_vectors.c.vector)
+                                          .where(question_vectors.c.key.in_(batch))).all())
+        return found
+
+    @translated
+    def store_vectors(self, vectors: dict[str, bytes]) -> None:
+        """Keep question embeddings for the next gap view. A cache: if another worker
+        stored one of them first, this batch is dropped and embedded again next time."""
+        keys = list(vectors)
+        try:
+            with relaxed_commit(self.engine) as conn:  # losing it costs an encode
+                for start in range(0, len(keys), 500):
+                    batch = keys[start:start + 500]
+                    have = {k for (k,) in conn.execute(select(question_vectors.c.key)
+                                                       .where(question_vectors.c.key.in_(batch)))}
+                    new = [{"key": k, "vector": vectors[k]} for k in batch if k not in have]
+                    if new:
+                        conn.execute(insert(question_vectors), new)
+        except IntegrityError:
+            pass
+
+    @translated
+    def daily(self, since: datetime) -> list[dict[str, Any]]:
+        """Per day (UTC) since `since`: questions by route name (see ROUTE_NAMES, plus
+        "check-in") and not-helpful ratings."""
+        route = case((and_(questions.c.route == "answer", questions.c.category.is_not(None)), "check-in"),
+                     else_=questions.c.route)
+        day = func.date(questions.c.created_at)
+        rated_day = func.date(feedback.c.created_at)
+        with self.engine.connect() as conn:
+            asked = conn.execute(select(day, route, func.count()).where(questions.c.created_at >= since)
+                                 .group_by(day, route)).all()
+            down = conn.execute(select(rated_day, func.count()).where(feedback.c.created_at >= since,
+                                                                       feedback.c.rating == -1)
+                                .group_by(rated_day)).all()
+        rows = [{"day": str(d), "route": ROUTE_NAMES.get(r, r), "count": n} for d, r, n in asked]
+        return rows + [{"day": str(d), "route": "not helpful", "count": n} for d, n in down]

@@ -1,4 +1,5 @@
-"""The application database: handoffs and their replies, accounts, feedback and the question log.
+"""The application database: handoffs and their replies, accounts, feedback, the question
+log and the knowledge-gap view's marks.
 
 SQLite under the data dir by default (`data/mentorkb.sqlite3`). Any SQLAlchemy URL
 in `MENTORKB_DATABASE_URL` (e.g. `postgresql+psycopg://user@host/mentorkb`) works
@@ -24,7 +25,9 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -105,6 +108,28 @@ questions = Table(
     Column("category", String(32)),
     Column("latency_ms", Float, nullable=False),
     Column("handoff_id", Integer, ForeignKey("handoffs.id", ondelete="SET NULL")),
+)
+
+# The knowledge-gap view's state (rag.people.gaps). A gap item is an abstained question
+# (kind "q", a `questions` row) or a thumbs-down (kind "f", a `feedback` row).
+gap_covered = Table(
+    "gap_covered",
+    metadata,
+    Column("kind", String(1), nullable=False),
+    Column("item_id", Integer, nullable=False),
+    Column("covered_at", DateTime(timezone=True), nullable=False),
+    Column("covered_by", String(64), nullable=False),
+    PrimaryKeyConstraint("kind", "item_id"),
+)
+
+# Embeddings of logged question text, so the gap view embeds each question once: keyed
+# by a hash of the model's name and the text, the vector as float32 bytes. A cache: a
+# purge of the log empties it, and anything missing is embedded again.
+question_vectors = Table(
+    "question_vectors",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("vector", LargeBinary, nullable=False),
 )
 
 
