@@ -144,7 +144,7 @@ class Assistant:
             yield answer
         if answer is not None and record:
             try:
-                self.activity.record_answer(answer, session)
+                self.activity.record_answer(answer, session, model=self.embedder.name)
             except DatabaseError as e:
                 log.warning("question log: %s", e)
 
@@ -219,7 +219,7 @@ class Assistant:
             absent = answerable.missing(query, retrieved) if retrieved else []
             if absent:  # the documents never mention what it asks about: a person, not a guess
                 yield self._answer(question, "abstain", NOT_COVERED_TEXT.format(what=_either(absent)),
-                                   start, retrieved_at, retrieved=retrieved, **check_in)
+                                   start, retrieved_at, retrieved=retrieved, vector=vector, **check_in)
                 return
             if isinstance(self.answerer, GenerativeAnswerer) and self.settings.stream:
                 draft = ""
@@ -239,7 +239,7 @@ class Assistant:
             return
         if not text:
             yield self._answer(question, "abstain", ABSTAIN_TEXT, start, retrieved_at, retrieved=retrieved,
-                               **check_in)
+                               vector=vector, **check_in)
             return
         yield self._answer(question, "answer", text, start, retrieved_at, retrieved=retrieved,
                            citations=citations, **check_in)
@@ -265,7 +265,7 @@ class Assistant:
         return self._answer(question, "handoff", text, start, start, category=category, handoff_ref=handoff.ref)
 
     def _answer(self, question, route, text, start, retrieved_at, *, retrieved=(), citations=(),
-                category=None, final=True, handoff_ref=None, notice="") -> Answer:
+                category=None, final=True, handoff_ref=None, notice="", vector=None) -> Answer:
         now = time.perf_counter()
         timings = {
             "retrieve": round((retrieved_at - start) * 1000, 2),
@@ -274,7 +274,7 @@ class Assistant:
         }
         return Answer(question, route, text, tuple(citations), tuple(retrieved), self.settings.disclaimer,
                       category=category, timings_ms=timings, final=final, handoff_ref=handoff_ref,
-                      notice=notice)
+                      notice=notice, vector=tuple(vector) if vector else None)
 
 
 def _count(limiters: tuple[RateLimiter, RateLimiter], visitor: str | None, address: str | None, what: str) -> None:

@@ -66,7 +66,7 @@ def test_bench_prints_every_figure_with_its_floor(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     args = ["bench", "--json", "--corpus", str(guides_corpus), "--chunks", "300", "--serve-at", "300",
-            "--queries", "24", "--clients", "4", "--rounds", "1", "--copies", "0"]
+            "--queries", "24", "--clients", "4", "--rounds", "1", "--copies", "0", "--gaps", "300"]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
@@ -84,5 +84,8 @@ def test_bench_prints_every_figure_with_its_floor(
     assert serve["rss_mb_after_load"] > 100 and serve["peak_rss_mb"] >= serve["rss_mb_after_load"]
     assert serve["cold_start_s"] > 0 and serve["latency"]["p95_ms"] > 0
     names = " ".join(t["name"] for t in out["targets"])
-    for figure in ("RSS", "cold start", "simultaneous clients"):
+    for figure in ("RSS", "cold start", "simultaneous clients", "gap report over 300"):
         assert figure in names
+    gaps = out["gaps"]
+    assert gaps["questions"] == 300 and 0 < gaps["clusters"] < 300 and gaps["chunks"] == 300
+    assert 0 < gaps["warm_s"] < gaps["cold_s"] and gaps["encode_floor_s"] > 0

@@ -61,6 +61,22 @@ def finder(log, assistant) -> GapFinder:
     return GapFinder(lambda: log, assistant.embedder, assistant.store)
 
 
+def counting(finder: GapFinder) -> list[int]:
+    """Make `finder` note the size of every embed it asks for."""
+    calls: list[int] = []
+    real = finder.embedder
+
+    class Counting:
+        name = real.name
+
+        def embed(self, texts):
+            calls.append(len(texts))
+            return real.embed(texts)
+
+    finder.embedder = Counting()
+    return calls
+
+
 def seed(log: ActivityLog) -> None:
     for n, question in enumerate([q for qs in TOPICS.values() for q in qs] + NOISE):
         log.record_answer(abstained(question), session=f"s{n}")
@@ -124,17 +140,7 @@ def test_the_period_and_the_embedding_cache(log, finder, settings):
                      .values(created_at=now() - timedelta(days=40)))
     assert not any(set(c.examples) & set(TOPICS["visa"]) for c in finder.report(30).clusters)
     assert any(set(c.examples) & set(TOPICS["visa"]) for c in finder.report(60).clusters)
-    calls = []
-    real = finder.embedder
-
-    class Counting:
-        name = real.name
-
-        def embed(self, texts):
-            calls.append(len(texts))
-            return real.embed(texts)
-
-    finder.embedder = Counting()
+    calls = counting(finder)
     finder.report(60)
     assert calls == []  # every text's vector came from the cache
     with pytest.raises(InvalidInput, match="since"):
@@ -165,3 +171,16 @@ def test_cli_gaps_prints_one_json_object_and_covers_by_id(log, settings):
     assert "2 clusters (1 covered, hidden" in text and leave["label"] not in text
     run = CliRunner().invoke(cli, ["gaps", "--cover", "gap-q999", "--as", "mira"])
     assert run.exit_code != 0 and "gap-q999" in run.output
+
+
+def test_an_abstained_question_keeps_the_embedding_answering_computed(settings, log, finder, assistant):
+    from mentorkb.app import build
+
+    asking = build(settings, embedder=assistant.embedder, store=assistant.store).assistant
+    question = "Which cello teacher in Lisbon gives lessons to beginners?"
+    assert asking.ask(question, session="z").route == "abstain"
+    assert asking.ask(question, session="y", record=False).route == "abstain"  # not logged, not a gap
+    calls = counting(finder)
+    report = finder.report(30)
+    assert report.questions == 1, (log.recent(5), report)
+    assert calls == [] and report.unclustered == (question,)

@@ -160,12 +160,15 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int,
 @click.option("--copies", type=int, default=3, show_default=True,
               help="Variants of each corpus document in the ingest run; 0 skips it.")
 @click.option("--noop-docs", type=int, default=1000, show_default=True, help="Documents in the no-op re-ingest.")
+@click.option("--gaps", type=click.IntRange(min=0), default=10_000, show_default=True,
+              help="Logged questions to time the knowledge-gap report over; 0 skips it.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: int, rounds: int,
-          corpus: Path, copies: int, noop_docs: int, as_json: bool) -> None:
+          corpus: Path, copies: int, noop_docs: int, gaps: int, as_json: bool) -> None:
     """Measure speed against floors taken in the same run: ask latency against one
     encode plus one raw Chroma query, ingest against pure encode(), a no-op
-    re-ingest, and `mentorkb serve` (cold start, memory, concurrent clients).
+    re-ingest, `mentorkb serve` (cold start, memory, concurrent clients) and the
+    knowledge-gap report over many logged questions.
 
     Indexes beyond the corpus's own chunks are synthetic (real vectors, perturbed).
     Progress goes to stderr; figures to stdout.
@@ -180,7 +183,7 @@ def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: int, ro
         raise click.UsageError("--clients, --queries and --rounds must be at least 1")
     result = benchmarks.run(
         corpus, copies, noop_docs, chunks, serve_at or None, queries, clients, rounds,
-        progress=lambda message: click.echo(message, err=True),
+        progress=lambda message: click.echo(message, err=True), gaps=gaps,
     )
     if as_json:
         click.echo(json.dumps(result, indent=2))

@@ -34,6 +34,7 @@ from ingest import loaders
 from ingest.chunking import embedding_text, split_document, to_chunks
 from ingest.discovery import discover
 from ingest.indexer import Indexer
+from mentorkb.tools.bench_gaps import bench_gaps
 from mentorkb.tools.bench_serve import bench_serve, percentiles
 from mentorkb.tools.synthetic import SyntheticIndex
 from rag.backends import make_embedder, make_store
@@ -52,6 +53,8 @@ INGEST_RATIO_TARGET = 0.87
 NOOP_S_TARGET = 2.0
 RSS_MB_TARGET = 1536.0
 COLD_START_S_TARGET = 10.0
+GAPS_S_TARGET = 10.0  # a gap report over GAPS_AT logged questions, their vectors stored as logged
+GAPS_AT = 10_000
 
 
 
@@ -213,6 +216,10 @@ def _targets(result: dict) -> list[dict]:
         check("cold start to first answer (s)", s["cold_start_s"], f"<= {COLD_START_S_TARGET:g}",
               s["cold_start_s"] <= COLD_START_S_TARGET)
         check(f"errors with {s['clients']} simultaneous clients", s["errors"], "0", s["errors"] == 0)
+    if "gaps" in result:
+        v = result["gaps"]["warm_s"]
+        check(f"gap report over {result['gaps']['questions']:,} logged questions (s)", v,
+              f"< {GAPS_S_TARGET:g}", v < GAPS_S_TARGET)
     return found
 
 
@@ -226,6 +233,7 @@ def run(
     clients: int = 20,
     rounds: int = 3,
     progress: Callable[[str], None] = lambda message: None,
+    gaps: int = GAPS_AT,
 ) -> dict:
     """Every benchmark, each in a temporary folder. Ingest is skipped when `copies` is 0,
     serve when `serve_at` is None.
@@ -240,6 +248,7 @@ def run(
         clients: simultaneous clients.
         rounds: passes over the questions at each size.
         progress: told what runs next.
+        gaps: logged questions the gap view is measured over (at the largest index); 0 skips it.
     """
     started = time.perf_counter()
     settings = load_settings()
@@ -268,6 +277,12 @@ def run(
                 progress(f"serve: cold start, then {queries} queries from {clients} clients at {size:,} chunks")
                 result["serve"] = {"chunks": synthetic.count,
                                    **bench_serve(qsettings, questions, queries, clients, work / "serve.log")}
+        if gaps:
+            progress(f"gaps: a gap report over {gaps:,} logged questions, at {synthetic.count:,} chunks")
+            result["gaps"] = {"chunks": synthetic.count, **bench_gaps(
+                qsettings.model_copy(update={"data_dir": work / "gaps"}), embedder,
+                index.LiveIndex(qsettings, embedder), questions,
+                [s for _, pieces in synthetic.docs for c in pieces for s in quotable(c.text)], gaps)}
     finally:
         for generation in (work / "data" / index.GENERATIONS).glob("gen-*"):
             index.discard(generation, qsettings)
@@ -334,6 +349,12 @@ def table(result: dict) -> str:
                   f"| {s['chunks']:,} | {s['cold_start_s']} s | {s['rss_mb_after_load']} / {s['rss_mb_after_queries']} / "
                   f"{s['peak_rss_mb']} MB | {s['clients']} | {s['queries']:,} | {s['throughput_qps']} q/s "
                   f"| {lat['p50_ms']} / {lat['p95_ms']} ms | {s['errors']} |"]
+    if "gaps" in result:
+        g = result["gaps"]
+        lines += ["", "| gap report: logged questions | clusters | encode() floor | cold (embeds all) | ratio "
+                  "| warm (vectors stored as logged) |", "| ---: | ---: | ---: | ---: | ---: | ---: |",
+                  f"| {g['questions']:,} | {g['clusters']:,} | {g['encode_floor_s']} s | {g['cold_s']} s "
+                  f"| {g['cold_ratio_to_encode']} | {g['warm_s']} s |"]
     if result.get("targets"):
         lines += ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | --- |"]
         lines += [f"| {t['name']} | {t['value']} | {t['target']} | {'yes' if t['met'] else 'NO'} |"

@@ -65,6 +65,8 @@ class Answer:
     final: bool = True  # False for a streamed draft whose citations are not yet checked
     handoff_ref: str | None = None  # the reference code when a human mentor was asked in
     notice: str = ""  # our own fixed Markdown shown before the answer: a check-in's offer and resources
+    # The question's embedding as typed, when answering computed one (the gap view reuses it).
+    vector: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def check_in(self) -> bool:

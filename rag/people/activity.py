@@ -9,6 +9,8 @@ mentors working the queue.
 
 from __future__ import annotations
 
+import hashlib
+from array import array
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -80,8 +82,11 @@ class ActivityLog:
         self.log_questions = log_questions
 
     @translated
-    def record_answer(self, answer: Answer, session: str | None = None) -> None:
-        """Log one answered question, linked to the handoff it filed, if any."""
+    def record_answer(self, answer: Answer, session: str | None = None, *, model: str | None = None) -> None:
+        """Log one answered question, linked to the handoff it filed, if any. An abstained
+        question's embedding (`answer.vector`, by embedding model `model`), which answering
+        computed anyway, is kept for the gap view."""
+        logged = logged_question(answer) if self.log_questions else None
         handoff_id = (select(handoffs.c.id).where(handoffs.c.ref == answer.handoff_ref).scalar_subquery()
                       if answer.handoff_ref else None)
         with relaxed_commit(self.engine) as conn:  # one row a question: not worth an fsync
@@ -89,13 +94,15 @@ class ActivityLog:
                 insert(questions).values(
                     created_at=now(),
                     session=session,
-                    question=logged_question(answer) if self.log_questions else None,
+                    question=logged,
                     route=answer.route,
                     category=answer.category,
                     latency_ms=float(answer.timings_ms.get("total", 0.0)),
                     handoff_id=handoff_id,
                 )
             )
+        if answer.route == "abstain" and answer.vector and model and logged == answer.question:
+            self.store_vectors(model, {logged: array("f", answer.vector).tobytes()})
 
     @translated
     def record_feedback(self, answer: Answer, rating: int, comment: str = "", session: str | None = None) -> int:
@@ -159,17 +166,20 @@ class ActivityLog:
 
     @translated
     def purge(self, before: datetime) -> dict[str, int]:
-        """Delete logged questions and feedback created before `before` (with their gap marks
-        and the embeddings cache); returns the counts."""
+        """Delete logged questions and feedback created before `before`, with their gap marks
+        and cached embeddings; returns the counts."""
         with self.engine.begin() as conn:
+            texts = {t for (t,) in conn.execute(select(questions.c.question).where(
+                questions.c.created_at < before, questions.c.question.is_not(None)))}
+            texts |= {t for (t,) in conn.execute(select(feedback.c.question).where(feedback.c.created_at < before))}
+            for batch in _batches(sorted({_text_hash(t) for t in texts})):
+                conn.execute(delete(question_vectors).where(question_vectors.c.text_hash.in_(batch)))
             asked = conn.execute(delete(questions).where(questions.c.created_at < before)).rowcount
             rated = conn.execute(delete(feedback).where(feedback.c.created_at < before)).rowcount
-            # The purged questions' marks and embeddings go with them (the embeddings are a
-            # cache keyed by text, so all of it: what is still logged is embedded again).
+            # Their embeddings (above) and gap marks go with them.
             for kind, table in (("q", questions), ("f", feedback)):
                 conn.execute(delete(gap_covered).where(gap_covered.c.kind == kind,
                                                        gap_covered.c.item_id.not_in(select(table.c.id))))
-            conn.execute(delete(question_vectors))
         return {"questions": asked, "feedback": rated}
 
     @translated
@@ -214,28 +224,28 @@ class ActivityLog:
                                                    for k, i in items])
 
     @translated
-    def vectors(self, keys: list[str]) -> dict[str, bytes]:
-        """Stored question embeddings (float32 bytes) by key."""
+    def vectors(self, model: str, texts: list[str]) -> dict[str, bytes]:
+        """Stored embeddings (float32 bytes) of `texts` by model `model`, by text."""
+        keys = {_vector_key(model, t): t for t in texts}
         found: dict[str, bytes] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):  # under every database's bound-parameter limit
-                batch = keys[start:start + 500]
-                found.update(conn.execute(select(question_vectors.c.key, question_vectors.c.vector)
-                                          .where(question_vectors.c.key.in_(batch))).all())
+            for batch in _batches(list(keys)):
+                query = select(question_vectors.c.key, question_vectors.c.vector).where(
+                    question_vectors.c.key.in_(batch))
+                found.update((keys[k], v) for k, v in conn.execute(query))
         return found
 
     @translated
-    def store_vectors(self, vectors: dict[str, bytes]) -> None:
-        """Keep question embeddings for the next gap view. A cache: if another worker
-        stored one of them first, this batch is dropped and embedded again next time."""
-        keys = list(vectors)
+    def store_vectors(self, model: str, vectors: dict[str, bytes]) -> None:
+        """Keep embeddings of question texts for the next gap view. A cache: if another
+        worker stored one of them first, this batch is dropped and embedded again next time."""
+        rows = {_vector_key(model, t): {"text_hash": _text_hash(t), "vector": v} for t, v in vectors.items()}
         try:
             with relaxed_commit(self.engine) as conn:  # losing it costs an encode
-                for start in range(0, len(keys), 500):
-                    batch = keys[start:start + 500]
+                for batch in _batches(list(rows)):
                     have = {k for (k,) in conn.execute(select(question_vectors.c.key)
                                                        .where(question_vectors.c.key.in_(batch)))}
-                    new = [{"key": k, "vector": vectors[k]} for k in batch if k not in have]
+                    new = [{"key": k, **rows[k]} for k in batch if k not in have]
                     if new:
                         conn.execute(insert(question_vectors), new)
         except IntegrityError:
@@ -257,3 +267,16 @@ class ActivityLog:
                                 .group_by(rated_day)).all()
         rows = [{"day": str(d), "route": ROUTE_NAMES.get(r, r), "count": n} for d, r, n in asked]
         return rows + [{"day": str(d), "route": "not helpful", "count": n} for d, n in down]
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _vector_key(model: str, text: str) -> str:
+    return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()
+
+
+def _batches(values: list, size: int = 500) -> list[list]:
+    """Pieces under every database's bound-parameter limit."""
+    return [values[i:i + size] for i in range(0, len(values), size)]

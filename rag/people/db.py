@@ -122,14 +122,16 @@ gap_covered = Table(
     PrimaryKeyConstraint("kind", "item_id"),
 )
 
-# Embeddings of logged question text, so the gap view embeds each question once: keyed
-# by a hash of the model's name and the text, the vector as float32 bytes. A cache: a
-# purge of the log empties it, and anything missing is embedded again.
+# Embeddings of logged question text, so the gap view embeds each question once (an
+# abstained question's is stored as it is logged: answering computed it anyway). Keyed by
+# a hash of the model's name and the text; `text_hash` lets a purge of the log drop the
+# purged texts' vectors. A cache: anything missing is embedded again.
 question_vectors = Table(
     "question_vectors",
     metadata,
     Column("key", String(64), primary_key=True),
-    Column("vector", LargeBinary, nullable=False),
+    Column("text_hash", String(64), nullable=False, index=True),
+    Column("vector", LargeBinary, nullable=False),  # float32
 )
 
 

@@ -17,7 +17,6 @@ so it leaves the default view, and it comes back when new questions land in it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -167,17 +166,18 @@ class GapFinder:
 
     def _vectors(self, activity: ActivityLog, texts: list[str]) -> np.ndarray:
         """Unit vectors for `texts`, from the cache where it has them."""
-        keys = [hashlib.sha256(f"{self.embedder.name}\0{t}".encode()).hexdigest() for t in texts]
-        cached = activity.vectors(keys)
-        missing = [i for i, k in enumerate(keys) if k not in cached]
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        cached = activity.vectors(self.embedder.name, texts)
+        missing = [t for t in texts if t not in cached]
         fresh = {}
         for start in range(0, len(missing), 256):
             batch = missing[start:start + 256]
-            for i, vector in zip(batch, self.embedder.embed([texts[i] for i in batch]), strict=True):
-                fresh[keys[i]] = np.asarray(vector, dtype=np.float32).tobytes()
-        activity.store_vectors(fresh)
+            for text, vector in zip(batch, self.embedder.embed(batch), strict=True):
+                fresh[text] = np.asarray(vector, dtype=np.float32).tobytes()
+        activity.store_vectors(self.embedder.name, fresh)
         cached.update(fresh)
-        return np.stack([np.frombuffer(cached[k], dtype=np.float32) for k in keys]) if keys else np.zeros((0, 1))
+        return np.stack([np.frombuffer(cached[t], dtype=np.float32) for t in texts])
 
     def _group(self, activity: ActivityLog, items: list[GapItem]) -> tuple[list[Cluster], list[str]]:
         by_text: dict[str, list[GapItem]] = {}
