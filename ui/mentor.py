@@ -26,12 +26,12 @@ from rag.core.settings import Settings
 from rag.people.accounts import UserStore
 from rag.people.activity import ActivityLog
 from rag.people.handoffs import VIEWS, Handoff, HandoffStore
-
-if TYPE_CHECKING:
-    from rag.people.gaps import GapFinder
 from ui import auth
 from ui.gaps import gaps_panel, wire_gaps
 from ui.render import markdown, transcript_html, when
+
+if TYPE_CHECKING:
+    from rag.people.gaps import GapFinder
 
 log = logging.getLogger(__name__)
 
