@@ -137,7 +137,7 @@ class App:
         """The web app: the mentee chat, the mentor workspace and the admin page."""
         from ui.server import create_server
 
-        return create_server(self.assistant, self.settings, self.workspace, self.users)
+        return create_server(self.assistant, self.settings, self.workspace, self.users, self.gaps)
 
 
 def build(settings: Settings, *, embedder: Embedder | None = None, store=None, answerer=None,

@@ -511,3 +511,76 @@ def test_admin_sees_stats_and_rebuilds_the_index(page, base: str) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
     page.locator("#reindex").click()
     page.locator("#reindex-result").get_by_text("26 added").wait_for(timeout=240_000)
+
+
+def gap_labels(page) -> list[str]:
+    """The central question heading each cluster card, without its quotes."""
+    page.locator("#gaps-clusters .mkb-gap").first.wait_for()
+    return [h.strip("“” \n") for h in page.locator("#gaps-clusters .mkb-gap h4").all_inner_texts()]
+
+
+def assert_gaps_shown(page, topics) -> None:
+    """A cluster headed by one of each topic's questions, both plots drawn, no sensitive message."""
+    from tests.test_gaps import SENSITIVE, TOPICS
+
+    labels = gap_labels(page)
+    for topic in topics:
+        assert any(label in TOPICS[topic] for label in labels), (topic, labels)
+    for plot in ("#gaps-volume", "#gaps-rates"):
+        page.locator(f"{plot} .vega-embed").locator("canvas, svg").first.wait_for()
+    # The admin page's question log shows "[sensitive: crisis]" by design; the gaps never do.
+    shown = " ".join(page.locator(f"#gaps-{part}").inner_text() for part in ("summary", "clusters", "pick"))
+    assert SENSITIVE not in shown and "end it all" not in shown and "sensitive" not in shown
+
+
+def test_gaps_cluster_the_unanswered_questions_and_a_mentor_marks_one_covered(page, phone, base: str,
+                                                                             data_dir: Path) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select, update
+
+    from mentorkb.app import activity_log
+    from rag.core.settings import load_settings
+    from rag.core.types import Answer
+    from rag.people.db import now, questions
+    from tests.test_gaps import SENSITIVE, TOPICS, seed
+
+    log = activity_log(load_settings(data_dir=data_dir))
+    with log.engine.connect() as conn:
+        before = conn.execute(select(func.max(questions.c.id))).scalar() or 0
+    seed(log)  # the three topics and three questions like no other, all abstained on
+    log.record_answer(Answer(SENSITIVE, "handoff", "help text", category="crisis"), session="crisis")
+    for n in range(24):
+        log.record_answer(Answer("What makes a good mentor?", "answer", "x"), session=f"a{n}")
+    with log.engine.begin() as conn:  # spread over the last week, for the plots
+        for (row,) in conn.execute(select(questions.c.id).where(questions.c.id > before)).all():
+            conn.execute(update(questions).where(questions.c.id == row)
+                         .values(created_at=now() - timedelta(days=row % 6, hours=1)))
+    sign_in(page, base, MENTOR, MENTOR_PW)
+    page.get_by_role("tab", name="Knowledge gaps").click()
+    assert_gaps_shown(page, TOPICS)
+    assert "end it all" not in page.locator("body").inner_text()
+    summary = page.locator("#gaps-summary").inner_text()
+    assert re.search(r"\d+ questions abstained on or rated not helpful in the last 30 days · \d+ clusters", summary)
+    page.screenshot(path=str(DOCS / "gaps-view.png"), full_page=True)
+
+    page.locator("#gaps-pick input").click()
+    page.get_by_role("option").filter(has_text="leave").first.click()
+    page.locator("#gaps-cover").click()
+    page.locator("#gaps-status").get_by_text("covered: it leaves the list").wait_for()
+    page.wait_for_function("() => !/leave/.test(document.querySelector('#gaps-clusters').innerText)")
+    expect(page.locator("#gaps-summary")).to_contain_text("1 covered, hidden")
+    page.locator("#gaps-covered input").check()
+    expect(page.locator("#gaps-clusters")).to_contain_text(f"Marked covered by {MENTOR}")
+
+    sign_in(phone, base, ADMIN, ADMIN_PW, "/admin/")
+    phone.locator("#gaps-since").get_by_text("7 days").click()
+    assert_gaps_shown(phone, ["visa", "kubernetes"])
+    assert not any(label in TOPICS["leave"] for label in gap_labels(phone))  # covered, so hidden
+    wide = phone.evaluate("() => [...document.querySelectorAll('#gaps-clusters .mkb-gap')]"
+                          ".map(e => e.getBoundingClientRect().right).filter(r => r > 390)")
+    assert wide == [], wide  # the cards fit a phone's width
+    top = phone.locator("#gaps-since").bounding_box()["y"] + phone.evaluate("() => window.scrollY") - 70
+    bottom = phone.evaluate("() => document.documentElement.scrollHeight")
+    phone.screenshot(path=str(DOCS / "gaps-phone.png"), full_page=True,
+                     clip={"x": 0, "y": top, "width": 390, "height": bottom - top})

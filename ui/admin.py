@@ -5,6 +5,7 @@ checks the admin role again."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
@@ -13,8 +14,12 @@ from rag.core.protocols import Workspace
 from rag.core.settings import Settings
 from rag.people.accounts import UserStore
 from rag.people.activity import ActivityLog
+from ui.gaps import gaps_panel, wire_gaps
 from ui.mentor import acting_user, header_line
 from ui.render import markdown, when
+
+if TYPE_CHECKING:
+    from rag.people.gaps import GapFinder
 
 QUESTION_HEADERS = ["When", "Question", "Route", "Category", "Latency (ms)"]
 
@@ -69,8 +74,9 @@ def reindexer(workspace: Workspace, users: Callable[[], UserStore]):
 
 
 def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], users: Callable[[], UserStore],
-                    settings: Settings) -> gr.Blocks:
-    """Index stats, recent questions, the feedback summary and the reindex button.
+                    settings: Settings, gaps: GapFinder) -> gr.Blocks:
+    """Index stats, recent questions, the feedback summary, the reindex button and the
+    knowledge gaps (admins may mark a cluster covered too).
 
     `activity` and `users` open the application database on first use.
     """
@@ -90,6 +96,8 @@ def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], u
         gr.Markdown("## Feedback")
         feedback = gr.HTML(elem_id="feedback-summary")
         refresh = gr.Button("Refresh", size="sm", elem_id="refresh")
+        gr.Markdown("## Knowledge gaps")
+        gap = gaps_panel()
 
         private = {"api_visibility": "private"}
         outputs = [index_stats, usage, feedback, privacy, recent]
@@ -98,4 +106,5 @@ def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], u
         refresh.click(overview, None, outputs, **private)
         reindex_button.click(reindexer(workspace, users), None, reindex_result, **private).then(
             overview, None, outputs, **private)
+        wire_gaps(gap, gaps, activity, users, "admin", app.load)
     return app

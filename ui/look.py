@@ -37,6 +37,11 @@ CSS = """
                border-left: 3px solid #e5e7eb; font-size: .92em; white-space: normal; }
 .mkb-sources p { margin: .2em 0; }
 .mkb-sources ol { margin: 0; padding-left: 1.6em; }
+/* A knowledge-gap cluster: a card; long questions wrap on a phone. */
+.mkb-gap { border: 1px solid #e5e7eb; border-radius: 8px; padding: .2rem .9rem; margin: 0 0 .7rem;
+           overflow-wrap: anywhere; }
+.mkb-gap h4 { margin: .5rem 0 .2rem; }
+.mkb-gap p, .mkb-gap ul { margin: .25rem 0; }
 """
 
 

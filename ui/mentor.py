@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import gradio as gr
 from gradio.utils import get_upload_folder
@@ -23,9 +24,14 @@ from rag.core.errors import MentorKBError
 from rag.core.protocols import Workspace
 from rag.core.settings import Settings
 from rag.people.accounts import UserStore
+from rag.people.activity import ActivityLog
 from rag.people.handoffs import VIEWS, Handoff, HandoffStore
 from ui import auth
+from ui.gaps import gaps_panel, wire_gaps
 from ui.render import markdown, transcript_html, when
+
+if TYPE_CHECKING:
+    from rag.people.gaps import GapFinder
 
 log = logging.getLogger(__name__)
 
@@ -393,10 +399,11 @@ def _queue_tab() -> SimpleNamespace:
 
 
 def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore],
-                     settings: Settings) -> gr.Blocks:
-    """The mentor workspace: uploads, the mentor's documents, the handoff queue.
+                     settings: Settings, gaps: GapFinder, activity: Callable[[], ActivityLog]) -> gr.Blocks:
+    """The mentor workspace: uploads, the mentor's documents, the handoff queue and the
+    knowledge gaps (`gaps` groups the question log that `activity` opens).
 
-    `handoffs` and `users` open the application database on first use.
+    `handoffs`, `users` and `activity` open the application database on first use.
     """
     documents = document_lister(workspace, users)
     queue = queue_lister(handoffs, users)
@@ -407,6 +414,8 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
         up = _upload_tab()
         docs = _documents_tab()
         q = _queue_tab()
+        with gr.Tab("Knowledge gaps", elem_id="tab-gaps") as gaps_tab:
+            gap = gaps_panel()
 
         private = {"api_visibility": "private"}
         doc_outputs = [docs.table, docs.pick]
@@ -434,4 +443,5 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
         for event in (q.refresh.click, q.page.submit, q.view.change):
             event(queue, queue_inputs, queue_outputs, **private)
         q.timer.tick(queue, queue_inputs, queue_outputs, show_progress="hidden", **private)
+        wire_gaps(gap, gaps, activity, users, "mentor", gaps_tab.select)  # clustered when opened, not on load
     return app

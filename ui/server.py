@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import gradio as gr
 from fastapi import FastAPI, Form, Request
@@ -31,6 +32,9 @@ from ui.admin import build_admin_app
 from ui.app import build_app
 from ui.mentor import build_mentor_app
 
+if TYPE_CHECKING:
+    from rag.people.gaps import GapFinder
+
 log = logging.getLogger(__name__)
 
 # Path prefix -> the role it needs.
@@ -40,8 +44,9 @@ FILE_ROUTES = ("/gradio_api/upload", "/gradio_api/file=", "/gradio_api/file/", "
 
 
 def create_server(assistant: Assistant, settings: Settings, workspace: Workspace,
-                  user_store: Callable[[], UserStore]) -> FastAPI:
-    """The whole web app. Nothing is built until this is called.
+                  user_store: Callable[[], UserStore], gaps: GapFinder) -> FastAPI:
+    """The whole web app. Nothing is built until this is called. `gaps` builds the
+    knowledge-gap view that mentors and admins see.
 
     `user_store` opens the accounts on first use (`mentorkb.app.build` wires it), as the
     Assistant does the handoffs: the mentee chat never depends on the database.
@@ -61,7 +66,7 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
     server.get("/login", response_class=HTMLResponse)(login_form)
     server.post("/login")(login_handler(settings, user_store))
     server.api_route("/logout", methods=["GET", "POST"])(logout)
-    _mount_apps(server, assistant, settings, workspace, user_store)
+    _mount_apps(server, assistant, settings, workspace, user_store, gaps)
     return server
 
 
@@ -181,13 +186,16 @@ def role_dependency(role: str, settings: Settings, user_store: Callable[[], User
 
 
 def _mount_apps(server: FastAPI, assistant: Assistant, settings: Settings, workspace: Workspace,
-                user_store: Callable[[], UserStore]) -> None:
+                user_store: Callable[[], UserStore], gaps: GapFinder) -> None:
     """The mentor workspace at /mentor, the admin page at /admin, the chat at /."""
     # Files larger than an upload may be are cut off by Gradio as they stream in.
     common = {"footer_links": [], "show_error": True, "max_file_size": int(settings.max_file_mb * 2**20),
               "theme": look.theme(), "css": look.CSS}
-    apps = [build_mentor_app(workspace, lambda: assistant.handoffs, user_store, settings),
-            build_admin_app(workspace, lambda: assistant.activity, user_store, settings),
+    def activity():  # the question log, opened on first use
+        return assistant.activity
+
+    apps = [build_mentor_app(workspace, lambda: assistant.handoffs, user_store, settings, gaps, activity),
+            build_admin_app(workspace, activity, user_store, settings, gaps),
             build_app(assistant, settings)]
     mentor = role_dependency("mentor", settings, user_store)
     gr.mount_gradio_app(server, apps[0], "/mentor", auth_dependency=mentor, **common)
