@@ -45,7 +45,8 @@ def bench_gaps(settings: Settings, embedder: Embedder, index, questions: list[st
     from sqlalchemy import delete, insert
 
     from rag.people.activity import ActivityLog
-    from rag.people.db import now, open_database, question_vectors, questions as logged
+    from rag.people.db import now, open_database, question_vectors
+    from rag.people.db import questions as logged
     from rag.people.gaps import GapFinder
 
     texts = wordings(questions, sentences, n)
