@@ -106,5 +106,5 @@ def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], u
         refresh.click(overview, None, outputs, **private)
         reindex_button.click(reindexer(workspace, users), None, reindex_result, **private).then(
             overview, None, outputs, **private)
-        wire_gaps(gap, gaps, activity, users, "admin", app.load)
+        wire_gaps(gap, gaps, users, "admin", app.load)
     return app

@@ -12,7 +12,6 @@ report's, which never holds a sensitive message.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +19,9 @@ import gradio as gr
 import pandas as pd
 
 from rag.core.errors import MentorKBError
-from rag.core.text import counted
+from rag.core.text import counted, day
 from rag.people.accounts import UserStore
-from rag.people.activity import ActivityLog
-from rag.people.db import now
+from rag.people.activity import NOT_HELPFUL
 from ui import auth
 from ui.render import markdown
 
@@ -32,9 +30,9 @@ if TYPE_CHECKING:
 
 PERIODS = (7, 30, 90)
 DEFAULT_DAYS = 30
-# The routes a day's questions take, as `ActivityLog.daily` names them ("not helpful"
-# counts ratings, not questions).
-RATED = "not helpful"
+# `ActivityLog.daily` names the day's questions by route, and its not-helpful ratings
+# NOT_HELPFUL: ratings, not questions.
+RATED = NOT_HELPFUL
 # Each rate on the line plot: the day's count of this route over the day's questions.
 RATES = {"abstained": "abstain rate", "handed off": "handoff rate", RATED: "thumbs-down rate"}
 UNCLUSTERED_SHOWN = 10
@@ -84,10 +82,6 @@ def summary_html(report: GapReport) -> str:
                     f"{hidden}{once}")
 
 
-def _day(value) -> str:
-    return value.strftime("%Y-%m-%d") if value else "-"
-
-
 def cluster_html(c: Cluster) -> str:
     """One cluster as a card: its central question, size and reasons, terms, examples,
     the nearest document and whether it is covered. Every value is shown as text."""
@@ -100,7 +94,7 @@ def cluster_html(c: Cluster) -> str:
     lines = [f"#### “{field(c.label)}”", ""]
     size = field(counted(c.size, "question"))
     why = ", ".join(f"{field(n)} {field(reason)}" for reason, n in sorted(c.reasons.items()))
-    lines.append(f"**{size}** ({why}) · last {field(_day(c.last_at))} · `{field(c.id)}`")
+    lines.append(f"**{size}** ({why}) · last {field(day(c.last_at))} · `{field(c.id)}`")
     if c.terms:
         lines += ["", f"Terms: {field(', '.join(c.terms))}"]
     if c.examples:
@@ -114,7 +108,7 @@ def cluster_html(c: Cluster) -> str:
     lines.append("")
     if c.covered_by:
         since = f", **{field(counted(c.new_since_covered, 'new question'))} since**" if c.new_since_covered else ""
-        lines.append(f"Marked covered by {field(c.covered_by)} on {field(_day(c.covered_at))}{since}")
+        lines.append(f"Marked covered by {field(c.covered_by)} on {field(day(c.covered_at))}{since}")
     else:
         lines.append("_Not covered yet._")
     return f'<div class="mkb-gap">{markdown(chr(10).join(lines), *values)}</div>'
@@ -144,8 +138,7 @@ def _choices(report: GapReport) -> list[tuple[str, str]]:
     return [(f"{short(c.label)} ({c.size})", c.id) for c in report.clusters if not c.covered]
 
 
-def gaps_reporter(finder: GapFinder, activity: Callable[[], ActivityLog], users: Callable[[], UserStore],
-                  role: str = "mentor"):
+def gaps_reporter(finder: GapFinder, users: Callable[[], UserStore], role: str = "mentor"):
     """The panel's summary, cluster cards, cluster picker and the two plots' data."""
 
     def report(since, include_covered, request: gr.Request):
@@ -153,7 +146,7 @@ def gaps_reporter(finder: GapFinder, activity: Callable[[], ActivityLog], users:
         days = _days(since)
         try:
             found = finder.report(days, include_covered=bool(include_covered))
-            daily = activity().daily(now() - timedelta(days=days))
+            daily = finder.daily(days)
         except MentorKBError as e:
             return (markdown("**Error:** {}", e), "", gr.update(choices=[], value=None), volume_frame([]),
                     rates_frame([]))
@@ -203,11 +196,11 @@ def gaps_panel() -> SimpleNamespace:
                            rates=rates, clusters=clusters, pick=pick, cover=cover, status=status)
 
 
-def wire_gaps(panel: SimpleNamespace, finder: GapFinder, activity: Callable[[], ActivityLog],
-              users: Callable[[], UserStore], role: str, *triggers) -> None:
+def wire_gaps(panel: SimpleNamespace, finder: GapFinder, users: Callable[[], UserStore], role: str,
+              *triggers) -> None:
     """Fill the panel on each of `triggers` (the page's load, a tab's select) and on its
     own controls; "Mark covered" marks the chosen cluster, then fills it again."""
-    report = gaps_reporter(finder, activity, users, role)
+    report = gaps_reporter(finder, users, role)
     private = {"api_visibility": "private"}
     inputs = [panel.since, panel.covered]
     outputs = [panel.summary, panel.clusters, panel.pick, panel.volume, panel.rates]

@@ -24,7 +24,6 @@ from rag.core.errors import MentorKBError
 from rag.core.protocols import Workspace
 from rag.core.settings import Settings
 from rag.people.accounts import UserStore
-from rag.people.activity import ActivityLog
 from rag.people.handoffs import VIEWS, Handoff, HandoffStore
 from ui import auth
 from ui.gaps import gaps_panel, wire_gaps
@@ -399,11 +398,11 @@ def _queue_tab() -> SimpleNamespace:
 
 
 def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore],
-                     settings: Settings, gaps: GapFinder, activity: Callable[[], ActivityLog]) -> gr.Blocks:
+                     settings: Settings, gaps: GapFinder) -> gr.Blocks:
     """The mentor workspace: uploads, the mentor's documents, the handoff queue and the
-    knowledge gaps (`gaps` groups the question log that `activity` opens).
+    knowledge gaps.
 
-    `handoffs`, `users` and `activity` open the application database on first use.
+    `handoffs` and `users` open the application database on first use.
     """
     documents = document_lister(workspace, users)
     queue = queue_lister(handoffs, users)
@@ -443,5 +442,5 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
         for event in (q.refresh.click, q.page.submit, q.view.change):
             event(queue, queue_inputs, queue_outputs, **private)
         q.timer.tick(queue, queue_inputs, queue_outputs, show_progress="hidden", **private)
-        wire_gaps(gap, gaps, activity, users, "mentor", gaps_tab.select)  # clustered when opened, not on load
+        wire_gaps(gap, gaps, users, "mentor", gaps_tab.select)  # clustered when opened, not on load
     return app

@@ -191,11 +191,8 @@ def _mount_apps(server: FastAPI, assistant: Assistant, settings: Settings, works
     # Files larger than an upload may be are cut off by Gradio as they stream in.
     common = {"footer_links": [], "show_error": True, "max_file_size": int(settings.max_file_mb * 2**20),
               "theme": look.theme(), "css": look.CSS}
-    def activity():  # the question log, opened on first use
-        return assistant.activity
-
-    apps = [build_mentor_app(workspace, lambda: assistant.handoffs, user_store, settings, gaps, activity),
-            build_admin_app(workspace, activity, user_store, settings, gaps),
+    apps = [build_mentor_app(workspace, lambda: assistant.handoffs, user_store, settings, gaps),
+            build_admin_app(workspace, lambda: assistant.activity, user_store, settings, gaps),
             build_app(assistant, settings)]
     mentor = role_dependency("mentor", settings, user_store)
     gr.mount_gradio_app(server, apps[0], "/mentor", auth_dependency=mentor, **common)

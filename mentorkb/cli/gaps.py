@@ -7,13 +7,9 @@ import json
 import click
 
 
-def _day(value) -> str:
-    return value.strftime("%Y-%m-%d") if value else "-"
-
-
 def _lines(report) -> list[str]:
     """The report as text, biggest cluster first."""
-    from rag.core.text import counted
+    from rag.core.text import counted, day
 
     if not report.logging:
         return ["Question text is not logged (MENTORKB_LOG_QUESTIONS=0), so there are no gaps to group."]
@@ -23,7 +19,7 @@ def _lines(report) -> list[str]:
            f"{counted(len(report.clusters), 'cluster')}{hidden}, {len(report.unclustered)} unclustered."]
     for c in report.clusters:
         why = ", ".join(f"{n} {reason}" for reason, n in sorted(c.reasons.items()))
-        out += ["", f"{c.id}  {counted(c.size, 'question')} ({why}), last {_day(c.last_at)}", f"  “{c.label}”"]
+        out += ["", f"{c.id}  {counted(c.size, 'question')} ({why}), last {day(c.last_at)}", f"  “{c.label}”"]
         if c.terms:
             out.append(f"  terms: {', '.join(c.terms)}")
         out += [f"  also: “{e}”" for e in c.examples]
@@ -32,7 +28,7 @@ def _lines(report) -> list[str]:
                        f"similarity {c.closest.similarity:.2f}")
         if c.covered_by:
             since = f", {c.new_since_covered} new since" if c.new_since_covered else ""
-            out.append(f"  marked covered by {c.covered_by} on {_day(c.covered_at)}{since}")
+            out.append(f"  marked covered by {c.covered_by} on {day(c.covered_at)}{since}")
     if report.unclustered:
         out += ["", "Unclustered (like no other question):"] + [f"  “{q}”" for q in report.unclustered[:20]]
         if len(report.unclustered) > 20:

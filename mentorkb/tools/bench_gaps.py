@@ -42,10 +42,10 @@ def bench_gaps(settings: Settings, embedder: Embedder, index, questions: list[st
                n: int) -> dict:
     """Time a gap report over n abstained questions logged in a new database under
     `settings.data_dir`, with `index` for each cluster's nearest document."""
-    from sqlalchemy import delete, insert
+    from sqlalchemy import insert
 
     from rag.people.activity import ActivityLog
-    from rag.people.db import now, open_database, question_vectors
+    from rag.people.db import now, open_database
     from rag.people.db import questions as logged
     from rag.people.gaps import GapFinder
 
@@ -67,8 +67,6 @@ def bench_gaps(settings: Settings, embedder: Embedder, index, questions: list[st
         began = time.perf_counter()
         report = finder.report(30)
         timings[run] = time.perf_counter() - began
-    with engine.begin() as conn:
-        conn.execute(delete(question_vectors))
     return {
         "questions": report.questions, "clusters": len(report.clusters), "unclustered": len(report.unclustered),
         "encode_floor_s": round(floor, 2), "cold_s": round(timings["cold"], 2), "warm_s": round(timings["warm"], 2),

@@ -83,3 +83,8 @@ def truncate_words(text: str, limit: int) -> str:
 def counted(n: int, word: str, plural: str = "") -> str:
     """`n` and the word in the number it takes: '1 chunk', '2 chunks', '0 chunks'."""
     return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def day(value) -> str:
+    """A date or timestamp as 'YYYY-MM-DD', or '-'."""
+    return value.strftime("%Y-%m-%d") if value else "-"

@@ -37,6 +37,7 @@ SENSITIVE_MARKS = ("[sensitive:", "[possibly sensitive:")
 # How the question log's (route, category) read on the admin's plots: a check-in is an
 # answer given beside an offer of a person, so it carries a triage category.
 ROUTE_NAMES = {"answer": "answered", "abstain": "abstained", "handoff": "handed off", "refuse": "refused"}
+NOT_HELPFUL = "not helpful"  # a rating's name on the plots and as a gap's reason
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class GapItem:
 
     @property
     def reason(self) -> str:
-        return "abstained" if self.kind == "q" else "not helpful"
+        return ROUTE_NAMES["abstain"] if self.kind == "q" else NOT_HELPFUL
 
 
 def logged_question(answer: Answer) -> str:
@@ -187,27 +188,22 @@ class ActivityLog:
         """Abstained questions and not-helpful ratings since `since`, newest first, with
         their "covered" marks. Never a sensitive message (handed off, checked in on: only
         its category is logged) nor an abstention because the store was down."""
-        def not_sensitive(column):
-            return and_(column.is_not(None), *[not_(column.startswith(m, autoescape=True)) for m in SENSITIVE_MARKS])
+        def query(kind: str, table, *only):
+            """The table's items since `since` that match `only`, each with its mark."""
+            marked = and_(gap_covered.c.kind == kind, gap_covered.c.item_id == table.c.id)
+            text = table.c.question
+            return (
+                select(table.c.id, text, table.c.created_at, table.c.session, gap_covered.c.covered_at,
+                       gap_covered.c.covered_by)
+                .select_from(table.outerjoin(gap_covered, marked))
+                .where(table.c.created_at >= since, text.is_not(None),
+                       *[not_(text.startswith(m, autoescape=True)) for m in SENSITIVE_MARKS], *only)
+                .order_by(table.c.created_at.desc()).limit(limit)
+            )
 
-        asked = (
-            select(questions.c.id, questions.c.question, questions.c.created_at, questions.c.session,
-                   gap_covered.c.covered_at, gap_covered.c.covered_by)
-            .select_from(questions.outerjoin(
-                gap_covered, and_(gap_covered.c.kind == "q", gap_covered.c.item_id == questions.c.id)))
-            .where(questions.c.route == "abstain", questions.c.created_at >= since, questions.c.handoff_id.is_(None),
-                   or_(questions.c.category.is_(None), questions.c.category != "unavailable"),
-                   not_sensitive(questions.c.question))
-            .order_by(questions.c.created_at.desc()).limit(limit)
-        )
-        rated = (
-            select(feedback.c.id, feedback.c.question, feedback.c.created_at, feedback.c.session,
-                   gap_covered.c.covered_at, gap_covered.c.covered_by)
-            .select_from(feedback.outerjoin(
-                gap_covered, and_(gap_covered.c.kind == "f", gap_covered.c.item_id == feedback.c.id)))
-            .where(feedback.c.rating == -1, feedback.c.created_at >= since, not_sensitive(feedback.c.question))
-            .order_by(feedback.c.created_at.desc()).limit(limit)
-        )
+        asked = query("q", questions, questions.c.route == "abstain", questions.c.handoff_id.is_(None),
+                      or_(questions.c.category.is_(None), questions.c.category != "unavailable"))
+        rated = query("f", feedback, feedback.c.rating == -1)
         with self.engine.connect() as conn:
             items = [GapItem(kind, *row) for kind, query in (("q", asked), ("f", rated)) for row in conn.execute(query)]
         return sorted(items, key=lambda i: i.created_at, reverse=True)[:limit]
@@ -254,7 +250,7 @@ class ActivityLog:
     @translated
     def daily(self, since: datetime) -> list[dict[str, Any]]:
         """Per day (UTC) since `since`: questions by route name (see ROUTE_NAMES, plus
-        "check-in") and not-helpful ratings."""
+        "check-in") and not-helpful ratings (route NOT_HELPFUL)."""
         route = case((and_(questions.c.route == "answer", questions.c.category.is_not(None)), "check-in"),
                      else_=questions.c.route)
         day = func.date(questions.c.created_at)
@@ -266,7 +262,7 @@ class ActivityLog:
                                                                        feedback.c.rating == -1)
                                 .group_by(rated_day)).all()
         rows = [{"day": str(d), "route": ROUTE_NAMES.get(r, r), "count": n} for d, r, n in asked]
-        return rows + [{"day": str(d), "route": "not helpful", "count": n} for d, n in down]
+        return rows + [{"day": str(d), "route": NOT_HELPFUL, "count": n} for d, n in down]
 
 
 def _text_hash(text: str) -> str:

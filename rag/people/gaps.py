@@ -18,6 +18,7 @@ so it leaves the default view, and it comes back when new questions land in it.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -151,6 +152,11 @@ class GapFinder:
         return GapReport(since_days, len(items), shown, len(clusters) - len(shown), tuple(unclustered),
                          activity.log_questions)
 
+    def daily(self, since_days: int) -> list[dict[str, Any]]:
+        """The question log's counts per day over the period, for the view's plots
+        (`ActivityLog.daily`)."""
+        return self._activity().daily(now() - timedelta(days=since_days))
+
     def cover(self, cluster_id: str, by: str, since_days: int = 30) -> Cluster:
         """Mark every question of a cluster covered (by mentor `by`).
 
@@ -214,12 +220,9 @@ class GapFinder:
         oldest = min(asked, key=lambda i: (i.created_at, i.kind, i.id))
         marks = [i for i in asked if i.covered_by]
         last_mark = max(marks, key=lambda i: i.covered_at) if marks else None
-        reasons: dict[str, int] = {}
-        for item in asked:
-            reasons[item.reason] = reasons.get(item.reason, 0) + 1
         return Cluster(
             id=f"gap-{oldest.kind}{oldest.id}", label=texts[central][0].text, terms=terms, size=_asks(asked),
-            examples=examples, reasons=reasons, first_at=oldest.created_at,
+            examples=examples, reasons=dict(Counter(i.reason for i in asked)), first_at=oldest.created_at,
             last_at=max(i.created_at for i in asked), closest=self._closest(centroid),
             covered_by=last_mark.covered_by if last_mark else None,
             covered_at=last_mark.covered_at if last_mark else None,
