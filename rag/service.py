@@ -22,7 +22,7 @@ from rag.core.settings import Settings
 from rag.core.types import Answer, ScoredChunk
 from rag.people.activity import ActivityLog
 from rag.people.handoffs import Handoff, HandoffStore, MenteeView
-from rag.people.limits import RateLimiter
+from rag.people.limits import Caller, budgets
 from rag.retrieval.retrieve import SearchIndex, retriever_for
 from rag.safety import guard
 from rag.safety.triage import Triager
@@ -56,9 +56,6 @@ HANDED_OFF_TEXT = (
     "a way to reach you: press “Talk to a human mentor” to add one."
 )
 NOT_RECORDED_TEXT = "\n\nThis question was not recorded, so no mentor has been asked to follow it up."
-# "Check my request" lookups a visitor may make an hour (an address, four times as
-# many): plenty for a person, hopeless for guessing one of 30^6 reference codes.
-LOOKUPS_PER_HOUR = 30
 MAX_HISTORY_TURNS = 12
 MAX_TURN_CHARS = 4000
 
@@ -97,11 +94,8 @@ class Assistant:
         # answering never depends on it (a full disk still gets answers and help text).
         self._open_handoffs = handoffs
         self._open_activity = activity
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, 60.0)
-        # (per visitor, per address) for mentees' requests for a person and their lookups of one.
-        self.request_limiters = (RateLimiter(settings.handoff_requests_per_hour, 3600.0),
-                                 RateLimiter(settings.handoff_requests_per_address_per_hour, 3600.0))
-        self.lookup_limiters = (RateLimiter(LOOKUPS_PER_HOUR, 3600.0), RateLimiter(4 * LOOKUPS_PER_HOUR, 3600.0))
+        # Every rate limit, by name; the web server counts its own on the same budgets.
+        self.budgets = budgets(settings)
 
     def warm_up_model(self) -> None:
         """Do now what the first question would otherwise wait for: load the embedding
@@ -124,23 +118,26 @@ class Assistant:
         return self._open_activity()
 
     def ask(self, question: str, history: Sequence[Turn] = (), *, session: str | None = None,
-            record: bool = True) -> Answer:
+            record: bool = True, caller: Caller | None = None) -> Answer:
         """Answer one question, given the conversation so far as (role, text) turns.
 
-        With `record` off (the CLI's default) nothing is written: no handoff is filed
+        `caller` is counted against the question budget (None: not limited, as in the
+        CLI); `session` groups a chat's questions and handoffs. With `record` off (the CLI's default) nothing is written: no handoff is filed
         (the reply says so) and the question is not logged.
         """
         answer = None
-        for answer in self.ask_stream(question, history, session=session, record=record):
+        for answer in self.ask_stream(question, history, session=session, record=record, caller=caller):
             pass
         return answer
 
     def ask_stream(
-        self, question: str, history: Sequence[Turn] = (), *, session: str | None = None, record: bool = True
+        self, question: str, history: Sequence[Turn] = (), *, session: str | None = None, record: bool = True,
+        caller: Caller | None = None,
     ) -> Iterator[Answer]:
         """Like `ask`, yielding drafts while a generative backend streams; the last is final."""
         answer = None
-        for answer in self._respond(clean(question, self.settings.max_question_chars), history, session, record):
+        question = clean(question, self.settings.max_question_chars)
+        for answer in self._respond(question, history, session, record, caller):
             yield answer
         if answer is not None and record:
             try:
@@ -150,13 +147,13 @@ class Assistant:
 
     def request_human(
         self, history: Sequence[Turn], *, contact: str | None = None, session: str | None = None,
-        visitor: str | None = None, address: str | None = None,
+        caller: Caller | None = None,
     ) -> Handoff:
         """The mentee asked for a person: a handoff with the conversation so far.
 
         Within one session, a handoff not yet resolved is reused (and gets the contact)
-        rather than duplicated. New ones are limited per `visitor` (a server-issued
-        identity; the client's session id is its own choice) and per client `address`,
+        rather than duplicated. New ones are limited per `caller` (a server-issued
+        identity; the client's session id is its own choice) and per client address,
         so a flood cannot bury the queue.
 
         Raises:
@@ -171,25 +168,33 @@ class Assistant:
         existing = self.handoffs.open_for(session) if session else None
         if existing:
             return self.handoffs.update(existing.ref, contact=contact, transcript=history)
-        _count(self.request_limiters, visitor, address, "requests for a mentor")
+        self._count("handoff_requests", caller, "requests for a mentor")
         return self.handoffs.create("requested", history, requested_by="mentee", contact=contact,
                                     session=session)
 
-    def check_request(self, ref: str, *, visitor: str | None = None, address: str | None = None) -> MenteeView:
+    def check_request(self, ref: str, *, caller: Caller | None = None) -> MenteeView:
         """A mentee's own handoff by its reference code: its state and the mentors' replies.
 
-        Limited per visitor and per address, so codes cannot be guessed by trying.
+        Limited per caller and per address, so codes cannot be guessed by trying.
 
         Raises:
             InvalidInput: not a reference code.
             NotFoundError: no handoff has it.
             RateLimitedError: too many lookups from here.
         """
-        _count(self.lookup_limiters, visitor, address, "checks")
+        self._count("lookups", caller, "checks")
         return self.handoffs.for_mentee(ref)
 
+    def _count(self, budget: str, caller: Caller | None, what: str) -> None:
+        """Count one of `what` for `caller` (an unknown caller counts as one anonymous
+        address); raises RateLimitedError when over the budget."""
+        wait = self.budgets[budget].take(caller or Caller.of(None, None, None))
+        if wait:
+            raise RateLimitedError(f"too many {what} from here; try again in {max(1, round(wait / 60))} minute(s)",
+                                   wait)
+
     def _respond(self, question: str, history: Sequence[Turn], session: str | None,
-                 record: bool = True) -> Iterator[Answer]:
+                 record: bool = True, caller: Caller | None = None) -> Iterator[Answer]:
         start = time.perf_counter()
         history = bounded(history)
         # One encode serves triage (the message and its parts) and retrieval (the whole).
@@ -201,9 +206,9 @@ class Assistant:
             return
         # A possible signal: answer, and offer a person (with help resources for a possible crisis).
         check_in = {"notice": self.triager.check_in_text(found.category), "category": found.category} if found else {}
-        if session and not self.limiter.allow(session):
-            wait = max(1, round(self.limiter.retry_after(session)))
-            yield self._answer(question, "refuse", RATE_LIMITED_TEXT.format(seconds=wait), start, start,
+        wait = self.budgets["questions"].take(caller) if caller else 0
+        if wait:
+            yield self._answer(question, "refuse", RATE_LIMITED_TEXT.format(seconds=round(wait)), start, start,
                                **{**check_in, "category": "rate_limited"})
             return
         meta = guard.meta_request(question)
@@ -275,18 +280,6 @@ class Assistant:
         return Answer(question, route, text, tuple(citations), tuple(retrieved), self.settings.disclaimer,
                       category=category, timings_ms=timings, final=final, handoff_ref=handoff_ref,
                       notice=notice, vector=tuple(vector) if vector else None)
-
-
-def _count(limiters: tuple[RateLimiter, RateLimiter], visitor: str | None, address: str | None, what: str) -> None:
-    """Count one of `what` against (per visitor, per address) limiters; the first over
-    its limit raises RateLimitedError. Without a visitor id, the address stands in for it."""
-    keys = (f"visitor:{visitor}" if visitor else f"anonymous:{address}", f"address:{address}")
-    for limiter, key in zip(limiters, keys):
-        if not limiter.allow(key):
-            wait = limiter.retry_after(key)
-            log.warning("limit on %s hit for %s", what, key)
-            raise RateLimitedError(f"too many {what} from here; try again in {max(1, round(wait / 60))} minute(s)",
-                                   wait)
 
 
 def _either(names: Sequence[str]) -> str:

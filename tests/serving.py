@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,3 +44,18 @@ def add_user(data_dir: Path, name: str, role: str, password: str) -> None:
         [str(MENTORKB), "--data-dir", str(data_dir), "users", "add", name, "--role", role],
         check=True, capture_output=True, env=mentorkb_env(MENTORKB_NEW_PASSWORD=password),
     )
+
+
+def form_token(page_html: str) -> str:
+    """The CSRF token of our sign-in form."""
+    found = re.search(r'name="csrf_token" value="([^"]*)"', page_html)
+    assert found, "the sign-in form has no csrf_token field"
+    return html.unescape(found.group(1))
+
+
+def post_login(http, username: str, password: str, **fields: str):
+    """POST the sign-in form as a browser does: fetch it first (for its CSRF token and
+    the session cookie that token belongs to), then send it back with the fields."""
+    token = form_token(http.get("/login").text)
+    return http.post("/login", data={"username": username, "password": password, "csrf_token": token, **fields},
+                     follow_redirects=False)

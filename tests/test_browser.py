@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.serving import add_user, serve
+from tests.serving import add_user, post_login, serve
 
 pytestmark = pytest.mark.browser
 
@@ -344,15 +344,15 @@ def test_a_mentee_cannot_open_the_mentor_workspace_or_admin_page(page, base: str
             assert http.get(path).status_code == 401, path
         joined = http.post("/mentor/gradio_api/queue/join", json={"data": [], "fn_index": 0, "session_hash": "x"})
         assert joined.status_code == 401
-        assert http.post("/login", data={"username": MENTOR, "password": "wrong-password"}).status_code == 401
-        assert http.post("/login", data={"username": MENTOR, "password": MENTOR_PW}).status_code == 303
+        assert post_login(http, MENTOR, "wrong-password").status_code == 401
+        assert post_login(http, MENTOR, MENTOR_PW).status_code == 303
         assert http.get("/mentor/config").status_code == 200  # the session cookie now opens it
         assert http.get("/admin/").status_code == 403  # a mentor is not an admin
         assert http.get("/admin/config").status_code == 403
         http.get("/logout")
         assert http.get("/mentor/config").status_code == 401
         # The post-login redirect never leaves the site.
-        away = http.post("/login", data={"username": MENTOR, "password": MENTOR_PW, "next": "//evil.example/"})
+        away = post_login(http, MENTOR, MENTOR_PW, next="//evil.example/")
         assert away.headers["location"] == "/mentor/"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving import add_user, serve
+from tests.serving import add_user, form_token, serve
 from tests.test_browser import browser  # noqa: F401 - fixture: Debian's Chromium, driven by Playwright
 
 pytestmark = pytest.mark.browser
@@ -47,8 +47,9 @@ def context(request, base: str):
 
 def sign_in(context, name: str) -> None:
     """A session cookie for `name` in this browser context, through the sign-in form's POST."""
-    response = context.request.post("/login", form={"username": name, "password": PASSWORD, "next": "/"},
-                                    max_redirects=0)
+    token = form_token(context.request.get("/login").text())
+    response = context.request.post("/login", form={"username": name, "password": PASSWORD, "next": "/",
+                                                    "csrf_token": token}, max_redirects=0)
     assert response.status == 303, response.status
 
 

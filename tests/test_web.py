@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving import add_user, serve
+from tests.serving import add_user, post_login, serve
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +59,14 @@ def test_mentee_login_puts_the_chat_behind_the_form_and_sign_in_is_rate_limited(
             assert http.get("/config").status_code == 401
             assert http.post("/gradio_api/call/ask", json={"data": ["hi"]}).status_code == 401
             assert http.get("/login").status_code == 200
-            signed = http.post("/login", data={"username": "ana", "password": "a-long-password", "next": "/"})
+            signed = post_login(http, "ana", "a-long-password", next="/")
             assert signed.status_code == 303 and signed.headers["location"] == "/"
             assert http.get("/config").status_code == 200
             # 3 attempts per name and per address in 15 minutes: the sign-in above was the first.
-            guesses = [http.post("/login", data={"username": "ana", "password": f"guess-{i}"}) for i in range(3)]
+            guesses = [post_login(http, "ana", f"guess-{i}") for i in range(3)]
             assert [g.status_code for g in guesses] == [401, 401, 429]
             assert "Too many sign-in attempts" in guesses[2].text and int(guesses[2].headers["Retry-After"]) > 0
-            spray = http.post("/login", data={"username": "bob", "password": "a-long-password"})
+            spray = post_login(http, "bob", "a-long-password")
             assert spray.status_code == 429  # the same address, another account: still limited
 
 

@@ -19,10 +19,11 @@ import gradio as gr
 from rag.core.errors import DatabaseError, InvalidInput, NotFoundError, RateLimitedError
 from rag.core.settings import Settings
 from rag.core.types import Answer
+from rag.people.limits import Caller
 from rag.retrieval.starters import starter_questions
 from rag.safety.triage import CRISIS_RESOURCES
-from rag.service import Assistant
-from ui.auth import VISITOR_KEY
+from rag.service import Assistant, clean
+from ui.edge import caller_of, question_counted
 from ui.render import answer_html, citation_label, markdown, request_html, source_html, text
 
 log = logging.getLogger(__name__)
@@ -43,20 +44,10 @@ def _session(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None) if request is not None else None
 
 
-def _visitor_and_address(request: gr.Request | None) -> tuple[str | None, str | None]:
-    """The server-issued visitor id (set on the page load, `ui.server`) and the client address.
-
-    Both come from the HTTP request itself, never from what the client puts in the
-    queue payload (its `session_hash` is its own choice).
-    """
-    raw = getattr(request, "request", None) if request is not None else None
-    if raw is None:
-        return None, None
-    try:
-        visitor = raw.session.get(VISITOR_KEY)
-    except AssertionError:  # served without the session middleware (the chat on its own)
-        visitor = None
-    return visitor, raw.client.host if raw.client else None
+def _caller(request: gr.Request | None) -> Caller | None:
+    """Who is asking, from the HTTP request itself (`ui.edge.caller_of`), never from what
+    the client puts in the queue payload (its `session_hash` is its own choice)."""
+    return caller_of(getattr(request, "request", None) if request is not None else None)
 
 
 def _sources_update(answer: Answer | None) -> dict:
@@ -65,17 +56,18 @@ def _sources_update(answer: Answer | None) -> dict:
 
 
 def chat_responder(assistant: Assistant):
-    """The chat's send handler: streams replies, keeps the raw turns and each final Answer."""
+    """The chat's send handler: streams replies, keeps the raw turns and each final Answer.
+    A message is cut to MENTORKB_MAX_QUESTION_CHARS before it is shown or read."""
 
     def respond(message: str, chat: list[dict[str, Any]], turns: list[tuple[str, str]],
                 answers: dict[int, Answer], request: gr.Request | None = None):
-        message = (message or "").strip()
+        message = clean(message or "", assistant.settings.max_question_chars)
         if not message:
             yield chat, "", turns, answers, gr.skip(), gr.skip(), gr.skip()
             return
         shown = chat + [{"role": "user", "content": markdown("{}", message)}]
         answer = None
-        for answer in assistant.ask_stream(message, turns, session=_session(request)):
+        for answer in assistant.ask_stream(message, turns, session=_session(request), caller=_caller(request)):
             if not answer.final:
                 reply = {"role": "assistant", "content": answer_html(answer)}
                 yield shown + [reply], "", turns, answers, gr.skip(), gr.skip(), gr.skip()
@@ -90,9 +82,12 @@ def chat_responder(assistant: Assistant):
 def api_asker(assistant: Assistant):
     """The public `/ask` endpoint: one question in, the answer as JSON out."""
 
-    def ask(question: str) -> dict:
+    def ask(question: str, request: gr.Request) -> dict:
         """Answer one question; returns the same object as `mentorkb ask --json`."""
-        return assistant.ask(question).as_dict()
+        raw = getattr(request, "request", None)
+        # A direct call was counted (and refused with 429) by the server's edge; a queued one is counted here.
+        caller = None if question_counted(raw) else caller_of(raw)
+        return assistant.ask(question, caller=caller).as_dict()
 
     return ask
 
@@ -123,11 +118,10 @@ def human_requester(assistant: Assistant, settings: Settings):
     says what happens next, promising contact only when the mentee left a way to reach them."""
 
     def talk_to_human(contact: str, turns: list[tuple[str, str]], request: gr.Request):
-        visitor, address = _visitor_and_address(request)
         contact = (contact or "").strip()
         try:
             handoff = assistant.request_human(turns, contact=contact, session=_session(request),
-                                              visitor=visitor, address=address)
+                                              caller=_caller(request))
         except InvalidInput:
             return ("Write a message or leave a contact first, so a mentor knows what to help with "
                     "or how to reach you."), gr.skip(), gr.skip()
@@ -157,9 +151,8 @@ def request_checker(assistant: Assistant):
     """The "Check my request" handler: the handoff's state and replies, by reference code."""
 
     def check(ref: str, request: gr.Request) -> str:
-        visitor, address = _visitor_and_address(request)
         try:
-            return request_html(assistant.check_request(ref, visitor=visitor, address=address))
+            return request_html(assistant.check_request(ref, caller=_caller(request)))
         except (InvalidInput, NotFoundError, RateLimitedError) as e:
             return markdown("{}", str(e)[:1].upper() + str(e)[1:] + ".")
         except DatabaseError as e:
@@ -249,7 +242,8 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                                   feedback_options=("Like", "Dislike"))
                 with gr.Row():
                     box = gr.Textbox(placeholder="Ask a question, e.g. How often should I meet my mentor?",
-                                     show_label=False, scale=5, elem_id="question", autofocus=True)
+                                     show_label=False, scale=5, elem_id="question", autofocus=True,
+                                     max_length=settings.max_question_chars)
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 with gr.Row(visible=False, elem_id="feedback") as feedback_row:
                     feedback_text = gr.Textbox(show_label=False, placeholder="What was good or missing?",

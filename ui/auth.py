@@ -22,6 +22,7 @@ from ui.look import plain_page
 SESSION_USER = "user"
 SESSION_AT = "at"
 VISITOR_KEY = "visitor"  # a random id the server gives each browser: per-visitor limits
+CSRF_KEY = "csrf"  # the token every form of ours posts back
 
 
 def ensure_visitor(session: dict) -> None:
@@ -48,6 +49,20 @@ def secret_key(settings: Settings) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(key)
     return key
+
+
+def csrf_token(session: dict) -> str:
+    """This browser session's form token (made on first use): our forms carry it back,
+    and a form posted from another site cannot, since it cannot read our pages and the
+    browser does not send our lax cookie with its POST."""
+    if not isinstance(session.get(CSRF_KEY), str):
+        session[CSRF_KEY] = secrets.token_urlsafe(32)
+    return session[CSRF_KEY]
+
+
+def csrf_valid(session: dict, token: str) -> bool:
+    expected = session.get(CSRF_KEY)
+    return isinstance(expected, str) and bool(token) and secrets.compare_digest(expected, token)
 
 
 def sign_in(session: dict, user: User) -> None:
@@ -98,9 +113,10 @@ button { padding: .6rem; font-size: 1rem; background: #ea580c; color: #fff; bord
 """
 
 
-def login_page(error: str = "", next_path: str = "/mentor/") -> str:
-    """The sign-in form, a page of its own (not Gradio's): `error` and `next_path` are
-    escaped once, by the standard library, for an HTML page that reads nothing as Markdown."""
+def login_page(error: str = "", next_path: str = "/mentor/", token: str = "") -> str:
+    """The sign-in form, a page of its own (not Gradio's), carrying the CSRF `token`:
+    `error` and `next_path` are escaped once, by the standard library, for an HTML page
+    that reads nothing as Markdown."""
     message = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     form = f"""<p>For mentors and admins. Mentees can <a href="/">ask questions</a> without an account.</p>
 {message}
@@ -108,6 +124,7 @@ def login_page(error: str = "", next_path: str = "/mentor/") -> str:
 <label>Name <input name="username" autocomplete="username" required autofocus></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <input type="hidden" name="next" value="{html.escape(next_path)}">
+<input type="hidden" name="csrf_token" value="{html.escape(token)}">
 <button type="submit">Sign in</button>
 </form>"""
     return plain_page("MentorKB: sign in", "MentorKB sign in", form, _FORM_CSS)

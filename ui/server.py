@@ -25,9 +25,9 @@ from rag.core.errors import DatabaseError
 from rag.core.protocols import Workspace
 from rag.core.settings import Settings
 from rag.people.accounts import UserStore
-from rag.people.limits import RateLimiter
+from rag.people.limits import Budget, Caller
 from rag.service import Assistant
-from ui import auth, look
+from ui import auth, edge, look
 from ui.admin import build_admin_app
 from ui.app import build_app
 from ui.mentor import build_mentor_app
@@ -54,7 +54,9 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
     server = FastAPI(title="MentorKB", docs_url=None, redoc_url=None, openapi_url=None)
     server.middleware("http")(head_writer)  # added first, so it runs last, on Gradio's page only
     server.middleware("http")(access_guard(settings, user_store))
-    # Added after the guard, so it runs first and the guard can read request.session.
+    budgets = assistant.budgets
+    server.middleware("http")(edge.rate_guard(budgets["requests"], budgets["questions"]))
+    # Added after the guards, so it runs before them and they can read request.session.
     server.add_middleware(
         SessionMiddleware,
         secret_key=auth.secret_key(settings),
@@ -63,8 +65,9 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
         same_site="lax",
         https_only=False,
     )
+    server.add_middleware(edge.BodyCap, limit_for=edge.body_limit(settings))  # outermost: before anything reads
     server.get("/login", response_class=HTMLResponse)(login_form)
-    server.post("/login")(login_handler(settings, user_store))
+    server.post("/login")(login_handler(settings, user_store, budgets["logins"]))
     server.api_route("/logout", methods=["GET", "POST"])(logout)
     _mount_apps(server, assistant, settings, workspace, user_store, gaps)
     return server
@@ -133,33 +136,40 @@ async def head_writer(request: Request, call_next) -> Response:
     return rewritten
 
 
-def login_form(next: str = "/mentor/") -> str:
+def login_form(request: Request, next: str = "/mentor/") -> str:
     """The sign-in page; `next` is where a successful sign-in goes (our own paths only)."""
-    return auth.login_page(next_path=auth.safe_next(next))
+    return auth.login_page(next_path=auth.safe_next(next), token=auth.csrf_token(request.session))
 
 
-def login_handler(settings: Settings, user_store: Callable[[], UserStore]):
-    """The sign-in form's POST: rate limited per name and per address, then a session or the form again."""
-    attempts = RateLimiter(settings.login_attempts, 15 * 60)
+def login_handler(settings: Settings, user_store: Callable[[], UserStore], attempts: Budget):
+    """The sign-in form's POST: its CSRF token checked, rate limited per name and per
+    address, then a session or the form again."""
 
-    def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/mentor/")):
-        client = request.client.host if request.client else "unknown"
-        keys = (f"name:{username.strip().lower()[:64]}", f"addr:{client}")
-        if not all([attempts.allow(key) for key in keys]):  # count both, whichever trips
-            wait = max(attempts.retry_after(key) for key in keys)
-            log.warning("sign-in rate limit hit for %r from %s", username[:64], client)
-            message = f"Too many sign-in attempts. Try again in {max(1, round(wait / 60))} minute(s)."
-            return HTMLResponse(auth.login_page(message, auth.safe_next(next)), status_code=429,
-                                headers={"Retry-After": str(round(wait))})
+    def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/mentor/"),
+              csrf_token: str = Form("")):
+        def form(message: str, status: int, **headers: str) -> HTMLResponse:
+            page = auth.login_page(message, auth.safe_next(next), auth.csrf_token(request.session))
+            return HTMLResponse(page, status_code=status, headers=headers)
+
+        if not auth.csrf_valid(request.session, csrf_token):
+            # A form posted from another site (login CSRF) or one older than its session.
+            log.warning("sign-in without a valid form token for %r", username[:64])
+            return form("This sign-in form has expired; please sign in again.", 403)
+        address = request.client.host if request.client else None
+        name = f"name:{username.strip().lower()[:64]}"
+        wait = attempts.take(Caller(name, address))
+        if wait:
+            log.warning("sign-in rate limit hit for %r from %s", username[:64], address)
+            return form(f"Too many sign-in attempts. Try again in {max(1, round(wait / 60))} minute(s).", 429,
+                        **{"Retry-After": str(round(wait))})
         try:
             user = user_store().authenticate(username.strip(), password) if username and password else None
         except DatabaseError as e:
             log.error("sign-in: %s", e)
-            return HTMLResponse(auth.login_page("Accounts are unavailable right now; try again later.",
-                                                auth.safe_next(next)), status_code=503)
+            return form("Accounts are unavailable right now; try again later.", 503)
         if user is None:
             log.info("failed web login for %r", username[:64])
-            return HTMLResponse(auth.login_page("Wrong name or password.", auth.safe_next(next)), status_code=401)
+            return form("Wrong name or password.", 401)
         auth.sign_in(request.session, user)
         target = auth.safe_next(next)
         if target.startswith("/admin") and not user.is_admin:

@@ -112,6 +112,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
     import uvicorn
 
+    from ui.edge import trusted_proxies
+
     try:
         indexed, dropped = app.workspace.recover()  # finish what a crash interrupted
         if indexed or dropped:
@@ -124,7 +126,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     _background(assistant.warm_up_index, "open-index")
     host, port = host or settings.host, port or settings.port
     click.echo(f"MentorKB on http://{host}:{port} (mentors and admins: http://{host}:{port}/login)", err=True)
-    uvicorn.run(server, host=host, port=port, log_level="warning")
+    # X-Forwarded-For is believed only from MENTORKB_TRUSTED_PROXIES (none by default):
+    # uvicorn's own default trusts it from 127.0.0.1, which lets any local client pick its address.
+    proxies = trusted_proxies(settings)
+    uvicorn.run(server, host=host, port=port, log_level="warning", proxy_headers=bool(proxies),
+                forwarded_allow_ips=proxies or None)
     click.echo("MentorKB stopped", err=True)
 
 

@@ -49,7 +49,14 @@ def bench_serve(settings: Settings, questions: list[str], queries: int, clients:
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     start = time.perf_counter()
-    proc = _start_server(settings, port, log)
+    # Every client stays within the question limit, exactly: its share of the queries in
+    # a minute, and the whole load from one loopback address. A client refused for the
+    # rate counts as an error, so the count shows the limiter keeps clients apart.
+    share = -(-queries // clients)
+    limits = {"MENTORKB_RATE_LIMIT_PER_MINUTE": str(share),
+              "MENTORKB_RATE_LIMIT_PER_ADDRESS_PER_MINUTE": str(queries + clients),
+              "MENTORKB_REQUESTS_PER_ADDRESS_PER_MINUTE": str(2 * (queries + clients) + 100)}
+    proc = _start_server(settings, port, log, limits)
     try:
         first = _first_answer(proc, port, url, questions[0], log)
         cold_s = time.perf_counter() - start
@@ -80,9 +87,9 @@ def bench_serve(settings: Settings, questions: list[str], queries: int, clients:
     }
 
 
-def _start_server(settings: Settings, port: int, log: Path) -> subprocess.Popen:
+def _start_server(settings: Settings, port: int, log: Path, extra: dict[str, str] | None = None) -> subprocess.Popen:
     """`mentorkb serve` on `settings`' data dir and store, offline, logging to `log`."""
-    env = {
+    env = {**(extra or {}),
         **os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
         "MENTORKB_COLLECTION": settings.collection, "MENTORKB_MODELS_DIR": str(settings.models_path),
     }
@@ -97,6 +104,7 @@ def _concurrent_clients(url: str, questions: list[str], queries: int, clients: i
                         ) -> tuple[list[float], list[str], float]:
     """`clients` gradio_client clients connect first, then all send at once, each its
     share of `queries`. Returns the successful calls' latencies, the errors, and the wall time."""
+    import httpx
     from gradio_client import Client
 
     pool = [None] * clients
@@ -106,7 +114,10 @@ def _concurrent_clients(url: str, questions: list[str], queries: int, clients: i
     go = threading.Barrier(clients + 1)
 
     def client(i: int) -> None:
-        pool[i] = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+        # Each client is its own visitor, as a browser is: the page load gives it the cookie.
+        cookie = httpx.get(url, timeout=60).cookies.get("mentorkb_session")
+        pool[i] = Client(url, verbose=False, analytics_enabled=False, download_files=False,
+                         headers={"Cookie": f"mentorkb_session={cookie}"})
         go.wait()
         for j in range(i, queries, clients):
             began = time.perf_counter()
@@ -114,7 +125,8 @@ def _concurrent_clients(url: str, questions: list[str], queries: int, clients: i
                 result = pool[i].predict(questions[j % len(questions)], api_name="/ask")
                 # Any reply the assistant can give is a success; a handoff or refusal is
                 # a decision about the question, not a server error.
-                ok = result.get("route") in ("answer", "abstain", "handoff", "refuse")
+                ok = (result.get("route") in ("answer", "abstain", "handoff", "refuse")
+                      and result.get("category") != "rate_limited")
             except Exception as e:  # noqa: BLE001 - any failure counts as an error
                 ok, result = False, f"{type(e).__name__}: {e}"
             with lock:

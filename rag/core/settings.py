@@ -106,7 +106,31 @@ class Settings(BaseSettings):
     )
     max_answer_words: int = Field(120, ge=20, description="Soft cap on an answer's length.")
     rate_limit_per_minute: int = Field(
-        20, ge=1, description="Questions one chat session may ask per minute; more get a polite wait."
+        20, ge=1, description="Questions one caller may ask per minute, in the chat or through the API; in "
+        "the chat more get a polite wait, over the API HTTP 429. A caller is a signed-in account, else "
+        "the visitor id in the server's signed cookie, else the client address."
+    )
+    rate_limit_per_address_per_minute: int = Field(
+        200, ge=1, description="Questions per client address per minute, whatever the cookies."
+    )
+    requests_per_minute: int = Field(
+        240, ge=1, description="Action requests (Gradio queue and API calls, uploads) one caller may make "
+        "per minute; more get HTTP 429."
+    )
+    requests_per_address_per_minute: int = Field(
+        2400, ge=1, description="Action requests per client address per minute, whatever the cookies."
+    )
+    rate_limit_storage: str = Field(
+        "memory://", description="Where rate-limit counts live: 'memory://' (each process counts on its "
+        "own) or a Redis URL such as 'redis://localhost:6379' (pip install redis) shared by several workers."
+    )
+    trusted_proxies: str = Field(
+        "", description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For "
+        "header gives the client address. Empty (the default): the header is ignored, since anyone can "
+        "send it."
+    )
+    max_request_kb: int = Field(
+        2048, ge=64, description="Largest request body, in KiB, outside file uploads (HTTP 413 beyond)."
     )
     handoff_requests_per_hour: int = Field(
         5, ge=1, description="New \"Talk to a human mentor\" handoffs one visitor (a server-issued cookie) "
@@ -117,7 +141,8 @@ class Settings(BaseSettings):
         "whatever the cookies. Handoffs the triage makes are never limited."
     )
     max_question_chars: int = Field(
-        2000, ge=100, description="Longer questions are cut to this many characters."
+        2000, ge=100, description="Chat messages and questions are cut to this many characters before "
+        "anything reads, stores or shows them."
     )
     disclaimer: str = Field(DEFAULT_DISCLAIMER, description="Shown with every reply.")
     max_file_mb: float = Field(50, gt=0, description="Files larger than this are refused.")

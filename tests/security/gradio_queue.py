@@ -19,8 +19,9 @@ def button_fn_index(http: httpx.Client, label: str, prefix: str = "") -> int:
     return next(i for i, d in enumerate(config["dependencies"]) if any(t[0] in ids for t in d["targets"]))
 
 
-def join(http: httpx.Client, fn_index: int, data: list, prefix: str = "") -> dict:
-    """Join the queue as a new client session; the `process_completed` message.
+def join(http: httpx.Client, fn_index: int, data: list, prefix: str = "", may_limit: bool = False) -> dict | None:
+    """Join the queue as a new client session; the `process_completed` message (None
+    when `may_limit` and the server refused the call with 429).
 
     `message["success"]` says whether the handler ran; its first output is
     `message["output"]["data"][0]`, Gradio's error text `message["output"]["error"]`.
@@ -29,6 +30,8 @@ def join(http: httpx.Client, fn_index: int, data: list, prefix: str = "") -> dic
     joined = http.post(f"{prefix}/gradio_api/queue/join",
                        json={"data": data, "fn_index": fn_index, "session_hash": session,
                              "event_data": None, "trigger_id": None})
+    if may_limit and joined.status_code == 429:
+        return None
     assert joined.status_code == 200, joined.text
     with http.stream("GET", f"{prefix}/gradio_api/queue/data", params={"session_hash": session}) as events:
         for line in events.iter_lines():

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.security.gradio_queue import button_fn_index, join, mentor_server
+from tests.serving import post_login
 
 MENTOR, PASSWORD = "mona", "a-long-password"
 
@@ -27,8 +28,7 @@ def mentor_http(corpus_data_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     secret.write_text("# Server notes\n\nThe vault code is TOPSECRET-4711, never share it.\n")
     with mentor_server(corpus_data_dir, root, MENTOR, PASSWORD) as (url, data, uploads):
         with httpx.Client(base_url=url, timeout=120) as http:
-            signed = http.post("/login", data={"username": MENTOR, "password": PASSWORD, "next": "/mentor/"},
-                               follow_redirects=False)
+            signed = post_login(http, MENTOR, PASSWORD, next="/mentor/")
             assert signed.status_code == 303
             yield http, data, secret, uploads, root / "serve.log"
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.security.gradio_queue import button_fn_index, join, mentor_server
-from tests.serving import add_user
+from tests.serving import add_user, post_login
 
 BOMBS = 3
 
@@ -34,8 +34,7 @@ def alias_bomb() -> bytes:
 @contextmanager
 def signed_in(url: str, name: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=url, timeout=300) as http:
-        assert http.post("/login", data={"username": name, "password": "a-long-password"},
-                         follow_redirects=False).status_code == 303
+        assert post_login(http, name, "a-long-password").status_code == 303
         yield http
 
 

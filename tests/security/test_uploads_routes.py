@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.security.gradio_queue import button_fn_index, join, mentor_server
+from tests.serving import post_login
 
 MENTOR, PASSWORD = "mira", "a-long-password"
 LIMIT_MB = 1
@@ -51,7 +52,7 @@ def test_a_mentor_upload_is_capped_quota_checked_and_its_temp_copy_deleted(serve
     url, data, uploads = served
     with httpx.Client(base_url=url, timeout=120) as http:
         assert http.post("/mentor/gradio_api/upload", files={"files": ("a.md", b"# A\n")}).status_code == 401
-        signed = http.post("/login", data={"username": MENTOR, "password": PASSWORD}, follow_redirects=False)
+        signed = post_login(http, MENTOR, PASSWORD)
         assert signed.status_code == 303
         big = b"# Big\n\n" + b"word " * (LIMIT_MB * 2**20 // 5 + 10)
         over = http.post("/mentor/gradio_api/upload", files={"files": ("big.md", big)})
