@@ -65,7 +65,7 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
     )
     server.get("/login", response_class=HTMLResponse)(login_form)
     server.post("/login")(login_handler(settings, user_store))
-    server.api_route("/logout", methods=["GET", "POST"])(logout)
+    server.api_route("/logout", methods=["GET", "POST"])(logout_handler(user_store))
     _mount_apps(server, assistant, settings, workspace, user_store, gaps)
     return server
 
@@ -160,7 +160,7 @@ def login_handler(settings: Settings, user_store: Callable[[], UserStore]):
         if user is None:
             log.info("failed web login for %r", username[:64])
             return HTMLResponse(auth.login_page("Wrong name or password.", auth.safe_next(next)), status_code=401)
-        auth.sign_in(request.session, user)
+        auth.sign_in(request.session, user, user_store(), settings)
         target = auth.safe_next(next)
         if target.startswith("/admin") and not user.is_admin:
             target = "/mentor/"
@@ -169,10 +169,20 @@ def login_handler(settings: Settings, user_store: Callable[[], UserStore]):
     return login
 
 
-def logout(request: Request):
-    """Forget the session and go back to the chat."""
-    request.session.clear()
-    return RedirectResponse("/", status_code=303)
+def logout_handler(user_store: Callable[[], UserStore]):
+    """Sign out (GET, or POST), then go back to the chat. POSTed with `everywhere=1`, it
+    ends every session of the account; only a POST, which a lax cookie never carries from
+    another site, so no other page can sign someone out everywhere."""
+
+    def logout(request: Request, everywhere: str = Form("")):
+        try:
+            auth.sign_out(request.session, user_store(), everywhere=request.method == "POST" and everywhere == "1")
+        except DatabaseError as e:
+            log.error("sign-out: %s", e)
+            request.session.clear()  # this browser is signed out all the same
+        return RedirectResponse("/", status_code=303)
+
+    return logout
 
 
 def role_dependency(role: str, settings: Settings, user_store: Callable[[], UserStore]):
