@@ -23,13 +23,43 @@ def test_a_session_expires_and_dies_with_its_account(users, tmp_path) -> None:
 
     settings = load_settings(data_dir=tmp_path / "data", session_hours=8)
     session: dict = {}
-    auth.sign_in(session, users.get("ana"))
+    auth.sign_in(session, users.get("ana"), users, settings)
     assert auth.signed_in(session, users, settings).name == "ana"
-    stale = {**session, auth.SESSION_AT: time.time() - 9 * 3600}
+    assert auth.signed_in({**session, auth.SESSION_USER: "bob"}, users, settings) is None  # not bob's session
+    age(users, hours=9)
+    stale = dict(session)
     assert auth.signed_in(stale, users, settings) is None and stale == {}
     users.remove("ana")
     assert auth.signed_in(session, users, settings) is None
-    assert auth.signed_in({"user": "ana"}, users, settings) is None  # no login time: not a session of ours
+    assert auth.signed_in({"user": "ana", "at": time.time()}, users, settings) is None  # no session id: not ours
+
+
+def test_signing_out_ends_this_session_or_every_one(users, tmp_path) -> None:
+    from rag.core.settings import load_settings
+    from ui import auth
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    here, there, elsewhere = {}, {}, {}
+    for session in (here, there, elsewhere):
+        auth.sign_in(session, users.get("ana"), users, settings)
+    copy = dict(here)
+    auth.sign_out(here, users)
+    assert here == {} and auth.signed_in(copy, users, settings) is None
+    assert auth.signed_in(there, users, settings).name == "ana"
+    auth.sign_out(there, users, everywhere=True)
+    assert auth.signed_in(elsewhere, users, settings) is None
+
+
+def age(users, hours: float) -> None:
+    """Make every stored web session `hours` old."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from rag.people.db import now, web_sessions
+
+    with users.engine.begin() as conn:
+        conn.execute(update(web_sessions).values(created_at=now() - timedelta(hours=hours)))
 
 
 def test_the_secret_key_is_created_once_and_private(tmp_path) -> None:

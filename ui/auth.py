@@ -1,9 +1,11 @@
-"""Web logins: a signed session cookie names the user; every check reads the database.
+"""Web logins: the cookie carries a session id; every check reads the database.
 
-The cookie (Starlette's SessionMiddleware, signed with the server's secret key)
-holds the user name and the login time. A login older than `session_hours` is
-refused, and so is a session whose user was removed or whose role no longer fits,
-because `signed_in` looks the user up on every request.
+The cookie (Starlette's SessionMiddleware, signed with the server's secret key) holds
+the user name and a random session id; the database keeps the id's hash, its user and
+its start (`UserStore.start_session`). A session is refused once it is older than
+`session_hours`, signed out, or ended by a new password, the account's removal or
+`mentorkb users signout`; a copied cookie dies with it. The user's role is read afresh
+on every request.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import html
 import os
 import secrets
-import time
 from urllib.parse import quote
 
 from rag.core.errors import AccessDenied, NotFoundError
@@ -20,7 +21,7 @@ from rag.people.accounts import User, UserStore
 from ui.look import plain_page
 
 SESSION_USER = "user"
-SESSION_AT = "at"
+SESSION_ID = "sid"  # the random id whose hash names the session's row in the database
 VISITOR_KEY = "visitor"  # a random id the server gives each browser: per-visitor limits
 CSRF_KEY = "csrf"  # the token every form of ours posts back
 
@@ -65,25 +66,40 @@ def csrf_valid(session: dict, token: str) -> bool:
     return isinstance(expected, str) and bool(token) and secrets.compare_digest(expected, token)
 
 
-def sign_in(session: dict, user: User) -> None:
-    session.clear()
+def max_age_s(settings: Settings) -> float:
+    return settings.session_hours * 3600
+
+
+def sign_in(session: dict, user: User, users: UserStore, settings: Settings) -> None:
+    """Start a session for `user` in the database and put its id in a fresh cookie."""
+    session_id = users.start_session(user, max_age_s(settings))
+    session.clear()  # nothing from before the sign-in carries over
     session[SESSION_USER] = user.name
-    session[SESSION_AT] = time.time()
+    session[SESSION_ID] = session_id
 
 
 def signed_in(session: dict, users: UserStore, settings: Settings) -> User | None:
-    """The session's user if the login is current and the account still exists."""
-    name, at = session.get(SESSION_USER), session.get(SESSION_AT)
-    if not isinstance(name, str) or not isinstance(at, (int, float)):
+    """The session's user while its record lasts (see the module's docstring); an ended
+    session is cleared from the cookie."""
+    name, session_id = session.get(SESSION_USER), session.get(SESSION_ID)
+    if not isinstance(name, str) or not isinstance(session_id, str):
         return None
-    if time.time() - at > settings.session_hours * 3600:
+    user = users.session_user(session_id, max_age_s(settings))
+    if user is None or user.name != name:
         session.clear()
         return None
+    return user
+
+
+def sign_out(session: dict, users: UserStore, everywhere: bool = False) -> None:
+    """End this browser's session in the database, or with `everywhere` every session of its
+    account, and empty the cookie (even if the database fails)."""
+    session_id = session.get(SESSION_ID)
     try:
-        return users.get(name)
-    except NotFoundError:
+        if isinstance(session_id, str):
+            users.end_session(session_id, everywhere)
+    finally:
         session.clear()
-        return None
 
 
 def require(users: UserStore, name: str | None, role: str = "mentor") -> User:
@@ -128,6 +144,21 @@ def login_page(error: str = "", next_path: str = "/mentor/", token: str = "") ->
 <button type="submit">Sign in</button>
 </form>"""
     return plain_page("MentorKB: sign in", "MentorKB sign in", form, _FORM_CSS)
+
+
+def signout_everywhere_page(token: str, expired: bool = False) -> str:
+    """A button that ends every session of the account (other browsers and devices too)."""
+    message = ('<p class="error" role="alert">That form had expired; press the button again.</p>'
+               if expired else "")
+    form = f"""<p>This signs your account out on every browser and device, this one included.</p>
+{message}
+<form method="post" action="/logout">
+<input type="hidden" name="everywhere" value="1">
+<input type="hidden" name="csrf_token" value="{html.escape(token)}">
+<button type="submit">Sign out everywhere</button>
+</form>
+<p><a href="/mentor/">Back to the workspace</a></p>"""
+    return plain_page("MentorKB: sign out everywhere", "Sign out everywhere", form, _FORM_CSS)
 
 
 def login_url(path: str) -> str:

@@ -136,7 +136,8 @@ def header_line(users: Callable[[], UserStore], role: str):
 
     def who_am_i(request: gr.Request) -> str:
         user = acting_user(users, request, role)
-        return markdown("Signed in as **{}** ({}) · [Chat](/) · [Sign out](/logout)", user.name, user.role)
+        return markdown("Signed in as **{}** ({}) · [Chat](/) · [Sign out](/logout) · "
+                        "[Sign out everywhere](/logout/everywhere)", user.name, user.role)
 
     return who_am_i
 

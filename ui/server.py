@@ -68,7 +68,8 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
     server.add_middleware(edge.BodyCap, limit_for=edge.body_limit(settings))  # outermost: before anything reads
     server.get("/login", response_class=HTMLResponse)(login_form)
     server.post("/login")(login_handler(settings, user_store, budgets["logins"]))
-    server.api_route("/logout", methods=["GET", "POST"])(logout)
+    server.api_route("/logout", methods=["GET", "POST"])(logout_handler(user_store))
+    server.get("/logout/everywhere", response_class=HTMLResponse)(signout_everywhere_form)
     _mount_apps(server, assistant, settings, workspace, user_store, gaps)
     return server
 
@@ -170,7 +171,11 @@ def login_handler(settings: Settings, user_store: Callable[[], UserStore], attem
         if user is None:
             log.info("failed web login for %r", username[:64])
             return form("Wrong name or password.", 401)
-        auth.sign_in(request.session, user)
+        try:
+            auth.sign_in(request.session, user, user_store(), settings)
+        except DatabaseError as e:
+            log.error("sign-in: %s", e)
+            return form("Accounts are unavailable right now; try again later.", 503)
         target = auth.safe_next(next)
         if target.startswith("/admin") and not user.is_admin:
             target = "/mentor/"
@@ -179,10 +184,29 @@ def login_handler(settings: Settings, user_store: Callable[[], UserStore], attem
     return login
 
 
-def logout(request: Request):
-    """Forget the session and go back to the chat."""
-    request.session.clear()
-    return RedirectResponse("/", status_code=303)
+def logout_handler(user_store: Callable[[], UserStore]):
+    """Sign out (GET, or POST), then go back to the chat. POSTed with `everywhere=1` and
+    the form's CSRF token (the page at /logout/everywhere), it ends every session of the
+    account; without the token it is refused, so no other site can sign someone out everywhere."""
+
+    def logout(request: Request, everywhere: str = Form(""), csrf_token: str = Form("")):
+        everywhere_asked = request.method == "POST" and everywhere == "1"
+        if everywhere_asked and not auth.csrf_valid(request.session, csrf_token):
+            return HTMLResponse(auth.signout_everywhere_page(auth.csrf_token(request.session), expired=True),
+                                status_code=403)
+        try:
+            auth.sign_out(request.session, user_store(), everywhere=everywhere_asked)
+        except DatabaseError as e:
+            log.error("sign-out: %s", e)
+            request.session.clear()  # this browser is signed out all the same
+        return RedirectResponse("/", status_code=303)
+
+    return logout
+
+
+def signout_everywhere_form(request: Request) -> str:
+    """The page whose button signs the account out on every device."""
+    return auth.signout_everywhere_page(auth.csrf_token(request.session))
 
 
 def role_dependency(role: str, settings: Settings, user_store: Callable[[], UserStore]):
@@ -227,4 +251,4 @@ def _file_route(path: str) -> bool:
 
 def _public(path: str) -> bool:
     """What a signed-out visitor may fetch when the chat itself needs a login."""
-    return path in ("/login", "/logout", "/favicon.ico")
+    return path in ("/login", "/logout", "/logout/everywhere", "/favicon.ico")

@@ -141,6 +141,7 @@ def users() -> None:
     \b
     mentorkb users add alice --role mentor      (prompts for the password)
     mentorkb users list
+    mentorkb users signout alice                (ends her web sessions everywhere)
     """
 
 
@@ -168,6 +169,7 @@ def list_users(ctx: click.Context) -> None:
 @click.argument("name")
 @click.pass_context
 def remove_user(ctx: click.Context, name: str) -> None:
+    """Delete an account; its web sessions end with it."""
     _, accounts = _stores(ctx)
     accounts.remove(name)
     click.echo(f"removed {name}")
@@ -178,10 +180,20 @@ def remove_user(ctx: click.Context, name: str) -> None:
 @click.password_option(envvar="MENTORKB_NEW_PASSWORD")
 @click.pass_context
 def set_password(ctx: click.Context, name: str, password: str) -> None:
-    """Set a new password."""
+    """Set a new password; every web session of the account ends (signed out everywhere)."""
     _, accounts = _stores(ctx)
     accounts.set_password(name, password)
     click.echo(f"password changed for {name}")
+
+
+@users.command("signout")
+@click.argument("name")
+@click.pass_context
+def sign_out(ctx: click.Context, name: str) -> None:
+    """End every web session of an account: each browser must sign in again."""
+    _, accounts = _stores(ctx)
+    ended = accounts.end_sessions(name)
+    click.echo(f"{ended} web session{'' if ended == 1 else 's'} ended for {name}")
 
 
 @click.command()

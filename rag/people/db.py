@@ -1,5 +1,5 @@
-"""The application database: handoffs and their replies, accounts, feedback, the question
-log and the knowledge-gap view's marks.
+"""The application database: handoffs and their replies, accounts and their web sessions,
+feedback, the question log and the knowledge-gap view's marks.
 
 SQLite under the data dir by default (`data/mentorkb.sqlite3`). Any SQLAlchemy URL
 in `MENTORKB_DATABASE_URL` (e.g. `postgresql+psycopg://user@host/mentorkb`) works
@@ -51,6 +51,17 @@ users = Table(
     Column("name", String(64), nullable=False, unique=True),
     Column("role", String(16), nullable=False),  # mentor | admin
     Column("password_hash", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Web sign-ins, one row per signed-in browser: the cookie holds a random session id, the
+# table only its sha256, so a copy of the database cannot sign anyone in. Deleting a row
+# revokes that cookie (sign out); deleting a user's rows revokes them all.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
