@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.core.settings import Settings
@@ -41,7 +41,7 @@ def caller_of(request: Request | None) -> Caller | None:
 
 
 def question_counted(request: Request | None) -> bool:
-    """Whether `rate_guard` already counted this request's question (a direct API call)."""
+    """Whether `RateGuard` already counted this request's question (a direct API call)."""
     return bool(request is not None and request.scope.get("state", {}).get(COUNTED))
 
 
@@ -51,24 +51,30 @@ def too_many(wait: float, what: str = "requests") -> JSONResponse:
                         headers={"Retry-After": str(seconds)})
 
 
-def rate_guard(requests: Budget, questions: Budget):
-    """Middleware: every action POST counts against the caller's request budget, and
-    a direct call of the chat's `ask` endpoint against its question budget too (the
-    chat's own messages are counted by the assistant, which answers with a polite wait)."""
+class RateGuard:
+    """ASGI middleware: every action POST counts against the caller's request budget,
+    and a direct call of the chat's `ask` endpoint against its question budget too (the
+    chat's own messages are counted by the assistant, which answers with a polite wait).
+    Plain ASGI, so streamed replies pass through untouched."""
 
-    async def guard(request: Request, call_next) -> Response:
-        path = request.url.path
-        if request.method == "POST" and ACTION.match(path):
-            caller = caller_of(request)
-            if wait := requests.take(caller):
-                return too_many(wait)
-            if API_ASK.match(path):
-                if wait := questions.take(caller):
-                    return too_many(wait, "questions")
-                request.scope.setdefault("state", {})[COUNTED] = True
-        return await call_next(request)
+    def __init__(self, app: ASGIApp, requests: Budget, questions: Budget) -> None:
+        self.app = app
+        self.requests = requests
+        self.questions = questions
 
-    return guard
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and ACTION.match(scope["path"]):
+            caller = caller_of(Request(scope))
+            wait = self.requests.take(caller)
+            if not wait and API_ASK.match(scope["path"]):
+                if wait := self.questions.take(caller):
+                    await too_many(wait, "questions")(scope, receive, send)
+                    return
+                scope.setdefault("state", {})[COUNTED] = True
+            if wait:
+                await too_many(wait)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyCap:

@@ -55,7 +55,7 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
     server.middleware("http")(head_writer)  # added first, so it runs last, on Gradio's page only
     server.middleware("http")(access_guard(settings, user_store))
     budgets = assistant.budgets
-    server.middleware("http")(edge.rate_guard(budgets["requests"], budgets["questions"]))
+    server.add_middleware(edge.RateGuard, requests=budgets["requests"], questions=budgets["questions"])
     # Added after the guards, so it runs before them and they can read request.session.
     server.add_middleware(
         SessionMiddleware,
