@@ -103,3 +103,19 @@ def test_a_forged_forwarded_for_is_ignored_without_a_trusted_proxy(url: str) -> 
                                    headers={"x-forwarded-for": f"203.0.113.{n}"}).status_code)
     # Earlier tests' sign-ins came from this address too, so the limit may come sooner.
     assert codes[-1] == 429 and set(codes) == {401, 429} and codes.index(429) <= attempts, codes
+
+
+def test_a_listed_proxy_is_believed(corpus_data_dir: Path, tmp_path: Path) -> None:
+    """Behind a proxy in MENTORKB_TRUSTED_PROXIES each client counts under its own address."""
+    data = tmp_path / "data"
+    shutil.copytree(corpus_data_dir, data, ignore=shutil.ignore_patterns("mentorkb.sqlite3*"))
+    attempts = 2
+    with serve(data, tmp_path / "serve.log", MENTORKB_TRUSTED_PROXIES="127.0.0.1",
+               MENTORKB_LOGIN_ATTEMPTS=str(attempts)) as base, httpx.Client(base_url=base, timeout=60) as http:
+        def attempt(name: str, client: str) -> int:
+            token = form_token(http.get("/login").text)
+            return http.post("/login", data={"username": name, "password": "wrong-password-1",
+                                             "csrf_token": token}, headers={"x-forwarded-for": client}).status_code
+
+        assert [attempt(f"a{n}", f"203.0.113.{n}") for n in range(attempts + 2)] == [401] * (attempts + 2)
+        assert [attempt(f"b{n}", "198.51.100.7") for n in range(attempts + 1)] == [401] * attempts + [429]
