@@ -122,8 +122,9 @@ class Assistant:
         """Answer one question, given the conversation so far as (role, text) turns.
 
         `caller` is counted against the question budget (None: not limited, as in the
-        CLI); `session` groups a chat's questions and handoffs. With `record` off (the CLI's default) nothing is written: no handoff is filed
-        (the reply says so) and the question is not logged.
+        CLI); `session` groups a chat's questions and handoffs. With `record` off (the
+        CLI's default) nothing is written: no handoff is filed (the reply says so) and
+        the question is not logged.
         """
         answer = None
         for answer in self.ask_stream(question, history, session=session, record=record, caller=caller):
