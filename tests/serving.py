@@ -53,9 +53,9 @@ def form_token(page_html: str) -> str:
     return html.unescape(found.group(1))
 
 
-def post_login(http, username: str, password: str, **fields: str):
+def post_login(http, username: str, password: str, headers: dict[str, str] | None = None, **fields: str):
     """POST the sign-in form as a browser does: fetch it first (for its CSRF token and
     the session cookie that token belongs to), then send it back with the fields."""
     token = form_token(http.get("/login").text)
     return http.post("/login", data={"username": username, "password": password, "csrf_token": token, **fields},
-                     follow_redirects=False)
+                     headers=headers, follow_redirects=False)

@@ -84,9 +84,8 @@ def api_asker(assistant: Assistant):
 
     def ask(question: str, request: gr.Request) -> dict:
         """Answer one question; returns the same object as `mentorkb ask --json`."""
-        raw = getattr(request, "request", None)
         # A direct call was counted (and refused with 429) by the server's edge; a queued one is counted here.
-        caller = None if question_counted(raw) else caller_of(raw)
+        caller = None if question_counted(getattr(request, "request", None)) else _caller(request)
         return assistant.ask(question, caller=caller).as_dict()
 
     return ask

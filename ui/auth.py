@@ -133,14 +133,13 @@ def login_page(error: str = "", next_path: str = "/mentor/", token: str = "") ->
     """The sign-in form, a page of its own (not Gradio's), carrying the CSRF `token`:
     `error` and `next_path` are escaped once, by the standard library, for an HTML page
     that reads nothing as Markdown."""
-    message = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     form = f"""<p>For mentors and admins. Mentees can <a href="/">ask questions</a> without an account.</p>
-{message}
+{_alert(error)}
 <form method="post" action="/login">
 <label>Name <input name="username" autocomplete="username" required autofocus></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <input type="hidden" name="next" value="{html.escape(next_path)}">
-<input type="hidden" name="csrf_token" value="{html.escape(token)}">
+{_csrf_field(token)}
 <button type="submit">Sign in</button>
 </form>"""
     return plain_page("MentorKB: sign in", "MentorKB sign in", form, _FORM_CSS)
@@ -148,17 +147,24 @@ def login_page(error: str = "", next_path: str = "/mentor/", token: str = "") ->
 
 def signout_everywhere_page(token: str, expired: bool = False) -> str:
     """A button that ends every session of the account (other browsers and devices too)."""
-    message = ('<p class="error" role="alert">That form had expired; press the button again.</p>'
-               if expired else "")
     form = f"""<p>This signs your account out on every browser and device, this one included.</p>
-{message}
+{_alert("That form had expired; press the button again." if expired else "")}
 <form method="post" action="/logout">
 <input type="hidden" name="everywhere" value="1">
-<input type="hidden" name="csrf_token" value="{html.escape(token)}">
+{_csrf_field(token)}
 <button type="submit">Sign out everywhere</button>
 </form>
 <p><a href="/mentor/">Back to the workspace</a></p>"""
     return plain_page("MentorKB: sign out everywhere", "Sign out everywhere", form, _FORM_CSS)
+
+
+def _alert(error: str) -> str:
+    return f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+
+
+def _csrf_field(token: str) -> str:
+    """The hidden field every form of ours posts its CSRF token in (`csrf_valid` checks it)."""
+    return f'<input type="hidden" name="csrf_token" value="{html.escape(token)}">'
 
 
 def login_url(path: str) -> str:

@@ -54,7 +54,6 @@ class RateLimiter:
         from limits.strategies import MovingWindowRateLimiter
 
         self.name = name
-        self.limit = limit
         self.item = RateLimitItemPerSecond(limit, max(1, round(window_s)))
         self._limiter = MovingWindowRateLimiter(store or MemoryStorage())
 

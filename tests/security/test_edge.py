@@ -95,12 +95,8 @@ def test_a_forged_forwarded_for_is_ignored_without_a_trusted_proxy(url: str) -> 
     """Sign-in attempts under new names, each claiming another address: still one address."""
     attempts = DEFAULTS.login_attempts
     with httpx.Client(base_url=url, timeout=60) as http:
-        codes = []
-        for n in range(attempts + 1):
-            token = form_token(http.get("/login").text)
-            codes.append(http.post("/login", data={"username": f"nobody{n}", "password": "wrong-password-1",
-                                                   "csrf_token": token},
-                                   headers={"x-forwarded-for": f"203.0.113.{n}"}).status_code)
+        codes = [post_login(http, f"nobody{n}", "wrong-password-1",
+                            headers={"x-forwarded-for": f"203.0.113.{n}"}).status_code for n in range(attempts + 1)]
     # Earlier tests' sign-ins came from this address too, so the limit may come sooner.
     assert codes[-1] == 429 and set(codes) == {401, 429} and codes.index(429) <= attempts, codes
 
@@ -113,9 +109,7 @@ def test_a_listed_proxy_is_believed(corpus_data_dir: Path, tmp_path: Path) -> No
     with serve(data, tmp_path / "serve.log", MENTORKB_TRUSTED_PROXIES="127.0.0.1",
                MENTORKB_LOGIN_ATTEMPTS=str(attempts)) as base, httpx.Client(base_url=base, timeout=60) as http:
         def attempt(name: str, client: str) -> int:
-            token = form_token(http.get("/login").text)
-            return http.post("/login", data={"username": name, "password": "wrong-password-1",
-                                             "csrf_token": token}, headers={"x-forwarded-for": client}).status_code
+            return post_login(http, name, "wrong-password-1", headers={"x-forwarded-for": client}).status_code
 
         assert [attempt(f"a{n}", f"203.0.113.{n}") for n in range(attempts + 2)] == [401] * (attempts + 2)
         assert [attempt(f"b{n}", "198.51.100.7") for n in range(attempts + 1)] == [401] * attempts + [429]
