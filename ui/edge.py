@@ -23,9 +23,11 @@ from rag.people.limits import Budget, Caller
 from ui.auth import SESSION_USER, VISITOR_KEY
 
 # Gradio's routes that act (run a handler or take a file), under any mount.
-ACTION = re.compile(r"^(?:/mentor|/admin)?/gradio_api/(?:queue/join|call/[^/]+|run/[^/]+|api/[^/]+|upload)/?$")
-# The chat's public question endpoint, called directly: counted as a question here.
-API_ASK = re.compile(r"^/gradio_api/(?:call|run|api)/ask/?$")
+ACTION = re.compile(r"^(?:(?:/mentor|/admin)?/gradio_api/(?:queue/join|call/[^/]+|run/[^/]+|api/[^/]+|upload)"
+                    r"|/api/ask)/?$")
+# The public question endpoints, called directly (the JSON API, or the chat's `ask` through
+# Gradio's call/run API): counted as a question here.
+API_ASK = re.compile(r"^(?:/gradio_api/(?:call|run|api)/ask|/api/ask)/?$")
 UPLOAD = re.compile(r"^/mentor/gradio_api/upload/?$")
 COUNTED = "mentorkb_question_counted"  # set on a request whose question this layer counted
 

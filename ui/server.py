@@ -1,5 +1,5 @@
 """create_server(...) -> FastAPI: the mentee chat at /, the mentor workspace at /mentor,
-the admin page at /admin, with /login and /logout.
+the admin page at /admin, with /login and /logout, and the JSON API at /api (`ui.api`).
 
 Each Gradio app is mounted with its own auth dependency, which Gradio applies to
 its page, config, API and queue routes. A middleware in front of /mentor and
@@ -27,7 +27,7 @@ from rag.core.settings import Settings
 from rag.people.accounts import UserStore
 from rag.people.limits import Budget, Caller
 from rag.service import Assistant
-from ui import auth, edge, look
+from ui import api, auth, edge, look
 from ui.admin import build_admin_app
 from ui.app import build_app
 from ui.mentor import build_mentor_app
@@ -51,7 +51,10 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
     `user_store` opens the accounts on first use (`mentorkb.app.build` wires it), as the
     Assistant does the handoffs: the mentee chat never depends on the database.
     """
-    server = FastAPI(title="MentorKB", docs_url=None, redoc_url=None, openapi_url=None)
+    # The JSON API documents itself at /api/openapi.json; the pages are not part of it.
+    server = FastAPI(title="MentorKB", summary="Answers from mentors' shared documents, or a human mentor.",
+                     docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    api.one_line_errors(server)
     server.middleware("http")(head_writer)  # added first, so it runs last, on Gradio's page only
     server.middleware("http")(access_guard(settings, user_store))
     budgets = assistant.budgets
@@ -66,10 +69,12 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
         https_only=False,
     )
     server.add_middleware(edge.BodyCap, limit_for=edge.body_limit(settings))  # outermost: before anything reads
-    server.get("/login", response_class=HTMLResponse)(login_form)
-    server.post("/login")(login_handler(settings, user_store, budgets["logins"]))
-    server.api_route("/logout", methods=["GET", "POST"])(logout_handler(user_store))
-    server.get("/logout/everywhere", response_class=HTMLResponse)(signout_everywhere_form)
+    page = {"include_in_schema": False}
+    server.get("/login", response_class=HTMLResponse, **page)(login_form)
+    server.post("/login", **page)(login_handler(settings, user_store, budgets["logins"]))
+    server.api_route("/logout", methods=["GET", "POST"], **page)(logout_handler(user_store))
+    server.get("/logout/everywhere", response_class=HTMLResponse, **page)(signout_everywhere_form)
+    server.include_router(api.api_router(assistant))  # before the mounts: "/" would take every path
     _mount_apps(server, assistant, settings, workspace, user_store, gaps)
     return server
 

@@ -91,14 +91,28 @@ def ask(ctx: click.Context, question: str | None, batch: Path | None, as_json: b
 @click.command()
 @click.option("--host", help="Address to bind (default MENTORKB_HOST or 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default MENTORKB_PORT or 7860).")
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes on the one port "
+              "(default MENTORKB_WORKERS or 1); each loads its own model.")
+@click.option("--peers", hidden=True, help="A worker's siblings' private ports (set by --workers).")
+@click.option("--worker-index", type=int, hidden=True, help="Which of --peers this worker is.")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, peers: str | None,
+          worker_index: int | None) -> None:
     """Serve the web app: the mentee chat at /, the mentor workspace at /mentor,
-    the admin page at /admin (sign in at /login; accounts from `mentorkb users add`).
+    the admin page at /admin (sign in at /login; accounts from `mentorkb users add`),
+    and the JSON API at /api/ask (schema at /api/openapi.json).
+
+    With --workers N, N processes share the port: the JSON API is answered by any of
+    them, and each web page's requests go to the worker that served the page.
     """
     from mentorkb.app import build
 
     settings = settings_of(ctx)
+    host, port = host or settings.host, port or settings.port
+    workers = workers or settings.workers
+    if peers is None and workers > 1:
+        _supervise(ctx, settings, host, port, workers)
+        return
     # Gradio keeps uploads in GRADIO_TEMP_DIR (read when gradio is imported): under the
     # data dir, with the rest of the state, and a folder the upload handler may sweep.
     os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.data_dir / "tmp" / "gradio"))
@@ -124,14 +138,40 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     # Open the index (importing Chroma) now, while the model still loads, rather than
     # after the model on the warm-up thread, where the first question would wait for it.
     _background(assistant.warm_up_index, "open-index")
-    host, port = host or settings.host, port or settings.port
-    click.echo(f"MentorKB on http://{host}:{port} (mentors and admins: http://{host}:{port}/login)", err=True)
     # X-Forwarded-For is believed only from MENTORKB_TRUSTED_PROXIES (none by default):
     # uvicorn's own default trusts it from 127.0.0.1, which lets any local client pick its address.
     proxies = trusted_proxies(settings)
-    uvicorn.run(server, host=host, port=port, log_level="warning", proxy_headers=bool(proxies),
-                forwarded_allow_ips=proxies or None)
+    options = {"log_level": "warning", "proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
+    if peers is None:
+        click.echo(f"MentorKB on http://{host}:{port} (mentors and admins: http://{host}:{port}/login)", err=True)
+        uvicorn.run(server, host=host, port=port, **options)
+        click.echo("MentorKB stopped", err=True)
+        return
+    from mentorkb.workers import private_socket, public_socket
+    from ui.auth import secret_key
+    from ui.sticky import StickyWorkers
+
+    ports = [int(p) for p in peers.split(",")]
+    sticky = StickyWorkers(server, worker_index, ports, secret_key(settings))
+    sockets = [public_socket(host, port), private_socket(ports[worker_index])]
+    uvicorn.Server(uvicorn.Config(sticky, **options)).run(sockets=sockets)
+
+
+def _supervise(ctx: click.Context, settings, host: str, port: int, workers: int) -> None:
+    """Start `workers` worker processes on (host, port) and keep them running."""
+    from mentorkb.workers import supervise
+    from ui.auth import secret_key
+
+    secret_key(settings)  # made once here, not raced for by the workers
+    if settings.rate_limit_storage.startswith("memory://"):
+        click.echo(f"note: MENTORKB_RATE_LIMIT_STORAGE is memory://, so each of the {workers} workers counts "
+                   "on its own and a caller may get up to that many times each limit; a redis:// URL "
+                   "shares the counts (docs/scaling.md)", err=True)
+    click.echo(f"MentorKB on http://{host}:{port} with {workers} workers "
+               f"(mentors and admins: http://{host}:{port}/login)", err=True)
+    status = supervise(settings.data_dir, host, port, workers, lambda line: click.echo(line, err=True))
     click.echo("MentorKB stopped", err=True)
+    ctx.exit(status)
 
 
 def _background(warm_up: Callable[[], None], name: str) -> None:

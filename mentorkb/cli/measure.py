@@ -137,14 +137,23 @@ def _triage_report(settings: Settings, embedder, labeled: list[dict], gold: list
                                   ("old: rules", LegacyTriager(settings, embedder))]}
 
 
-def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(v.replace("_", "")) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated chunk counts, got {value!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise click.BadParameter(f"expected positive chunk counts, got {value!r}")
-    return sizes
+def _positive_ints(what: str):
+    """A click callback: comma-separated positive integers ("1000,10_000") as a tuple."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+        try:
+            numbers = tuple(int(v.replace("_", "")) for v in value.split(",") if v.strip())
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated {what}, got {value!r}") from None
+        if not numbers or min(numbers) < 1:
+            raise click.BadParameter(f"expected positive {what}, got {value!r}")
+        return numbers
+
+    return parse
+
+
+_sizes = _positive_ints("chunk counts")
+_counts = _positive_ints("client counts")
 
 
 @click.command()
@@ -153,7 +162,8 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int,
 @click.option("--serve-at", type=int, default=10_000, show_default=True,
               help="Index size to run `mentorkb serve` at (cold start, memory, concurrent clients); 0 skips.")
 @click.option("--queries", type=int, default=1000, show_default=True, help="Queries sent to the server.")
-@click.option("--clients", type=int, default=20, show_default=True, help="Simultaneous clients.")
+@click.option("--clients", default="20,50", show_default=True, callback=_counts,
+              help="Simultaneous clients: a run over the JSON API and one over the chat for each count.")
 @click.option("--rounds", type=int, default=3, show_default=True, help="Passes over the questions per size.")
 @click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=Path("corpus"), show_default=True, help="Documents (and questions.jsonl) to build from.")
@@ -163,11 +173,12 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int,
 @click.option("--gaps", type=click.IntRange(min=0), default=10_000, show_default=True,
               help="Logged questions to time the knowledge-gap report over; 0 skips it.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: int, rounds: int,
+def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: tuple[int, ...], rounds: int,
           corpus: Path, copies: int, noop_docs: int, gaps: int, as_json: bool) -> None:
     """Measure speed against floors taken in the same run: ask latency against one
     encode plus one raw Chroma query, ingest against pure encode(), a no-op
-    re-ingest, `mentorkb serve` (cold start, memory, concurrent clients) and the
+    re-ingest, `mentorkb serve` (cold start, memory, and simultaneous clients over the
+    JSON API and over the chat, against one in-process ask after another) and the
     knowledge-gap report over many logged questions.
 
     Indexes beyond the corpus's own chunks are synthetic (real vectors, perturbed).
@@ -175,12 +186,12 @@ def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: int, ro
 
     \b
     mentorkb bench --json
-    mentorkb bench --chunks 1000 --serve-at 1000 --queries 100
+    mentorkb bench --chunks 1000 --serve-at 1000 --queries 100 --clients 20
     """
     from mentorkb.tools import bench as benchmarks
 
-    if clients < 1 or queries < 1 or rounds < 1:
-        raise click.UsageError("--clients, --queries and --rounds must be at least 1")
+    if queries < 1 or rounds < 1:
+        raise click.UsageError("--queries and --rounds must be at least 1")
     result = benchmarks.run(
         corpus, copies, noop_docs, chunks, serve_at or None, queries, clients, rounds,
         progress=lambda message: click.echo(message, err=True), gaps=gaps,

@@ -1,5 +1,6 @@
 """`mentorkb serve` under load, for `mentorkb bench`: time from process start to the
-first answer, resident memory, and many simultaneous clients through Gradio's API."""
+first answer, resident memory, and many simultaneous clients over the JSON API
+(`POST /api/ask`) and over the chat's path (Gradio's queue)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ import time
 from pathlib import Path
 
 from rag.core.settings import Settings
+
+API_TARGET_CLIENTS = 20  # the JSON API's targets are for this many simultaneous clients
+API_RATIO_TARGET = 0.5  # its q/s over in-process q/s
+API_P95_MS_TARGET = 200.0
 
 
 def percentiles(samples_s: list[float]) -> dict[str, float]:
@@ -42,27 +47,51 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def bench_serve(settings: Settings, questions: list[str], queries: int, clients: int, log: Path) -> dict:
-    """Cold start, memory and concurrent clients against `mentorkb serve` in a subprocess."""
+# The runs against one server, in this order: (path, simultaneous clients) for each
+# client count asked for. "api" is POST /api/ask; "chat" is the chat's Gradio endpoint
+# through Gradio's queue, as the web page sends it.
+PATHS = ("api", "chat")
+
+
+def bench_serve(settings: Settings, questions: list[str], queries: int, clients: tuple[int, ...], log: Path,
+                in_process_qps: float | None = None) -> dict:
+    """Cold start, memory, then `queries` questions over the JSON API and over the chat
+    from each number of simultaneous `clients`, against `mentorkb serve` in a subprocess.
+    `in_process_qps` (one `Assistant.ask` after another, from the same run) is what each
+    run's throughput is compared with."""
     import psutil
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
+    runs = [(path, n) for n in clients for path in PATHS]
     start = time.perf_counter()
-    # Every client stays within the question limit, exactly: its share of the queries in
-    # a minute, and the whole load from one loopback address. A client refused for the
-    # rate counts as an error, so the count shows the limiter keeps clients apart.
-    share = -(-queries // clients)
+    # Every client is its own visitor (a new cookie per run) and stays within the question
+    # limit exactly: its share of a run's queries in a minute. All of the runs come from
+    # one loopback address within a few minutes, so that address may send all of them.
+    # A client refused for the rate counts as an error: the count shows the limiter
+    # keeps clients apart and never refuses one that stays within its share.
+    share = -(-queries // min(clients))
+    total = queries * len(runs) + 2 * sum(n for _, n in runs) + 10
     limits = {"MENTORKB_RATE_LIMIT_PER_MINUTE": str(share),
-              "MENTORKB_RATE_LIMIT_PER_ADDRESS_PER_MINUTE": str(queries + clients),
-              "MENTORKB_REQUESTS_PER_ADDRESS_PER_MINUTE": str(2 * (queries + clients) + 100)}
+              "MENTORKB_RATE_LIMIT_PER_ADDRESS_PER_MINUTE": str(total),
+              "MENTORKB_REQUESTS_PER_ADDRESS_PER_MINUTE": str(3 * total + 100)}
     proc = _start_server(settings, port, log, limits)
+    results = []
     try:
         first = _first_answer(proc, port, url, questions[0], log)
         cold_s = time.perf_counter() - start
         server = psutil.Process(proc.pid)
         rss_loaded = server.memory_info().rss / 2**20
-        latencies, errors, wall = _concurrent_clients(url, questions, queries, clients)
+        for path, n in runs:
+            run = _api_clients if path == "api" else _chat_clients
+            latencies, errors, wall = run(url, questions, queries, n)
+            qps = len(latencies) / wall
+            results.append({
+                "path": path, "clients": n, "queries": queries, "errors": len(errors), "error_samples": errors[:3],
+                "throughput_qps": round(qps, 2),
+                "ratio_to_in_process": round(qps / in_process_qps, 3) if in_process_qps else None,
+                "latency": percentiles(latencies) if latencies else {},
+            })
         rss_after = server.memory_info().rss / 2**20
         peak = _peak_rss_mb(proc.pid)
     finally:
@@ -78,13 +107,43 @@ def bench_serve(settings: Settings, questions: list[str], queries: int, clients:
         "rss_mb_after_load": round(rss_loaded, 1),
         "rss_mb_after_queries": round(rss_after, 1),
         "peak_rss_mb": peak,
-        "clients": clients,
-        "queries": queries,
-        "errors": len(errors),
-        "error_samples": errors[:3],
-        "throughput_qps": round(len(latencies) / wall, 2),
-        "latency": percentiles(latencies) if latencies else {},
+        "in_process_qps": in_process_qps,
+        "runs": results,
     }
+
+
+def serve_targets(serve: dict) -> list[tuple[str, object, str, bool]]:
+    """(name, measured, wanted, met) for the server's throughput targets (issue 32): the
+    JSON API with 20 simultaneous clients at half the in-process rate or better, with
+    p95 within 200 ms, and no errors on any run."""
+    found = []
+    for run in serve["runs"]:
+        label = f"{run['clients']} simultaneous {run['path']} clients"
+        found.append((f"errors with {label}", run["errors"], "0", run["errors"] == 0))
+        if run["path"] == "api" and run["clients"] == API_TARGET_CLIENTS:
+            ratio = run["ratio_to_in_process"]
+            if ratio is not None:
+                found.append((f"{label}: q/s / in-process q/s", ratio, f">= {API_RATIO_TARGET}",
+                              ratio >= API_RATIO_TARGET))
+            p95 = run["latency"].get("p95_ms")
+            if p95 is not None:
+                found.append((f"{label}: p95 (ms)", p95, f"<= {API_P95_MS_TARGET:g}", p95 <= API_P95_MS_TARGET))
+    return found
+
+
+def serve_table(serve: dict) -> list[str]:
+    """The server's figures as Markdown lines: memory and start, then one row per run."""
+    lines = ["| serve at chunks | cold start | RSS loaded / after queries / peak | in-process ask |",
+             "| ---: | ---: | ---: | ---: |",
+             f"| {serve['chunks']:,} | {serve['cold_start_s']} s | {serve['rss_mb_after_load']} / "
+             f"{serve['rss_mb_after_queries']} / {serve['peak_rss_mb']} MB | {serve['in_process_qps']} q/s |",
+             "", "| path | clients | queries | throughput | ratio to in-process | p50 / p95 | errors |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for run in serve["runs"]:
+        lat = run["latency"] or {"p50_ms": "-", "p95_ms": "-"}
+        lines.append(f"| {run['path']} | {run['clients']} | {run['queries']:,} | {run['throughput_qps']} q/s "
+                     f"| {run['ratio_to_in_process']} | {lat['p50_ms']} / {lat['p95_ms']} ms | {run['errors']} |")
+    return lines
 
 
 def _start_server(settings: Settings, port: int, log: Path, extra: dict[str, str] | None = None) -> subprocess.Popen:
@@ -100,10 +159,56 @@ def _start_server(settings: Settings, port: int, log: Path, extra: dict[str, str
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
-def _concurrent_clients(url: str, questions: list[str], queries: int, clients: int
-                        ) -> tuple[list[float], list[str], float]:
-    """`clients` gradio_client clients connect first, then all send at once, each its
-    share of `queries`. Returns the successful calls' latencies, the errors, and the wall time."""
+def _ok(result) -> bool:
+    """Any reply the assistant can give is a success; a handoff or refusal is a decision
+    about the question, not a server error. A rate-limited reply is an error."""
+    return (isinstance(result, dict) and result.get("route") in ("answer", "abstain", "handoff", "refuse")
+            and result.get("category") != "rate_limited")
+
+
+def _api_clients(url: str, questions: list[str], queries: int, clients: int) -> tuple[list[float], list[str], float]:
+    """`clients` asyncio clients of POST /api/ask, each its own visitor with its own
+    connection; all send at once, each its share of `queries`, one after another. One
+    event loop drives them all, so the load generator takes little of the CPU the
+    server needs. Returns the successful calls' latencies, the errors, and the wall time."""
+    import asyncio
+
+    import httpx
+
+    errors: list[str] = []
+    latencies: list[float] = []
+
+    async def client(i: int, http: httpx.AsyncClient) -> None:
+        for j in range(i, queries, clients):
+            began = time.perf_counter()
+            try:
+                reply = await http.post("/api/ask", json={"question": questions[j % len(questions)]})
+                result = reply.json() if reply.status_code == 200 else f"{reply.status_code}: {reply.text}"
+            except Exception as e:  # noqa: BLE001 - any failure counts as an error
+                result = f"{type(e).__name__}: {e}"
+            if _ok(result):
+                latencies.append(time.perf_counter() - began)
+            else:
+                errors.append(str(result)[:200])
+
+    async def main() -> float:
+        pool = [httpx.AsyncClient(base_url=url, timeout=120) for _ in range(clients)]
+        try:
+            await asyncio.gather(*(http.get("/") for http in pool))  # each gets its visitor cookie
+            began = time.perf_counter()
+            await asyncio.gather(*(client(i, http) for i, http in enumerate(pool)))
+            return time.perf_counter() - began
+        finally:
+            await asyncio.gather(*(http.aclose() for http in pool))
+
+    wall = asyncio.run(main())
+    return latencies, errors, wall
+
+
+def _chat_clients(url: str, questions: list[str], queries: int, clients: int) -> tuple[list[float], list[str], float]:
+    """`clients` gradio_client clients (the chat's path: Gradio's queue) connect first,
+    then all send at once, each its share of `queries`. Returns the successful calls'
+    latencies, the errors, and the wall time."""
     import httpx
     from gradio_client import Client
 
@@ -123,10 +228,7 @@ def _concurrent_clients(url: str, questions: list[str], queries: int, clients: i
             began = time.perf_counter()
             try:
                 result = pool[i].predict(questions[j % len(questions)], api_name="/ask")
-                # Any reply the assistant can give is a success; a handoff or refusal is
-                # a decision about the question, not a server error.
-                ok = (result.get("route") in ("answer", "abstain", "handoff", "refuse")
-                      and result.get("category") != "rate_limited")
+                ok = _ok(result)
             except Exception as e:  # noqa: BLE001 - any failure counts as an error
                 ok, result = False, f"{type(e).__name__}: {e}"
             with lock:

@@ -239,6 +239,8 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address `mentorkb serve` binds to.")
     port: int = Field(7860, description="Port `mentorkb serve` listens on.")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes `mentorkb serve` runs on its port "
+                         "(each loads the embedding model; about one per core).")
 
     @field_validator("triage_categories", mode="before")
     @classmethod
