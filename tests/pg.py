@@ -102,8 +102,10 @@ def postgres() -> Iterator[Postgres]:
     try:
         _run(root, PG_BIN / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
              "--locale=C.UTF-8", "--no-sync", "--no-instructions")
+        # The server's time zone is UTC+14 on purpose: a server set to its local time must not
+        # move the app's timestamps or its per-day counts off UTC.
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off "
-                   "-c max_connections=200")
+                   "-c max_connections=200 -c timezone=Pacific/Kiritimati")
         _run(root, PG_BIN / "pg_ctl", "-D", data, "-l", root / "server.log", "-w", "-t", "60", "-o", options,
              "start")
         try:
