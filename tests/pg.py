@@ -59,6 +59,13 @@ class Postgres:
         self._admin(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def tables(self, url: str) -> int:
+        """How many tables the database at `url` holds."""
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=url.rsplit("/", 1)[1]) as conn:
+            return conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]
+
     def drop_database(self, url: str) -> None:
         from rag.people.db import close_databases
 
@@ -128,10 +135,16 @@ def database_for(request: pytest.FixtureRequest, backend: str) -> str:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, clean_environ: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def database_url(request: pytest.FixtureRequest, clean_environ: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """This test's application database: "" (SQLite) or a fresh Postgres database's URL,
-    set as MENTORKB_DATABASE_URL for the test (after clean_environ emptied MENTORKB_*)."""
+    set as MENTORKB_DATABASE_URL for the test (after clean_environ emptied MENTORKB_*).
+
+    A postgres variant that never created its tables ran on SQLite after all: settings
+    loaded before this fixture (list it first, or use `pytest.mark.usefixtures`)."""
     url = database_for(request, request.param)
     if url:
         monkeypatch.setenv("MENTORKB_DATABASE_URL", url)
-    return url
+    yield url
+    if url and not request.getfixturevalue("postgres").tables(url):
+        pytest.fail(f"{request.node.name} never opened its Postgres database: were its settings loaded "
+                    "before the database_url fixture?", pytrace=False)
