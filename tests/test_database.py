@@ -111,3 +111,18 @@ def test_the_question_log_commit_leaves_the_connection_durable(engine) -> None:
     for _ in range(3):  # every pooled connection
         with engine.connect() as conn:
             assert str(conn.execute(text(setting)).scalar()) in ("on", "2")  # 2: SQLite's FULL
+
+
+def test_backup_copies_a_sqlite_database_and_sends_postgres_to_pg_dump(tmp_path: Path, database_url: str) -> None:
+    from mentorkb.backup import backup
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    UserStore(open_database(settings)).add("alice", "mentor", "a long enough password")
+    report = backup(settings, tmp_path / "copy")
+    if database_url:  # docs/scaling.md says so: the server's own tools back it up
+        assert "mentorkb.sqlite3" not in report.copied and any("pg_dump" in n for n in report.notes)
+        assert not (tmp_path / "copy" / "mentorkb.sqlite3").exists()
+    else:
+        assert "mentorkb.sqlite3" in report.copied
+        copied = load_settings(data_dir=tmp_path / "copy")
+        assert UserStore(open_database(copied)).get("alice").role == "mentor"
