@@ -17,7 +17,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test stress screenshots install install-test index clean chromium triage-model injection-model ranker-model sentence-model
+.PHONY: run test stress screenshots install install-test index clean chromium postgres triage-model injection-model ranker-model sentence-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +52,16 @@ chromium:
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	fi
 
-test: install-test chromium
+# The application database's tests run on Debian's PostgreSQL 15 too (tests/pg.py starts
+# its own server on a temp dir; nothing is configured system-wide).
+postgres:
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	fi
+
+test: install-test chromium postgres
 	$(BIN)/python -m pytest
 
 stress: install-test

@@ -1,4 +1,5 @@
-"""Hermetic tests against the real parts: MiniLM, Chroma on disk, SQLite files."""
+"""Hermetic tests against the real parts: MiniLM, Chroma on disk, SQLite files and a real
+PostgreSQL 15 (tests/pg.py) for the application database."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rag.core.jsonl import read_jsonl
+from tests.pg import database_url, postgres  # noqa: F401 - fixtures, shared with every test module
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -76,7 +78,8 @@ def assistant(corpus_data_dir: Path, embedder):
     from mentorkb.app import build
     from rag.core.settings import load_settings
 
-    return build(load_settings(data_dir=corpus_data_dir), embedder=embedder).assistant
+    # Its own SQLite database, whatever backend the test that first asks for it runs on.
+    return build(load_settings(data_dir=corpus_data_dir, database_url=""), embedder=embedder).assistant
 
 
 @pytest.fixture

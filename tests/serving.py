@@ -39,10 +39,10 @@ def serve(data_dir: Path, log: Path, **env: str) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-def add_user(data_dir: Path, name: str, role: str, password: str) -> None:
+def add_user(data_dir: Path, name: str, role: str, password: str, **env: str) -> None:
     subprocess.run(
         [str(MENTORKB), "--data-dir", str(data_dir), "users", "add", name, "--role", role],
-        check=True, capture_output=True, env=mentorkb_env(MENTORKB_NEW_PASSWORD=password),
+        check=True, capture_output=True, env=mentorkb_env(MENTORKB_NEW_PASSWORD=password, **env),
     )
 
 

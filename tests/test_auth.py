@@ -8,7 +8,7 @@ import pytest
 
 
 @pytest.fixture
-def users(tmp_path):
+def users(tmp_path, database_url):  # on SQLite and on Postgres (tests/pg.py)
     from mentorkb.app import user_store
     from rag.core.settings import load_settings
 

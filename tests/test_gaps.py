@@ -1,4 +1,4 @@
-"""The knowledge-gap view against the real parts: a SQLite question log, MiniLM and
+"""The knowledge-gap view against the real parts: a question log (SQLite, and Postgres), MiniLM and
 the sample corpus's index. The seeded topics are none of the corpus's."""
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ SENSITIVE = "I can't go on anymore and I want to end it all after my parental le
 
 def abstained(question: str, **extra) -> Answer:
     return Answer(question, "abstain", "I couldn't find this in the documents.", **extra)
+
+
+# Every test on SQLite and on Postgres (tests/pg.py); usefixtures sets the database up before
+# `settings` reads MENTORKB_DATABASE_URL.
+pytestmark = pytest.mark.usefixtures("database_url")
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""The gaps panel's plot data and cluster cards, from a real SQLite question log."""
+"""The gaps panel's plot data and cluster cards, from a real question log (SQLite, and Postgres)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from rag.core.types import Answer
@@ -12,6 +13,8 @@ from rag.people.db import now, open_database, questions
 from rag.people.gaps import GapFinder
 from tests.test_gaps import SENSITIVE, TOPICS, abstained, seed
 from ui.gaps import clusters_html, rates_frame, summary_html, volume_frame
+
+pytestmark = pytest.mark.usefixtures("database_url")  # SQLite and Postgres (tests/pg.py)
 
 
 def test_volume_and_rates_per_day_with_no_division_by_zero(settings) -> None:

@@ -1,4 +1,5 @@
-"""Human handoff: the record in a real SQLite file, its lifecycle, the webhook, the CLI."""
+"""Human handoff: the record in a real database (a SQLite file, and PostgreSQL: tests/pg.py),
+its lifecycle, the webhook, the CLI."""
 
 from __future__ import annotations
 
@@ -22,16 +23,17 @@ from rag.people.activity import ActivityLog
 from rag.people.db import metadata, open_database
 from rag.people.handoffs import HandoffStore
 from rag.people.notify import WebhookNotifier
+from tests.pg import sqlite_only
 
 TRANSCRIPT = [("user", "How do I prepare for a first meeting?"), ("assistant", "Send a short note first. [1]")]
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> HandoffStore:
+def store(tmp_path: Path, database_url: str) -> HandoffStore:
     return HandoffStore(open_database(load_settings(data_dir=tmp_path / "db")))
 
 
-def test_lifecycle_open_claim_resolve(store: HandoffStore, tmp_path: Path) -> None:
+def test_lifecycle_open_claim_resolve(store: HandoffStore, tmp_path: Path, database_url: str) -> None:
     created = store.create("legal", [*TRANSCRIPT, ("user", "my old employer is suing me")])
     assert created.status == "open" and created.ref.startswith("MKB-") and len(created.ref) == 10
     assert created.summary == "Legal: “my old employer is suing me”"
@@ -54,9 +56,12 @@ def test_lifecycle_open_claim_resolve(store: HandoffStore, tmp_path: Path) -> No
         store.resolve(created.ref, "alice", "again")
     assert store.list("open") == [] and [h.ref for h in store.list("resolved")] == [created.ref]
 
-    # It is a real row in the SQLite file under the data dir.
-    with sqlite3.connect(tmp_path / "db" / "mentorkb.sqlite3") as conn:
-        row = conn.execute("SELECT status, claimed_by, resolution_note FROM handoffs").fetchone()
+    # It is a real row in the database (the SQLite file under the data dir, or the Postgres
+    # server), read through a connection of its own.
+    raw = create_engine(database_url or f"sqlite:///{tmp_path / 'db' / 'mentorkb.sqlite3'}")
+    with raw.connect() as conn:
+        row = tuple(conn.execute(text("SELECT status, claimed_by, resolution_note FROM handoffs")).one())
+    raw.dispose()
     assert row == ("resolved", "alice", "Talked it through; referred to legal aid.")
 
 
@@ -202,6 +207,7 @@ def webhook():
     server.server_close()
 
 
+@pytest.mark.usefixtures("database_url")
 def test_webhook_is_retried_and_carries_no_transcript_by_default(webhook, tmp_path: Path) -> None:
     handler, url = webhook
     handler.failures = 2
@@ -216,6 +222,7 @@ def test_webhook_is_retried_and_carries_no_transcript_by_default(webhook, tmp_pa
     assert store.get(created.ref).notified == "sent"
 
 
+@pytest.mark.usefixtures("database_url")
 def test_webhook_that_never_answers_loses_nothing(webhook, tmp_path: Path, caplog) -> None:
     handler, url = webhook
     handler.failures = 99
@@ -231,6 +238,7 @@ def test_webhook_that_never_answers_loses_nothing(webhook, tmp_path: Path, caplo
     assert "gave up" in caplog.text and url not in caplog.text  # webhook URLs are secrets
 
 
+@pytest.mark.usefixtures("database_url")
 def test_cli_users_and_handoff_commands(tmp_path: Path) -> None:
     data = tmp_path / "data"
     run = CliRunner().invoke
@@ -261,6 +269,8 @@ def test_cli_users_and_handoff_commands(tmp_path: Path) -> None:
     assert ref in run(cli, ["--data-dir", str(data), "handoffs", "list", "--status", "resolved"]).output
 
 
+@sqlite_only
+@pytest.mark.usefixtures("database_url")
 def test_passwords_are_hashed_and_checked(tmp_path: Path) -> None:
     accounts = UserStore(open_database(load_settings(data_dir=tmp_path)))
     accounts.add("alice", "admin", "correct horse battery")
@@ -275,6 +285,7 @@ def test_passwords_are_hashed_and_checked(tmp_path: Path) -> None:
         accounts.add("bob", "root", "correct horse battery")
 
 
+@pytest.mark.usefixtures("database_url")
 def test_question_log_respects_the_privacy_setting(corpus_data_dir: Path, embedder, tmp_path: Path) -> None:
     engine = open_database(load_settings(data_dir=tmp_path))
     quiet = build(load_settings(data_dir=corpus_data_dir), embedder=embedder,
@@ -287,6 +298,7 @@ def test_question_log_respects_the_privacy_setting(corpus_data_dir: Path, embedd
     assert stats["questions"] == 2 and stats["by_route"] == {"answer": 1, "refuse": 1}
 
 
+@pytest.mark.usefixtures("database_url")
 def test_purge_enforces_retention_but_never_touches_open_handoffs(tmp_path: Path) -> None:
     from datetime import timedelta
 
@@ -324,6 +336,8 @@ def test_purge_enforces_retention_but_never_touches_open_handoffs(tmp_path: Path
         assert conn.exec_driver_sql("SELECT count(*) FROM handoff_replies").scalar() == 0
 
 
+@sqlite_only
+@pytest.mark.usefixtures("database_url")
 def test_question_log_rows_skip_the_fsync_and_leave_other_writes_durable(tmp_path: Path) -> None:
     from rag.core.types import Answer
 
@@ -341,6 +355,7 @@ def test_question_log_rows_skip_the_fsync_and_leave_other_writes_durable(tmp_pat
     assert [h.ref for h in store.list()] == [ref]
 
 
+@pytest.mark.usefixtures("database_url")
 def test_cli_ask_files_a_handoff_only_with_record(corpus_data_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(corpus_data_dir, data, ignore=shutil.ignore_patterns("mentorkb.sqlite3*"))

@@ -4,7 +4,15 @@ feedback, the question log and the knowledge-gap view's marks.
 SQLite under the data dir by default (`data/mentorkb.sqlite3`). Any SQLAlchemy URL
 in `MENTORKB_DATABASE_URL` (e.g. `postgresql+psycopg://user@host/mentorkb`) works
 unchanged: the tables use only portable types, and every query goes through
-SQLAlchemy Core.
+SQLAlchemy Core. The test suite runs every store on SQLite and on a real PostgreSQL 15
+(tests/pg.py); the column types below make the two behave alike:
+
+- `UTCDateTime`: timestamps come back aware and in UTC on both (SQLite's are naive,
+  Postgres' are in the server's time zone), and Postgres sessions run in UTC, so
+  `date()` counts UTC days as SQLite's does.
+- `Str` / `LongText`: a NUL, which a Postgres text column refuses, is stored as U+FFFD.
+- `SessionKey`: a chat session id is the client's choice, of any length; one longer
+  than its column is stored (and looked up) as its sha256.
 
 This database is separate from the search index (Chroma plus the per-generation
 manifest): a reindex never touches a handoff, and several web workers can share it.
@@ -12,6 +20,7 @@ manifest): a reindex never touches a handoff, and several web workers can share 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +40,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     create_engine,
     event,
 )
@@ -44,14 +54,64 @@ log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
+
+class Str(TypeDecorator):
+    """VARCHAR(n) whose NULs are stored as U+FFFD: Postgres refuses NUL in text, SQLite
+    kept it, and a form or a chat history can carry one."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
+class LongText(Str):
+    """TEXT, NULs stored as U+FFFD (see Str)."""
+
+    impl = Text
+    cache_ok = True  # each subclass says so itself
+
+
+class SessionKey(Str):
+    """A chat session id, as the client chose it (Gradio's session_hash is the client's
+    own): one longer than the column is stored, and matched, as its sha256 hex digest."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        value = super().process_bind_param(value, dialect)
+        if isinstance(value, str) and len(value) > self.impl.length:
+            return hashlib.sha256(value.encode()).hexdigest()
+        return value
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and read back aware, in UTC, on every backend (SQLite
+    returns naive values; Postgres returns them in the session's time zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value  # naive: already UTC, as everything this app writes
+
+    def process_result_value(self, value, dialect):
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value
+
+
 users = Table(
     "users",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(64), nullable=False, unique=True),
-    Column("role", String(16), nullable=False),  # mentor | admin
-    Column("password_hash", String(255), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("name", Str(64), nullable=False, unique=True),
+    Column("role", Str(16), nullable=False),  # mentor | admin
+    Column("password_hash", Str(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 # Web sign-ins, one row per signed-in browser: the cookie holds a random session id, the
@@ -60,29 +120,29 @@ users = Table(
 web_sessions = Table(
     "web_sessions",
     metadata,
-    Column("id_hash", String(64), primary_key=True),
+    Column("id_hash", Str(64), primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 handoffs = Table(
     "handoffs",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("ref", String(16), nullable=False, unique=True),
-    Column("category", String(32), nullable=False),  # a triage category, "requested", "abstain"
-    Column("requested_by", String(16), nullable=False),  # mentee | triage
-    Column("status", String(16), nullable=False, index=True),  # open | claimed | resolved
-    Column("summary", Text, nullable=False),
+    Column("ref", Str(16), nullable=False, unique=True),
+    Column("category", Str(32), nullable=False),  # a triage category, "requested", "abstain"
+    Column("requested_by", Str(16), nullable=False),  # mentee | triage
+    Column("status", Str(16), nullable=False, index=True),  # open | claimed | resolved
+    Column("summary", LongText, nullable=False),
     Column("transcript", JSON, nullable=False),  # [{"role": "user"|"assistant", "text": ...}]
-    Column("contact", String(200)),
-    Column("session", String(64)),
-    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("claimed_at", DateTime(timezone=True)),
-    Column("claimed_by", String(64)),
-    Column("resolved_at", DateTime(timezone=True)),
-    Column("resolution_note", Text),
-    Column("notified", String(16)),  # None (no webhook) | sent | failed
+    Column("contact", Str(200)),
+    Column("session", SessionKey(64)),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("claimed_at", UTCDateTime),
+    Column("claimed_by", Str(64)),
+    Column("resolved_at", UTCDateTime),
+    Column("resolution_note", LongText),
+    Column("notified", Str(16)),  # None (no webhook) | sent | failed
 )
 
 handoff_replies = Table(
@@ -90,21 +150,21 @@ handoff_replies = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("handoff_id", Integer, ForeignKey("handoffs.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("author", String(64), nullable=False),  # the mentor's account name
-    Column("text", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("author", Str(64), nullable=False),  # the mentor's account name
+    Column("text", LongText, nullable=False),
 )
 
 feedback = Table(
     "feedback",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("session", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("session", SessionKey(64)),
     Column("rating", Integer, nullable=False),  # +1 or -1
-    Column("comment", Text),
-    Column("question", Text, nullable=False),
-    Column("answer", Text, nullable=False),
+    Column("comment", LongText),
+    Column("question", LongText, nullable=False),
+    Column("answer", LongText, nullable=False),
     Column("citations", JSON, nullable=False),  # [{"n", "source", "title", "section", "page"}]
 )
 
@@ -112,11 +172,11 @@ questions = Table(
     "questions",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("session", String(64)),
-    Column("question", Text),  # None when MENTORKB_LOG_QUESTIONS is off
-    Column("route", String(16), nullable=False),
-    Column("category", String(32)),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("session", SessionKey(64)),
+    Column("question", LongText),  # None when MENTORKB_LOG_QUESTIONS is off
+    Column("route", Str(16), nullable=False),
+    Column("category", Str(32)),
     Column("latency_ms", Float, nullable=False),
     Column("handoff_id", Integer, ForeignKey("handoffs.id", ondelete="SET NULL")),
 )
@@ -126,10 +186,10 @@ questions = Table(
 gap_covered = Table(
     "gap_covered",
     metadata,
-    Column("kind", String(1), nullable=False),
+    Column("kind", Str(1), nullable=False),
     Column("item_id", Integer, nullable=False),
-    Column("covered_at", DateTime(timezone=True), nullable=False),
-    Column("covered_by", String(64), nullable=False),
+    Column("covered_at", UTCDateTime, nullable=False),
+    Column("covered_by", Str(64), nullable=False),
     PrimaryKeyConstraint("kind", "item_id"),
 )
 
@@ -140,8 +200,8 @@ gap_covered = Table(
 question_vectors = Table(
     "question_vectors",
     metadata,
-    Column("key", String(64), primary_key=True),
-    Column("text_hash", String(64), nullable=False, index=True),
+    Column("key", Str(64), primary_key=True),
+    Column("text_hash", Str(64), nullable=False, index=True),
     Column("vector", LargeBinary, nullable=False),  # float32
 )
 
@@ -160,6 +220,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _postgres_utc(dbapi_connection, _record) -> None:
+    """Sessions in UTC whatever the server's own zone: `date()` of a timestamp then counts
+    UTC days, as on SQLite (ActivityLog.daily)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
+    dbapi_connection.commit()  # the driver began a transaction around the SET
 
 
 @contextmanager
@@ -201,6 +270,8 @@ def open_database(settings: Settings) -> Engine:
         engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+        elif engine.dialect.name == "postgresql":
+            event.listen(engine, "connect", _postgres_utc)
         metadata.create_all(engine)
     except ImportError as e:
         raise DatabaseError(

@@ -40,6 +40,7 @@ STATUSES = ("open", "claimed", "resolved")
 VIEWS = ("waiting", "mine", "all")
 MAX_REPLY_CHARS = 4000
 _REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
+_MAX_ID = 2**31 - 1  # an Integer column on Postgres; a larger number is no row's id
 
 CATEGORY_LABELS = {
     "crisis": "Crisis: possible risk to the mentee's safety",
@@ -179,7 +180,8 @@ class HandoffStore:
     def get(self, ref: str) -> Handoff:
         """By reference code (case-insensitive) or numeric id."""
         key = ref.strip().upper()
-        where = handoffs.c.id == int(key) if key.isdigit() else handoffs.c.ref == key
+        # A number past the column's range is no handoff (Postgres would refuse to compare it).
+        where = handoffs.c.id == int(key) if key.isdigit() and int(key) <= _MAX_ID else handoffs.c.ref == key
         with self.engine.connect() as conn:
             row = conn.execute(select(handoffs).where(where)).mappings().first()
             if row is None:
@@ -293,8 +295,11 @@ class HandoffStore:
             values["transcript"] = [{"role": r, "text": t} for r, t in merged]
             values["summary"] = summarize(values.get("category", handoff.category), merged)
         if values:
-            with self.engine.begin() as conn:
-                conn.execute(update(handoffs).where(handoffs.c.id == handoff.id).values(**values))
+            with self.engine.begin() as conn:  # unless a mentor resolved it meanwhile
+                done = conn.execute(update(handoffs).where(handoffs.c.id == handoff.id,
+                                                           handoffs.c.status != "resolved").values(**values)).rowcount
+            if not done:
+                raise ConflictError(f"handoff {handoff.ref}: already resolved")
         return self.get(ref)
 
     @translated
@@ -327,18 +332,24 @@ class HandoffStore:
         if handoff.status == "claimed" and handoff.claimed_by != mentor:
             raise ConflictError(f"handoff {handoff.ref}: claimed by {handoff.claimed_by}, not {mentor}")
         stamp = now()
+        # The checks above again, in the UPDATE itself: of mentors resolving (or claiming) at
+        # once, one changes the row; the others change nothing and are told who did.
+        mine = (handoffs.c.status == "open") | ((handoffs.c.status == "claimed") & (handoffs.c.claimed_by == mentor))
         with self.engine.begin() as conn:
-            conn.execute(
+            done = conn.execute(
                 update(handoffs)
-                .where(handoffs.c.id == handoff.id, handoffs.c.status != "resolved")
+                .where(handoffs.c.id == handoff.id, mine)
                 .values(
                     status="resolved",
                     claimed_by=mentor,
-                    claimed_at=handoff.claimed_at or stamp,
+                    claimed_at=func.coalesce(handoffs.c.claimed_at, stamp),
                     resolved_at=stamp,
                     resolution_note=note,
                 )
-            )
+            ).rowcount
+        if not done:
+            current = self.get(ref)
+            raise ConflictError(f"handoff {current.ref}: already {current.status} by {current.claimed_by}")
         return self.get(ref)
 
     @translated

@@ -51,7 +51,7 @@ def mentor_server(corpus_data_dir: Path, root: Path, mentor: str, password: str,
 
     data, uploads = root / "data", root / "gradio-uploads"
     shutil.copytree(corpus_data_dir, data, ignore=shutil.ignore_patterns("mentorkb.sqlite3*"))
-    add_user(data, mentor, "mentor", password)
+    add_user(data, mentor, "mentor", password, **env)  # the server's database (MENTORKB_DATABASE_URL)
     uploads.mkdir()
     with serve(data, root / "serve.log", GRADIO_TEMP_DIR=str(uploads), **env) as url:
         yield url, data, uploads

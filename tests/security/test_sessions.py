@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.pg import BACKENDS, database_for
 from tests.security.gradio_queue import mentor_server
 from tests.serving import MENTORKB, add_user, form_token, mentorkb_env, post_login
 
@@ -25,12 +26,16 @@ MENTOR, PASSWORD = "mira", "a-long-password"
 COOKIE = "mentorkb_session"
 
 
-@pytest.fixture(scope="module")
-def served(corpus_data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(request: pytest.FixtureRequest, corpus_data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """(url, data dir, the environment naming its database): a server on SQLite, then one
+    on Postgres (tests/pg.py); the CLI calls below must use the same database."""
+    url = database_for(request, request.param)
+    db = {"MENTORKB_DATABASE_URL": url} if url else {}
     # Every sign-in here comes from one address: more than the default limit allows.
     with mentor_server(corpus_data_dir, tmp_path_factory.mktemp("sessions"), MENTOR, PASSWORD,
-                       MENTORKB_LOGIN_ATTEMPTS="100") as (url, data, _):
-        yield url, data
+                       MENTORKB_LOGIN_ATTEMPTS="100", **db) as (url, data, _):
+        yield url, data, db
 
 
 def login(http: httpx.Client, name: str, password: str) -> httpx.Client:
@@ -67,7 +72,7 @@ def users_cli(data: Path, *args: str, **env: str) -> str:
 
 
 def test_a_copied_cookie_dies_when_its_browser_signs_out(served) -> None:
-    url, _ = served
+    url, _, _ = served
     with browsers(url, 2) as (laptop, phone):
         for http in (laptop, phone):
             login(http, MENTOR, PASSWORD)
@@ -79,14 +84,14 @@ def test_a_copied_cookie_dies_when_its_browser_signs_out(served) -> None:
 
 
 def test_a_new_password_ends_every_session(served) -> None:
-    url, data = served
-    add_user(data, "pia", "mentor", PASSWORD)
+    url, data, db = served
+    add_user(data, "pia", "mentor", PASSWORD, **db)
     with browsers(url, 3) as (laptop, phone, later):
         for http in (laptop, phone):
             login(http, "pia", PASSWORD)
         with stolen(url, laptop) as thief:
             assert status(thief) == 200
-            users_cli(data, "passwd", "pia", MENTORKB_NEW_PASSWORD="another-long-password")
+            users_cli(data, "passwd", "pia", MENTORKB_NEW_PASSWORD="another-long-password", **db)
             assert [status(thief), status(laptop), status(phone)] == [401, 401, 401]
         assert status(login(later, "pia", "another-long-password")) == 200
 
@@ -95,26 +100,27 @@ def test_an_account_removed_and_created_again_does_not_revive_old_cookies(served
     from mentorkb.app import user_store
     from rag.core.settings import load_settings
 
-    url, data = served
-    add_user(data, "rex", "mentor", PASSWORD)
-    accounts = user_store(load_settings(data_dir=data))
+    url, data, db = served
+    add_user(data, "rex", "mentor", PASSWORD, **db)
+    accounts = user_store(load_settings(data_dir=data, database_url=db.get("MENTORKB_DATABASE_URL")))
     before = accounts.get("rex").id
     with browsers(url, 1) as (laptop,), stolen(url, login(laptop, "rex", PASSWORD)) as thief:
         assert status(thief) == 200
-        users_cli(data, "remove", "rex")
-        users_cli(data, "add", "rex", "--role", "mentor", MENTORKB_NEW_PASSWORD=PASSWORD)
-        assert accounts.get("rex").id == before  # SQLite gave the newest id again: the case that matters
+        users_cli(data, "remove", "rex", **db)
+        users_cli(data, "add", "rex", "--role", "mentor", MENTORKB_NEW_PASSWORD=PASSWORD, **db)
+        # SQLite gave the newest id again (the case that matters); Postgres never reuses one.
+        assert (accounts.get("rex").id == before) == (not db)
         assert status(thief) == 401 and status(laptop) == 401
 
 
 def test_signout_and_sign_out_everywhere_end_all_of_an_accounts_sessions(served) -> None:
-    url, data = served
-    add_user(data, "sam", "mentor", PASSWORD)
+    url, data, db = served
+    add_user(data, "sam", "mentor", PASSWORD, **db)
     with browsers(url, 4) as (laptop, phone, tablet, desk):
         for http in (laptop, phone):
             login(http, "sam", PASSWORD)
         with stolen(url, laptop) as thief:
-            assert users_cli(data, "signout", "sam").strip() == "2 web sessions ended for sam"
+            assert users_cli(data, "signout", "sam", **db).strip() == "2 web sessions ended for sam"
             assert [status(thief), status(laptop), status(phone)] == [401, 401, 401]
         for http in (tablet, desk):
             login(http, "sam", PASSWORD)
@@ -130,7 +136,7 @@ def test_signout_and_sign_out_everywhere_end_all_of_an_accounts_sessions(served)
         assert status(desk) == 401 and status(tablet) == 401
 
 
-def test_the_store_keeps_only_hashes_and_ends_sessions(tmp_path: Path) -> None:
+def test_the_store_keeps_only_hashes_and_ends_sessions(tmp_path: Path, database_url: str) -> None:
     from datetime import timedelta
 
     from sqlalchemy import select, update
@@ -171,4 +177,6 @@ def test_the_store_keeps_only_hashes_and_ends_sessions(tmp_path: Path) -> None:
     assert rows() == []
     bobs = store.start_session(bob, 3600)
     store.remove("bob")
-    assert store.add("bob", "admin", PASSWORD).id == bob.id and store.session_user(bobs, 3600) is None
+    # SQLite gives the re-created account bob's id again (the case that matters); Postgres a new one.
+    assert (store.add("bob", "admin", PASSWORD).id == bob.id) == (not database_url)
+    assert store.session_user(bobs, 3600) is None
