@@ -66,7 +66,7 @@ def test_bench_prints_every_figure_with_its_floor(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     args = ["bench", "--json", "--corpus", str(guides_corpus), "--chunks", "300", "--serve-at", "300",
-            "--queries", "24", "--clients", "4,6", "--rounds", "1", "--copies", "0", "--gaps", "300"]
+            "--queries", "24", "--clients", "4,6", "--workers", "1,2", "--rounds", "1", "--copies", "0", "--gaps", "300"]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
@@ -79,18 +79,28 @@ def test_bench_prints_every_figure_with_its_floor(
     assert query["ratio_p95"] == round(query["ask"]["p95_ms"] / query["floor"]["p95_ms"], 3)
     assert "ingest" not in out  # --copies 0 skips the (slow) ingest run
     serve = out["serve"]
-    assert serve["first_answer_route"] == "answer" and serve["in_process_qps"] == query["ask_qps"] > 0
-    assert serve["rss_mb_after_load"] > 100 and serve["peak_rss_mb"] >= serve["rss_mb_after_load"]
-    assert serve["cold_start_s"] > 0
-    # One run over the JSON API and one over the chat for each client count, every one
-    # within its rate limits (a refusal counts as an error).
-    assert [(r["path"], r["clients"]) for r in serve["runs"]] == [("api", 4), ("chat", 4), ("api", 6), ("chat", 6)]
-    for run in serve["runs"]:
-        assert run["errors"] == 0 and run["queries"] == 24, run
-        assert run["throughput_qps"] > 0 and run["latency"]["p95_ms"] >= run["latency"]["p50_ms"] > 0
-        assert run["ratio_to_in_process"] == pytest.approx(run["throughput_qps"] / serve["in_process_qps"], abs=0.01)
+    assert serve["in_process_qps"] == query["ask_qps"] > 0
+    assert [server["workers"] for server in serve["servers"]] == [1, 2]
+    for server in serve["servers"]:
+        assert server["first_answer_route"] == "answer" and server["cold_start_s"] > 0
+        assert server["rss_mb_after_load"] > 100 * server["workers"]
+        assert server["peak_rss_mb"] >= server["rss_mb_after_load"] * 0.9
+        # The API at a steady half of the in-process rate, then one run over the JSON API and
+        # one over the chat for each client count, every one within its rate limits (a
+        # refusal counts as an error).
+        assert [(r["path"], r["clients"]) for r in server["runs"]] == [
+            ("api-paced", 20), ("api", 4), ("chat", 4), ("api", 6), ("chat", 6)]
+        for run in server["runs"]:
+            assert run["errors"] == 0 and run["queries"] == 24, run
+            assert run["throughput_qps"] > 0 and run["latency"]["p95_ms"] >= run["latency"]["p50_ms"] > 0
+            assert run["ratio_to_in_process"] == pytest.approx(run["throughput_qps"] / serve["in_process_qps"],
+                                                               abs=0.01)
+        paced = server["runs"][0]
+        assert paced["offered_qps"] == pytest.approx(serve["in_process_qps"] / 2, abs=0.01)
+        assert paced["throughput_qps"] <= paced["offered_qps"] * 1.05  # paced, not as fast as it can
     names = " ".join(t["name"] for t in out["targets"])
-    for figure in ("RSS", "cold start", "errors with 6 simultaneous chat clients", "gap report over 300"):
+    for figure in ("RSS", "cold start", "errors with 6 chat clients, 2 worker(s)",
+                   "20 api-paced clients, 1 worker(s): p95", "gap report over 300"):
         assert figure in names
     gaps = out["gaps"]
     assert gaps["questions"] == 300 and 0 < gaps["clusters"] < 300 and gaps["chunks"] == 300

@@ -62,8 +62,9 @@ class StickyWorkers:
         found = dict(scope["headers"])
         if (scope.get("server") or (None, None))[1] == self.peers[self.index]:
             # The private port: a sibling's forward (with its token), never forwarded again.
+            scope = {**scope, "headers": headers}
             if hmac.compare_digest(found.get(TOKEN_HEADER, b""), self.token) and ADDRESS_HEADER in found:
-                scope = {**scope, "headers": headers, "client": (found[ADDRESS_HEADER].decode("latin-1"), 0)}
+                scope["client"] = (found[ADDRESS_HEADER].decode("latin-1"), 0)
             await self.app(scope, receive, send)
             return
         scope = {**scope, "headers": headers}

@@ -164,6 +164,8 @@ _counts = _positive_ints("client counts")
 @click.option("--queries", type=int, default=1000, show_default=True, help="Queries sent to the server.")
 @click.option("--clients", default="20,50", show_default=True, callback=_counts,
               help="Simultaneous clients: a run over the JSON API and one over the chat for each count.")
+@click.option("--workers", default="1,2", show_default=True, callback=_counts,
+              help="`serve --workers` counts: the server runs with each in turn.")
 @click.option("--rounds", type=int, default=3, show_default=True, help="Passes over the questions per size.")
 @click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=Path("corpus"), show_default=True, help="Documents (and questions.jsonl) to build from.")
@@ -173,8 +175,8 @@ _counts = _positive_ints("client counts")
 @click.option("--gaps", type=click.IntRange(min=0), default=10_000, show_default=True,
               help="Logged questions to time the knowledge-gap report over; 0 skips it.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: tuple[int, ...], rounds: int,
-          corpus: Path, copies: int, noop_docs: int, gaps: int, as_json: bool) -> None:
+def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: tuple[int, ...], workers: tuple[int, ...],
+          rounds: int, corpus: Path, copies: int, noop_docs: int, gaps: int, as_json: bool) -> None:
     """Measure speed against floors taken in the same run: ask latency against one
     encode plus one raw Chroma query, ingest against pure encode(), a no-op
     re-ingest, `mentorkb serve` (cold start, memory, and simultaneous clients over the
@@ -193,8 +195,8 @@ def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: tuple[i
     if queries < 1 or rounds < 1:
         raise click.UsageError("--queries and --rounds must be at least 1")
     result = benchmarks.run(
-        corpus, copies, noop_docs, chunks, serve_at or None, queries, clients, rounds,
-        progress=lambda message: click.echo(message, err=True), gaps=gaps,
+        corpus, copies, noop_docs, chunks, serve_at or None, queries, clients, rounds=rounds,
+        progress=lambda message: click.echo(message, err=True), gaps=gaps, workers=workers,
     )
     if as_json:
         click.echo(json.dumps(result, indent=2))

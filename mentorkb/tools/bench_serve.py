@@ -54,25 +54,35 @@ PATHS = ("api", "chat")
 
 
 def bench_serve(settings: Settings, questions: list[str], queries: int, clients: tuple[int, ...], log: Path,
-                in_process_qps: float | None = None) -> dict:
-    """Cold start, memory, then `queries` questions over the JSON API and over the chat
-    from each number of simultaneous `clients`, against `mentorkb serve` in a subprocess.
-    `in_process_qps` (one `Assistant.ask` after another, from the same run) is what each
-    run's throughput is compared with."""
+                in_process_qps: float | None = None, workers: tuple[int, ...] = (1,)) -> dict:
+    """For each number of `workers`: `mentorkb serve` in a subprocess, its cold start and
+    memory, then `queries` questions over the JSON API and over the chat from each number
+    of simultaneous `clients` (each client sending as soon as it has its answer), and over
+    the API at a steady half of `in_process_qps` (one `Assistant.ask` after another, from
+    the same run), which every run's throughput is compared with."""
+    servers = []
+    for n in workers:
+        servers.append({"workers": n, **_one_server(settings, questions, queries, clients, log, in_process_qps, n)})
+    return {"in_process_qps": in_process_qps, "servers": servers}
+
+
+def _one_server(settings: Settings, questions: list[str], queries: int, clients: tuple[int, ...], log: Path,
+                in_process_qps: float | None, workers: int) -> dict:
     import psutil
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     runs = [(path, n) for n in clients for path in PATHS]
+    paced = API_TARGET_CLIENTS if in_process_qps else 0
     start = time.perf_counter()
     # Every client is its own visitor (a new cookie per run) and stays within the question
     # limit exactly: its share of a run's queries in a minute. All of the runs come from
     # one loopback address within a few minutes, so that address may send all of them.
     # A client refused for the rate counts as an error: the count shows the limiter
     # keeps clients apart and never refuses one that stays within its share.
-    share = -(-queries // min(clients))
-    total = queries * len(runs) + 2 * sum(n for _, n in runs) + 10
-    limits = {"MENTORKB_RATE_LIMIT_PER_MINUTE": str(share),
+    share = -(-queries // min(clients + ((paced,) if paced else ())))
+    total = queries * (len(runs) + 1) + 2 * sum(n for _, n in runs) + 10 * workers + 50
+    limits = {"MENTORKB_RATE_LIMIT_PER_MINUTE": str(share), "MENTORKB_WORKERS": str(workers),
               "MENTORKB_RATE_LIMIT_PER_ADDRESS_PER_MINUTE": str(total),
               "MENTORKB_REQUESTS_PER_ADDRESS_PER_MINUTE": str(3 * total + 100)}
     proc = _start_server(settings, port, log, limits)
@@ -80,20 +90,18 @@ def bench_serve(settings: Settings, questions: list[str], queries: int, clients:
     try:
         first = _first_answer(proc, port, url, questions[0], log)
         cold_s = time.perf_counter() - start
-        server = psutil.Process(proc.pid)
-        rss_loaded = server.memory_info().rss / 2**20
+        _all_workers_up(url, workers)
+        tree = psutil.Process(proc.pid)
+        rss_loaded = _rss_mb(tree)
+        if paced:
+            rate = API_RATIO_TARGET * in_process_qps
+            results.append(_measured("api-paced", paced, queries, in_process_qps,
+                                     *_api_clients(url, questions, queries, paced, rate=rate), offered=rate))
         for path, n in runs:
             run = _api_clients if path == "api" else _chat_clients
-            latencies, errors, wall = run(url, questions, queries, n)
-            qps = len(latencies) / wall
-            results.append({
-                "path": path, "clients": n, "queries": queries, "errors": len(errors), "error_samples": errors[:3],
-                "throughput_qps": round(qps, 2),
-                "ratio_to_in_process": round(qps / in_process_qps, 3) if in_process_qps else None,
-                "latency": percentiles(latencies) if latencies else {},
-            })
-        rss_after = server.memory_info().rss / 2**20
-        peak = _peak_rss_mb(proc.pid)
+            results.append(_measured(path, n, queries, in_process_qps, *run(url, questions, queries, n)))
+        rss_after = _rss_mb(tree)
+        peak = sum(_peak_rss_mb(p.pid) or 0 for p in [tree, *tree.children(recursive=True)])
     finally:
         proc.terminate()
         try:
@@ -106,43 +114,75 @@ def bench_serve(settings: Settings, questions: list[str], queries: int, clients:
         "first_answer_route": first,
         "rss_mb_after_load": round(rss_loaded, 1),
         "rss_mb_after_queries": round(rss_after, 1),
-        "peak_rss_mb": peak,
-        "in_process_qps": in_process_qps,
+        "peak_rss_mb": round(peak, 1),
         "runs": results,
     }
 
 
+def _measured(path: str, clients: int, queries: int, in_process_qps: float | None, latencies: list[float],
+              errors: list[str], wall: float, offered: float | None = None) -> dict:
+    qps = len(latencies) / wall
+    return {"path": path, "clients": clients, "queries": queries, "offered_qps": round(offered, 2) if offered else None,
+            "errors": len(errors), "error_samples": errors[:3], "throughput_qps": round(qps, 2),
+            "ratio_to_in_process": round(qps / in_process_qps, 3) if in_process_qps else None,
+            "latency": percentiles(latencies) if latencies else {}}
+
+
+def _rss_mb(tree) -> float:
+    """Resident memory of the server: the process and, with workers, all of them (shared
+    pages counted in each, so an upper bound)."""
+    return sum(p.memory_info().rss for p in [tree, *tree.children(recursive=True)]) / 2**20
+
+
+def _all_workers_up(url: str, workers: int, timeout: float = 300) -> None:
+    """Wait until page loads have reached every worker (each names itself in its cookie)."""
+    import httpx
+
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while workers > 1 and len(seen) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only workers {sorted(seen)} of {workers} answered within {timeout:g}s")
+        with httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0)) as http:
+            seen.add(http.get(url).cookies.get("mentorkb_worker", ""))
+
+
 def serve_targets(serve: dict) -> list[tuple[str, object, str, bool]]:
-    """(name, measured, wanted, met) for the server's throughput targets (issue 32): the
-    JSON API with 20 simultaneous clients at half the in-process rate or better, with
-    p95 within 200 ms, and no errors on any run."""
+    """(name, measured, wanted, met) for the server (issue 32): no errors on any run, and
+    the JSON API keeping up with 20 clients sending half the in-process rate, at p95
+    within 200 ms. Memory and cold start are for one worker (`bench._targets`)."""
     found = []
-    for run in serve["runs"]:
-        label = f"{run['clients']} simultaneous {run['path']} clients"
-        found.append((f"errors with {label}", run["errors"], "0", run["errors"] == 0))
-        if run["path"] == "api" and run["clients"] == API_TARGET_CLIENTS:
-            ratio = run["ratio_to_in_process"]
-            if ratio is not None:
-                found.append((f"{label}: q/s / in-process q/s", ratio, f">= {API_RATIO_TARGET}",
-                              ratio >= API_RATIO_TARGET))
-            p95 = run["latency"].get("p95_ms")
-            if p95 is not None:
-                found.append((f"{label}: p95 (ms)", p95, f"<= {API_P95_MS_TARGET:g}", p95 <= API_P95_MS_TARGET))
+    for server in serve["servers"]:
+        for run in server["runs"]:
+            label = f"{run['clients']} {run['path']} clients, {server['workers']} worker(s)"
+            found.append((f"errors with {label}", run["errors"], "0", run["errors"] == 0))
+            if run["path"] == "api-paced" and run["ratio_to_in_process"] is not None:
+                found.append((f"{label}: served q/s / in-process q/s", run["ratio_to_in_process"],
+                              f">= {API_RATIO_TARGET * 0.98:g} (all of {API_RATIO_TARGET:g} offered)",
+                              run["ratio_to_in_process"] >= API_RATIO_TARGET * 0.98))
+                p95 = run["latency"].get("p95_ms")
+                found.append((f"{label}: p95 (ms)", p95, f"<= {API_P95_MS_TARGET:g}",
+                              p95 is not None and p95 <= API_P95_MS_TARGET))
     return found
 
 
-def serve_table(serve: dict) -> list[str]:
+def serve_table(serve: dict, chunks: int) -> list[str]:
     """The server's figures as Markdown lines: memory and start, then one row per run."""
-    lines = ["| serve at chunks | cold start | RSS loaded / after queries / peak | in-process ask |",
-             "| ---: | ---: | ---: | ---: |",
-             f"| {serve['chunks']:,} | {serve['cold_start_s']} s | {serve['rss_mb_after_load']} / "
-             f"{serve['rss_mb_after_queries']} / {serve['peak_rss_mb']} MB | {serve['in_process_qps']} q/s |",
-             "", "| path | clients | queries | throughput | ratio to in-process | p50 / p95 | errors |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for run in serve["runs"]:
-        lat = run["latency"] or {"p50_ms": "-", "p95_ms": "-"}
-        lines.append(f"| {run['path']} | {run['clients']} | {run['queries']:,} | {run['throughput_qps']} q/s "
-                     f"| {run['ratio_to_in_process']} | {lat['p50_ms']} / {lat['p95_ms']} ms | {run['errors']} |")
+    lines = [f"In-process `ask`, one after another: {serve['in_process_qps']} q/s.", "",
+             "| workers | serve at chunks | cold start | RSS loaded / after queries / peak |",
+             "| ---: | ---: | ---: | ---: |"]
+    for server in serve["servers"]:
+        lines.append(f"| {server['workers']} | {chunks:,} | {server['cold_start_s']} s | {server['rss_mb_after_load']} "
+                     f"/ {server['rss_mb_after_queries']} / {server['peak_rss_mb']} MB |")
+    lines += ["", "| workers | path | clients | offered | throughput | ratio to in-process | p50 / p95 | errors |",
+              "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for server in serve["servers"]:
+        for run in server["runs"]:
+            lat = run["latency"] or {"p50_ms": "-", "p95_ms": "-"}
+            offered = f"{run['offered_qps']} q/s" if run["offered_qps"] else "as fast as answered"
+            lines.append(f"| {server['workers']} | {run['path']} | {run['clients']} | {offered} "
+                         f"| {run['throughput_qps']} q/s | {run['ratio_to_in_process']} "
+                         f"| {lat['p50_ms']} / {lat['p95_ms']} ms | {run['errors']} |")
     return lines
 
 
@@ -166,21 +206,37 @@ def _ok(result) -> bool:
             and result.get("category") != "rate_limited")
 
 
-def _api_clients(url: str, questions: list[str], queries: int, clients: int) -> tuple[list[float], list[str], float]:
+def _api_clients(url: str, questions: list[str], queries: int, clients: int, rate: float | None = None
+                 ) -> tuple[list[float], list[str], float]:
     """`clients` asyncio clients of POST /api/ask, each its own visitor with its own
-    connection; all send at once, each its share of `queries`, one after another. One
+    connection, each sending its share of `queries` one after another: as soon as it has
+    its answer, or, given a `rate`, at the moments of a Poisson process of that many
+    questions a second over all clients (seeded; latency then counts from the moment a
+    question was due, so time spent waiting behind a slow answer is not hidden). One
     event loop drives them all, so the load generator takes little of the CPU the
     server needs. Returns the successful calls' latencies, the errors, and the wall time."""
     import asyncio
+    import itertools
+    import random
 
     import httpx
 
     errors: list[str] = []
     latencies: list[float] = []
+    due = [0.0] * queries
+    if rate:
+        rng = random.Random(32)
+        gaps = [rng.expovariate(rate) for _ in range(queries)]
+        scale = (queries / rate) / sum(gaps)  # exactly `rate` on average over the run
+        due = [t * scale for t in itertools.accumulate(gaps)]
 
-    async def client(i: int, http: httpx.AsyncClient) -> None:
+    async def client(i: int, http: httpx.AsyncClient, start: float) -> None:
         for j in range(i, queries, clients):
-            began = time.perf_counter()
+            if rate:
+                await asyncio.sleep(max(0.0, start + due[j] - time.perf_counter()))
+                began = start + due[j]
+            else:
+                began = time.perf_counter()
             try:
                 reply = await http.post("/api/ask", json={"question": questions[j % len(questions)]})
                 result = reply.json() if reply.status_code == 200 else f"{reply.status_code}: {reply.text}"
@@ -196,7 +252,7 @@ def _api_clients(url: str, questions: list[str], queries: int, clients: int) -> 
         try:
             await asyncio.gather(*(http.get("/") for http in pool))  # each gets its visitor cookie
             began = time.perf_counter()
-            await asyncio.gather(*(client(i, http) for i, http in enumerate(pool)))
+            await asyncio.gather(*(client(i, http, began) for i, http in enumerate(pool)))
             return time.perf_counter() - began
         finally:
             await asyncio.gather(*(http.aclose() for http in pool))
@@ -219,10 +275,11 @@ def _chat_clients(url: str, questions: list[str], queries: int, clients: int) ->
     go = threading.Barrier(clients + 1)
 
     def client(i: int) -> None:
-        # Each client is its own visitor, as a browser is: the page load gives it the cookie.
-        cookie = httpx.get(url, timeout=60).cookies.get("mentorkb_session")
+        # Each client is its own visitor, as a browser is: the page load gives it the
+        # cookies, the visitor's and (with several workers) the one naming its worker.
+        cookies = httpx.get(url, timeout=60).cookies
         pool[i] = Client(url, verbose=False, analytics_enabled=False, download_files=False,
-                         headers={"Cookie": f"mentorkb_session={cookie}"})
+                         headers={"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())})
         go.wait()
         for j in range(i, queries, clients):
             began = time.perf_counter()
@@ -266,12 +323,11 @@ def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float =
 
 
 def _first_answer(proc: subprocess.Popen, port: int, url: str, question: str, log: Path, timeout: float = 300) -> str:
-    """Wait for the server to listen, then for its first answer; returns that answer's route."""
-    from gradio_client import Client
+    """Wait for the server to listen, then for its first answer (over the JSON API, which
+    any worker answers); returns that answer's route."""
+    import httpx
 
     wait_for_port(port, proc, log, timeout)
-    client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
-    try:
-        return client.predict(question, api_name="/ask")["route"]
-    finally:
-        client.close()
+    reply = httpx.post(url + "api/ask", json={"question": question}, timeout=timeout)
+    reply.raise_for_status()
+    return reply.json()["route"]
