@@ -29,6 +29,10 @@ from ui.render import answer_html, citation_label, markdown, request_html, sourc
 log = logging.getLogger(__name__)
 
 TITLE = "MentorKB"
+# Questions the chat answers at once in one worker. Answering is CPU-bound, but much of
+# it (the encoder, the vector and BM25 searches) runs in native code outside the GIL,
+# so a few at once overlap; the JSON API runs on FastAPI's thread pool in the same way.
+ASKS_AT_ONCE = 4
 INTRO = (
     "Ask about mentoring: first meetings, feedback, goals, career growth and more. "
     "Answers come from documents shared by mentors, with numbered sources: pick one to read it in context."
@@ -257,13 +261,16 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         # Under both columns: on a phone they stack, and the sources come before it.
         gr.HTML(text(settings.disclaimer), elem_id="disclaimer")
         private = {"api_visibility": "private"}
+        # Every way of asking shares one pool of ASKS_AT_ONCE (Gradio's default runs each
+        # event one call at a time, so twenty mentees would queue behind one another).
+        asking = {**private, "concurrency_id": "ask", "concurrency_limit": ASKS_AT_ONCE}
         outputs = [chat, box, turns, answers, sources, panel, shown]
         ask_inputs = [box, chat, turns, answers]
-        box.submit(respond, ask_inputs, outputs, **private)
-        send.click(respond, ask_inputs, outputs, **private)
+        box.submit(respond, ask_inputs, outputs, **asking)
+        send.click(respond, ask_inputs, outputs, **asking)
         if starters:
             for button, question in zip(starter_buttons, starters):
-                button.click(lambda q=question: q, None, box, **private).then(respond, ask_inputs, outputs, **private)
+                button.click(lambda q=question: q, None, box, **private).then(respond, ask_inputs, outputs, **asking)
         chat.select(pick_answer, [answers], [sources, panel, shown], **private)
         sources.change(open_source, [sources, answers, shown], panel, **private)
         human.open.click(lambda: (gr.update(visible=True), ""), None, [human.form, human.status], **private)
@@ -276,5 +283,5 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         feedback_send.click(feedback_commenter(assistant), [feedback_id, feedback_text],
                             [feedback_row, feedback_text, feedback_status], **private)
         gr.Markdown("<small>[Mentors and admins: sign in](/login)</small>")
-        gr.api(api_asker(assistant), api_name="ask")
+        gr.api(api_asker(assistant), api_name="ask", concurrency_id="ask", concurrency_limit=ASKS_AT_ONCE)
     return app

@@ -94,7 +94,9 @@ class StickyWorkers:
         import httpx
 
         if self.client is None:
-            self.client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=2.0), limits=httpx.Limits(
+            # No read timeout: an event stream stays open as long as its page. A worker that
+            # is up but busy may take a while to accept; one that is down refuses at once.
+            self.client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=30.0), limits=httpx.Limits(
                 max_connections=None, max_keepalive_connections=64))
         request = Request(scope, receive)
         client_host = scope["client"][0] if scope.get("client") else ""
