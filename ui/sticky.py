@@ -96,8 +96,11 @@ class StickyWorkers:
         if self.client is None:
             # No read timeout: an event stream stays open as long as its page. A worker that
             # is up but busy may take a while to accept; one that is down refuses at once.
+            # A new loopback connection per request (a fraction of a millisecond): a kept-alive
+            # one can be closed by the sibling just as a request is sent on it, and a request
+            # whose body is already streaming cannot be sent again.
             self.client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=30.0), limits=httpx.Limits(
-                max_connections=None, max_keepalive_connections=64))
+                max_connections=None, max_keepalive_connections=0))
         request = Request(scope, receive)
         client_host = scope["client"][0] if scope.get("client") else ""
         headers = [(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP]
