@@ -166,7 +166,7 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int,
 def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: int, rounds: int,
           corpus: Path, copies: int, noop_docs: int, gaps: int, as_json: bool) -> None:
     """Measure speed against floors taken in the same run: ask latency against one
-    encode plus one raw Chroma query, ingest against pure encode(), a no-op
+    encode, one raw Chroma query and one raw BM25 search, ingest against pure encode(), a no-op
     re-ingest, `mentorkb serve` (cold start, memory, concurrent clients) and the
     knowledge-gap report over many logged questions.
 
