@@ -183,9 +183,14 @@ class LearnedRanker:
         """Lay the trees out for QuickScorer's evaluation (Lucchese et al., 2015): a
         tree's leaves are numbered left to right and held as bits; a split that fails
         (the value is above its threshold) clears the bits of the leaves to its left;
-        the exit leaf is the lowest bit left set. All splits of all trees are then
-        tested in one comparison, and each tree's bits folded with one AND."""
-        features, thresholds, masks, starts, values = [], [], [], [], []
+        the exit leaf is the lowest bit left set.
+
+        The splits on one feature that a value fails are those whose threshold is below
+        it: a prefix of them sorted by threshold. So for each feature, and each prefix,
+        each tree's bits are folded once here (`_prefix`), and a row needs one
+        `searchsorted` and one lookup per feature instead of testing every split of
+        every tree (a tenth of the time for a question's 150 candidates)."""
+        features, thresholds, masks, values = [], [], [], []
         for t in trees:
             order: list[int] = []  # leaf numbers, left to right
 
@@ -198,28 +203,44 @@ class LearnedRanker:
             if len(order) > 64:
                 raise ValueError("a tree has more than 64 leaves")
             bit = {leaf: 1 << i for i, leaf in enumerate(order)}
-            starts.append(len(features))
             for node in range(len(t["feature"])):
                 left = leaves_under(t["left"][node])
-                features.append(t["feature"][node])
+                features.append((t["feature"][node], len(values)))
                 thresholds.append(t["threshold"][node])
                 masks.append(~sum(bit[leaf] for leaf in left) & (2**64 - 1))
             values.append([t["leaf_value"][leaf] for leaf in order] + [0.0] * (64 - len(order)))
-        self.feature = np.asarray(features, dtype=np.intp)
-        self.threshold = np.asarray(thresholds, dtype=np.float64)
-        self.mask = np.asarray(masks, dtype=np.uint64)
-        self.starts = np.asarray(starts, dtype=np.intp)
+        all_bits = np.uint64(2**64 - 1)
         self.leaf_value = np.asarray(values, dtype=np.float64)
         self._trees = np.arange(len(trees))[None, :]
+        # Per feature: its split thresholds sorted, and row i of `_prefix` each tree's bits
+        # after the first i of those splits failed (row 0: none failed).
+        self._thresholds: list[tuple[int, np.ndarray]] = []
+        prefix, self._offset = [], []
+        offset = 0
+        for f in sorted({f for f, _ in features}):
+            splits = sorted((thresholds[i], i) for i, (g, _) in enumerate(features) if g == f)
+            rows = np.full((len(splits) + 1, len(trees)), all_bits, dtype=np.uint64)
+            for k, (_, i) in enumerate(splits, start=1):
+                rows[k] = rows[k - 1]
+                rows[k, features[i][1]] &= np.uint64(masks[i])
+            self._thresholds.append((f, np.asarray([th for th, _ in splits], dtype=np.float64)))
+            self._offset.append(offset)
+            prefix.append(rows)
+            offset += len(rows)
+        self._prefix = np.vstack(prefix)
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
         """The model's score of each row."""
         if not len(rows):
             return np.zeros(0)
         rows = np.asarray(rows, dtype=np.float64)
-        failed = rows[:, self.feature] > self.threshold
-        bits = np.where(failed, self.mask, np.uint64(2**64 - 1))
-        alive = np.bitwise_and.reduceat(bits, self.starts, axis=1)
+        alive = np.full((len(rows), self.leaf_value.shape[0]), np.uint64(2**64 - 1), dtype=np.uint64)
+        for (f, thresholds), offset in zip(self._thresholds, self._offset):
+            value = rows[:, f]
+            # How many thresholds lie below each value: the splits it fails. (A NaN fails none,
+            # as `value > threshold` would have it.)
+            failed = np.where(np.isnan(value), 0, np.searchsorted(thresholds, value, side="left"))
+            alive &= self._prefix[offset + failed]
         lowest = alive & (~alive + np.uint64(1))
         leaf = np.frexp(lowest.astype(np.float64))[1] - 1
         return self.leaf_value[self._trees, leaf].sum(axis=1)
