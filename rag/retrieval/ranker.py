@@ -63,14 +63,15 @@ def question_terms(question: str) -> list[str]:
     return list(dict.fromkeys(" " + t.split("'")[0] for t in terms(question)))
 
 
-def _found(wanted: Sequence[str], text: str) -> set[str]:
-    """Which of `wanted` start a word of `text`. Substring tests on the text with its
-    punctuation turned to spaces: where stemming every word of every candidate chunk,
-    or one regex pass over each, took longer than the rest of the search."""
+def _found(wanted: Sequence[bytes], text: str) -> set[bytes]:
+    """Which of `wanted` (question terms, UTF-8) start a word of `text`. Substring tests
+    on the text with its punctuation turned to spaces: where stemming every word of
+    every candidate chunk, or one regex pass over each, took longer than the rest of
+    the search."""
     if not text:
         return set()
     spaced = b" " + text.lower().encode("utf-8", "surrogatepass").translate(_SPACES)
-    return {t for t in wanted if t.encode() in spaced}
+    return {t for t in wanted if t in spaced}
 
 
 def candidate_chunks(
@@ -104,7 +105,7 @@ def document_features(
         group: chunk id -> the document it belongs to.
         depth: how many chunks each search was asked for.
     """
-    finder = question_terms(question)
+    finder = [t.encode() for t in question_terms(question)]
     count = len(finder)
     n_terms = max(count, 1)
     members = candidate_chunks(dense, lexical, group)
