@@ -260,7 +260,7 @@ class ChromaStore:
         return {i: _chunk(i, d or "", m or {}) for i, d, m in zip(found["ids"], found["documents"], found["metadatas"])}
 
     def vectors(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
-        """Stored embeddings by chunk id, each as Chroma returns it (a float32 array):
+        """Stored embeddings by chunk id, each as Chroma returns it (a numpy row):
         turning them into lists of Python floats cost more than reading them."""
         if not ids:
             return {}

@@ -42,7 +42,7 @@ class VectorIndex(Protocol):
         """Chunks stored."""
 
     def vectors(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
-        """Stored embeddings by chunk id (a float32 array each, or a list)."""
+        """Stored embeddings by chunk id (a numpy array each, or a list)."""
 
     def sentence_vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """The stored embeddings of the chunks' sentences, by sentence text."""
