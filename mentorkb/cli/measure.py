@@ -178,9 +178,9 @@ _counts = _positive_ints("client counts")
 def bench(chunks: tuple[int, ...], serve_at: int, queries: int, clients: tuple[int, ...], workers: tuple[int, ...],
           rounds: int, corpus: Path, copies: int, noop_docs: int, gaps: int, as_json: bool) -> None:
     """Measure speed against floors taken in the same run: ask latency against one
-    encode plus one raw Chroma query, ingest against pure encode(), a no-op
-    re-ingest, `mentorkb serve` (cold start, memory, and simultaneous clients over the
-    JSON API and over the chat, against one in-process ask after another) and the
+    encode, one raw Chroma query and one raw BM25 search, ingest against pure encode(), a
+    no-op re-ingest, `mentorkb serve` (cold start, memory, and simultaneous clients over
+    the JSON API and over the chat, against one in-process ask after another) and the
     knowledge-gap report over many logged questions.
 
     Indexes beyond the corpus's own chunks are synthetic (real vectors, perturbed).

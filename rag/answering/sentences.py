@@ -128,18 +128,27 @@ def features(question: str, question_vector: Sequence[float], cands: Sequence[Ca
             if 0 <= j < len(cands) and cands[j].source is c.source:
                 neighbour[i] = max(neighbour[i], sims[j])
     best_cover = covers.max() or 1.0
+    top_sim = sims.max()
+    # A chunk's heading cover is the same for each of its sentences, and a context
+    # sentence is often a candidate itself: each is worked out once.
+    head_cover: dict[str, float] = {}
+    prev_cover: dict[str, float] = {}
     rows = []
     for i, c in enumerate(cands):
-        text, chunk = c.unit.text, c.source.chunk
+        text, chunk, prev = c.unit.text, c.source.chunk, c.unit.prev
+        if chunk.chunk_id not in head_cover:
+            head_cover[chunk.chunk_id] = cover(set(terms(f"{chunk.section} {chunk.title}")))
+        if prev not in prev_cover:
+            prev_cover[prev] = cover(set(terms(prev)))
         rows.append([
-            sims[i], sims[i] - sims.max(), covers[i], covers[i] / best_cover,
-            cover(set(terms(f"{chunk.section} {chunk.title}"))), c.source.similarity,
+            sims[i], sims[i] - top_sim, covers[i], covers[i] / best_cover,
+            head_cover[chunk.chunk_id], c.source.similarity,
             c.doc, c.chunk_rank, c.position, c.n_words,
             float(bool(_DIGIT.search(text))), float(c.unit.kind == "item"),
             float(text.rstrip().endswith(":")), float(leans(text)),
             float(text.rstrip().endswith("?")),
             sim_rank[i], cover_rank[i], float(_complete(text)),
-            cover(set(terms(c.unit.prev))), float(c.unit.prev.endswith(":")),
+            prev_cover[prev], float(prev.endswith(":")),
             neighbour[i], len(_SPECIFIC.findall(text)), c.source.score - top_score,
             sims[i] - doc_best[c.doc],
         ])

@@ -259,13 +259,14 @@ class ChromaStore:
             found = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
         return {i: _chunk(i, d or "", m or {}) for i, d, m in zip(found["ids"], found["documents"], found["metadatas"])}
 
-    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
-        """Stored embeddings by chunk id."""
+    def vectors(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
+        """Stored embeddings by chunk id, each as Chroma returns it (a numpy row):
+        turning them into lists of Python floats cost more than reading them."""
         if not ids:
             return {}
         with chroma_errors("read vectors"):
             found = self.collection.get(ids=list(ids), include=["embeddings"])
-        return {i: list(map(float, v)) for i, v in zip(found["ids"], found["embeddings"])}
+        return dict(zip(found["ids"], found["embeddings"]))
 
     def close(self) -> None:
         """Release the client, so a reopened one sees other processes' writes."""

@@ -41,8 +41,8 @@ class VectorIndex(Protocol):
     def count(self) -> int:
         """Chunks stored."""
 
-    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
-        """Stored embeddings by chunk id."""
+    def vectors(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
+        """Stored embeddings by chunk id (a numpy array each, or a list)."""
 
     def sentence_vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """The stored embeddings of the chunks' sentences, by sentence text."""

@@ -240,7 +240,7 @@ class HybridRetriever:
         # only by BM25 gets its similarity from its stored vector.
         missing = [cid for doc in top_docs for cid in candidates[doc] if cid not in similarity]
         for chunk_id, stored in self.index.vectors(missing).items():
-            similarity[chunk_id] = dot(vector, stored)
+            similarity[chunk_id] = dot(vector, [float(x) for x in stored])  # in float64, as tuned
         return scores, candidates, similarity, known, top_docs
 
 

@@ -170,7 +170,7 @@ class LiveIndex:
         live = self._current()
         return live[1].search(words, k) if live else []  # Tantivy searches are thread-safe
 
-    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+    def vectors(self, ids: Sequence[str]) -> dict[str, Sequence[float]]:
         live = self._current()
         return live[0].vectors(ids) if live else {}
 

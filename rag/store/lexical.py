@@ -107,15 +107,18 @@ class Lexicon:
         return [(_chunk(searcher.doc(address)), score) for score, address in hits if score > 0]
 
     def by_id(self, ids: Sequence[str]) -> dict[str, Chunk]:
-        """Chunks by id (those indexed): one term-set lookup, cheaper than Chroma's `get`
-        (figures in docs/design-notes.md)."""
+        """Chunks by id (those indexed), in index order: one search for any of the ids,
+        cheaper than Chroma's `get` (figures in docs/design-notes.md). An OR of term
+        queries finds them in less than half the time of Tantivy's term-set query."""
         ids = list(dict.fromkeys(ids))
         if not ids:
             return {}
-        query = self._tantivy.Query.term_set_query(self.index.schema, "chunk_id", ids)
+        Query, schema, should = self._tantivy.Query, self.index.schema, self._tantivy.Occur.Should
+        query = Query.boolean_query([(should, Query.term_query(schema, "chunk_id", i)) for i in ids])
         searcher = self._searcher
         hits = searcher.search(query, len(ids), count=False).hits
-        return {c.chunk_id: c for c in (_chunk(searcher.doc(a)) for _, a in hits)}
+        addresses = sorted((a for _, a in hits), key=lambda a: (a.segment_ord, a.doc))
+        return {c.chunk_id: c for c in (_chunk(searcher.doc(a)) for a in addresses)}
 
     def chunks(self) -> list[Chunk]:
         """Every chunk, in chunk id order."""
