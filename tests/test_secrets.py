@@ -29,10 +29,15 @@ def test_a_bad_secret_setting_is_reported_without_its_value(monkeypatch: pytest.
     assert "MENTORKB_LLM_API_KEY" in str(raised.value) and "sk-live" not in str(raised.value)
 
 
-def test_database_errors_hide_the_password(tmp_path, caplog) -> None:
+@pytest.mark.parametrize("driver, reason", [
+    ("psycopg", "failed to resolve host 'db.internal'"),  # installed (the test extra): it cannot connect
+    ("pg8000", "its driver is not installed (pg8000); for Postgres, pip install 'mentorkb[postgres]'"),
+])
+def test_database_errors_hide_the_password(tmp_path, caplog, driver: str, reason: str) -> None:
     caplog.set_level(logging.DEBUG)
+    url = SECRETS["database_url"].replace("+psycopg", f"+{driver}")
     with pytest.raises(DatabaseError) as raised:
-        open_database(load_settings(data_dir=tmp_path, database_url=SECRETS["database_url"]))
+        open_database(load_settings(data_dir=tmp_path, database_url=url))
     message = str(raised.value)
     assert "hunter2" not in message and "hunter2" not in caplog.text
-    assert "mkb:***@db.internal" in message and "mentorkb[postgres]" in message
+    assert "mkb:***@db.internal" in message and reason in message, message
