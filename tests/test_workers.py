@@ -123,3 +123,19 @@ def test_a_dead_worker_is_started_again(server: tuple[str, psutil.Process]) -> N
             return
         time.sleep(0.5)
     raise AssertionError("worker 1 was not started again")
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    from tests.serving import MENTORKB, mentorkb_env
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([str(MENTORKB), "--data-dir", str(tmp_path), "serve", "--port", str(port),
+                               "--workers", "2"], capture_output=True, text=True, env=mentorkb_env(), timeout=60)
+    assert done.returncode == 1
+    assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr, done.stderr

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+import anyio
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.service import MAX_HISTORY_TURNS, Assistant, clean
+from ui.app import ASKS_AT_ONCE
 from ui.edge import caller_of, question_counted
 
 
@@ -81,24 +83,34 @@ class ErrorOut(BaseModel):
 def api_router(assistant: Assistant) -> APIRouter:
     """The /api routes, answering with `assistant`."""
     router = APIRouter(prefix="/api", tags=["api"])
+    limiters = []
+
+    def asking() -> anyio.CapacityLimiter:
+        """ASKS_AT_ONCE answers at a time (made in the event loop on first use)."""
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(ASKS_AT_ONCE))
+        return limiters[0]
+
     limit = assistant.settings.max_question_chars
 
     @router.post("/ask", response_model=AskResponse, responses={
         422: {"model": ErrorOut, "description": "A field is missing or invalid (named in `error`)."},
         429: {"model": ErrorOut, "description": "Too many questions or requests; see Retry-After."},
         413: {"model": ErrorOut, "description": "The body is over MENTORKB_MAX_REQUEST_KB."}})
-    def ask(body: AskRequest, request: Request) -> dict:
+    async def ask(body: AskRequest, request: Request) -> dict:
         """Answer one question from the shared documents, or hand it to a human mentor.
 
-        A plain `def`: FastAPI runs it on its thread pool, so answering (CPU-bound, mostly
-        in native code) never blocks the event loop that serves everyone else."""
+        Answering runs on a worker thread, at most ASKS_AT_ONCE at a time, so it never
+        blocks the event loop that serves everyone else."""
         question = clean(body.question, limit)
         if not question:
             return JSONResponse({"error": "question: empty after removing control characters"}, status_code=422)
         history = [(turn.role, turn.content) for turn in body.history]
         # RateGuard counted this call; counting it here again would halve the budget.
         caller = None if question_counted(request) else caller_of(request)
-        return assistant.ask(question, history, caller=caller).as_dict()
+        answer = await anyio.to_thread.run_sync(
+            lambda: assistant.ask(question, history, caller=caller), limiter=asking())
+        return answer.as_dict()
 
     return router
 

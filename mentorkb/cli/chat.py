@@ -169,7 +169,10 @@ def _supervise(ctx: click.Context, settings, host: str, port: int, workers: int)
                    "shares the counts (docs/scaling.md)", err=True)
     click.echo(f"MentorKB on http://{host}:{port} with {workers} workers "
                f"(mentors and admins: http://{host}:{port}/login)", err=True)
-    status = supervise(settings.data_dir, host, port, workers, lambda line: click.echo(line, err=True))
+    try:
+        status = supervise(settings.data_dir, host, port, workers, lambda line: click.echo(line, err=True))
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     click.echo("MentorKB stopped", err=True)
     ctx.exit(status)
 
