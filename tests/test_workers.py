@@ -16,6 +16,7 @@ import httpx
 import psutil
 import pytest
 
+from mentorkb.tools.bench_serve import wait_for_workers
 from tests.security.gradio_queue import button_fn_index, join
 from tests.serving import serve
 
@@ -47,10 +48,7 @@ def server(corpus_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         port = int(url.rsplit(":", 1)[1].strip("/"))
         master = next(p for p in psutil.Process(os.getpid()).children(recursive=True)
                       if "serve" in p.cmdline() and str(port) in p.cmdline() and "--worker-index" not in p.cmdline())
-        seen, deadline = set(), time.monotonic() + 120
-        while seen != {"0", "1"} and time.monotonic() < deadline:  # both up and answering
-            seen.add(page_worker(url))
-        assert seen == {"0", "1"}, f"page loads reached only {seen}"
+        wait_for_workers(url, 2, timeout=120)  # both up and answering (raises otherwise)
         yield url, master
         pids = [p.pid for p in workers_of(master)]
     # Stopping the server (SIGTERM to the supervisor) stops every worker.

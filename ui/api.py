@@ -83,13 +83,7 @@ class ErrorOut(BaseModel):
 def api_router(assistant: Assistant) -> APIRouter:
     """The /api routes, answering with `assistant`."""
     router = APIRouter(prefix="/api", tags=["api"])
-    limiters = []
-
-    def asking() -> anyio.CapacityLimiter:
-        """ASKS_AT_ONCE answers at a time (made in the event loop on first use)."""
-        if not limiters:
-            limiters.append(anyio.CapacityLimiter(ASKS_AT_ONCE))
-        return limiters[0]
+    asking = anyio.CapacityLimiter(ASKS_AT_ONCE)  # binds to the server's event loop on first use
 
     limit = assistant.settings.max_question_chars
 
@@ -109,7 +103,7 @@ def api_router(assistant: Assistant) -> APIRouter:
         # RateGuard counted this call; counting it here again would halve the budget.
         caller = None if question_counted(request) else caller_of(request)
         answer = await anyio.to_thread.run_sync(
-            lambda: assistant.ask(question, history, caller=caller), limiter=asking())
+            lambda: assistant.ask(question, history, caller=caller), limiter=asking)
         return answer.as_dict()
 
     return router

@@ -20,10 +20,9 @@ import hashlib
 import hmac
 import re
 from collections.abc import Sequence
-from http.cookies import SimpleCookie
 
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -127,12 +126,5 @@ def _cookie_worker(header: bytes, workers: int) -> int | None:
     """The worker index a request's cookie names, if it names one of ours."""
     if COOKIE.encode() not in header:
         return None
-    jar = SimpleCookie()
-    try:
-        jar.load(header.decode("latin-1"))
-    except Exception:  # noqa: BLE001 - a malformed cookie header names no worker
-        return None
-    value = jar.get(COOKIE)
-    if value is None or not value.value.isdigit() or int(value.value) >= workers:
-        return None
-    return int(value.value)
+    value = cookie_parser(header.decode("latin-1")).get(COOKIE, "")  # as Starlette's Request.cookies reads it
+    return int(value) if value.isdigit() and int(value) < workers else None

@@ -31,9 +31,9 @@ def percentiles(samples_s: list[float]) -> dict[str, float]:
 
 def free_port() -> int:
     """A loopback port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from mentorkb.workers import free_ports
+
+    return free_ports(1)[0]
 
 
 def _peak_rss_mb(pid: int) -> float | None:
@@ -90,7 +90,7 @@ def _one_server(settings: Settings, questions: list[str], queries: int, clients:
     try:
         first = _first_answer(proc, port, url, questions[0], log)
         cold_s = time.perf_counter() - start
-        _all_workers_up(url, workers)
+        wait_for_workers(url, workers)
         tree = psutil.Process(proc.pid)
         rss_loaded = _rss_mb(tree)
         if paced:
@@ -134,17 +134,21 @@ def _rss_mb(tree) -> float:
     return sum(p.memory_info().rss for p in [tree, *tree.children(recursive=True)]) / 2**20
 
 
-def _all_workers_up(url: str, workers: int, timeout: float = 300) -> None:
+def wait_for_workers(url: str, workers: int, timeout: float = 300) -> None:
     """Wait until page loads have reached every worker (each names itself in its cookie)."""
     import httpx
 
     seen: set[str] = set()
+    every = {str(i) for i in range(workers)}
     deadline = time.monotonic() + timeout
-    while workers > 1 and len(seen) < workers:
+    while workers > 1 and not every <= seen:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"only workers {sorted(seen)} of {workers} answered within {timeout:g}s")
+            raise RuntimeError(f"page loads reached only workers {sorted(seen)} of {workers} within {timeout:g}s")
         with httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0)) as http:
-            seen.add(http.get(url).cookies.get("mentorkb_worker", ""))
+            name = http.get(url).cookies.get("mentorkb_worker")
+        if name not in every:
+            raise RuntimeError(f"a page load was named worker {name!r}, not one of {sorted(every)}")
+        seen.add(name)
 
 
 def serve_targets(serve: dict) -> list[tuple[str, object, str, bool]]:
