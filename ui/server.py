@@ -20,6 +20,7 @@ import gradio as gr
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.core.errors import DatabaseError
 from rag.core.protocols import Workspace
@@ -55,8 +56,8 @@ def create_server(assistant: Assistant, settings: Settings, workspace: Workspace
     server = FastAPI(title="MentorKB", summary="Answers from mentors' shared documents, or a human mentor.",
                      docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     api.one_line_errors(server)
-    server.middleware("http")(head_writer)  # added first, so it runs last, on Gradio's page only
-    server.middleware("http")(access_guard(settings, user_store))
+    server.add_middleware(HeadWriter)  # added first, so it runs last, on Gradio's page only
+    server.add_middleware(AccessGuard, settings=settings, user_store=user_store)
     budgets = assistant.budgets
     server.add_middleware(edge.RateGuard, requests=budgets["requests"], questions=budgets["questions"])
     # Added after the guards, so it runs before them and they can read request.session.
@@ -89,11 +90,29 @@ def _user_for(request: Request, role: str, settings: Settings, user_store: Calla
     return user, 200
 
 
-def access_guard(settings: Settings, user_store: Callable[[], UserStore]):
-    """The middleware in front of every route: file routes only under /mentor, and the
-    login check for /mentor, /admin (and the chat, when mentees must sign in)."""
+class AccessGuard:
+    """ASGI middleware in front of every route: file routes only under /mentor, and the
+    login check for /mentor, /admin (and the chat, when mentees must sign in).
 
-    async def guard(request: Request, call_next) -> Response:
+    Plain ASGI rather than `@app.middleware("http")` (Starlette's BaseHTTPMiddleware),
+    which runs every request's reply through a task group and a memory stream: on the
+    JSON API that cost showed up on each of many small requests (docs/performance.md).
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings, user_store: Callable[[], UserStore]) -> None:
+        self.app = app
+        self.settings = settings
+        self.user_store = user_store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self._refusal(Request(scope)) if scope["type"] == "http" else None
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, request: Request) -> Response | None:
+        """The reply that stops this request here, or None to let it through."""
         path = request.url.path
         if request.method == "GET" and path == "/":
             auth.ensure_visitor(request.session)
@@ -103,43 +122,72 @@ def access_guard(settings: Settings, user_store: Callable[[], UserStore]):
             return JSONResponse({"error": "files are uploaded and served only in the mentor workspace"},
                                 status_code=404)
         prefix = next((p for p in PROTECTED if path == p or path.startswith(p + "/")), None)
-        if prefix is None and settings.mentee_login and not _public(path):
+        if prefix is None and self.settings.mentee_login and not _public(path):
             prefix = "/"
-        if prefix is not None:
-            is_page = request.method == "GET" and path.rstrip("/") == prefix.rstrip("/")
-            try:
-                user, status = _user_for(request, PROTECTED.get(prefix, "mentor"), settings, user_store)
-            except DatabaseError as e:
-                log.error("sign-in check: %s", e)
-                if is_page:
-                    return HTMLResponse(look.unavailable_page(), status_code=503)
-                return JSONResponse({"error": "accounts are unavailable right now"}, status_code=503)
-            if status == 401 and is_page:
-                return RedirectResponse(auth.login_url(prefix.rstrip("/") + "/"), status_code=303)
-            if status == 403 and is_page:
-                return HTMLResponse(look.forbidden_page(user.name), status_code=403)
-            if status != 200:
-                detail = "sign in at /login" if status == 401 else "this page is for admins"
-                return JSONResponse({"error": detail}, status_code=status)
-        return await call_next(request)
+        if prefix is None:
+            return None
+        is_page = request.method == "GET" and path.rstrip("/") == prefix.rstrip("/")
+        try:
+            user, status = _user_for(request, PROTECTED.get(prefix, "mentor"), self.settings, self.user_store)
+        except DatabaseError as e:
+            log.error("sign-in check: %s", e)
+            if is_page:
+                return HTMLResponse(look.unavailable_page(), status_code=503)
+            return JSONResponse({"error": "accounts are unavailable right now"}, status_code=503)
+        if status == 401 and is_page:
+            return RedirectResponse(auth.login_url(prefix.rstrip("/") + "/"), status_code=303)
+        if status == 403 and is_page:
+            return HTMLResponse(look.forbidden_page(user.name), status_code=403)
+        if status != 200:
+            detail = "sign in at /login" if status == 401 else "this page is for admins"
+            return JSONResponse({"error": detail}, status_code=status)
+        return None
 
-    return guard
+
+class HeadWriter:
+    """ASGI middleware: Gradio's page for /, /mentor/ and /admin/ with our title,
+    description and icon in its head instead of Gradio's own meta tags (Gradio has no
+    parameter for those). Every other request passes straight through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        page = look.PAGES.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
+        if page is None:
+            await self.app(scope, receive, send)
+            return
+        start: Message = {}
+        body: list[bytes] = []
+
+        async def held(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if not _html_ok(start):
+                if start:
+                    await send(start)
+                    start = {}
+                await send(message)
+                return
+            body.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                content = look.page_head(b"".join(body).decode("utf-8"), page).encode("utf-8")
+                headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+                headers.append((b"content-length", str(len(content)).encode()))
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": content})
+
+        await self.app(scope, receive, held)
 
 
-async def head_writer(request: Request, call_next) -> Response:
-    """Gradio's page for /, /mentor/ and /admin/ with our title, description and icon
-    in its head instead of Gradio's own meta tags (Gradio has no parameter for those)."""
-    response = await call_next(request)
-    page = look.PAGES.get(request.url.path)
-    if (page is None or request.method != "GET" or response.status_code != 200
-            or not response.headers.get("content-type", "").startswith("text/html")):
-        return response
-    body = b"".join([chunk async for chunk in response.body_iterator])
-    content = look.page_head(body.decode("utf-8"), page).encode("utf-8")
-    rewritten = Response(content, status_code=200)
-    rewritten.raw_headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
-    rewritten.raw_headers.append((b"content-length", str(len(content)).encode()))
-    return rewritten
+def _html_ok(start: Message) -> bool:
+    """Whether a reply's start is a 200 with an HTML body (one whose head we rewrite)."""
+    if start.get("status") != 200:
+        return False
+    content_type = dict(start.get("headers", [])).get(b"content-type", b"")
+    return content_type.startswith(b"text/html")
 
 
 def login_form(request: Request, next: str = "/mentor/") -> str:
