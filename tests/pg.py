@@ -19,13 +19,14 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from mentorkb.workers import free_ports
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 MISSING = f"PostgreSQL 15 not found at {PG_BIN}: run make postgres"
@@ -90,12 +91,6 @@ def _run(root: Path, *cmd: str | Path) -> None:
                     pytrace=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A PostgreSQL 15 server for the session, stopped and deleted at its end."""
@@ -105,7 +100,7 @@ def postgres() -> Iterator[Postgres]:
     if os.geteuid() == 0:
         owner = pwd.getpwnam(OWNER)
         os.chown(root, owner.pw_uid, owner.pw_gid)
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_ports(1)[0]
     try:
         _run(root, PG_BIN / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
              "--locale=C.UTF-8", "--no-sync", "--no-instructions")

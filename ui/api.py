@@ -114,9 +114,10 @@ def one_line_errors(server: FastAPI) -> None:
     rather than pydantic's nested list."""
 
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        more = len(exc.errors()) - 1
+        more = len(errors) - 1
         tail = f" (and {more} more)" if more > 0 else ""
         return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid')}{tail}"}, status_code=422)
 

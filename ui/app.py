@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 TITLE = "MentorKB"
 # Questions the chat answers at once in one worker. Answering is CPU-bound, but much of
 # it (the encoder, the vector and BM25 searches) runs in native code outside the GIL,
-# so a few at once overlap; the JSON API runs on FastAPI's thread pool in the same way.
+# so a few at once overlap. The JSON API (ui.api) answers at most as many at once.
 ASKS_AT_ONCE = 4
 INTRO = (
     "Ask about mentoring: first meetings, feedback, goals, career growth and more. "

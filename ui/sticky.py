@@ -59,14 +59,13 @@ class StickyWorkers:
             return
         headers = [(k, v) for k, v in scope["headers"] if k not in (ADDRESS_HEADER, TOKEN_HEADER)]
         found = dict(scope["headers"])
+        scope = {**scope, "headers": headers}
         if (scope.get("server") or (None, None))[1] == self.peers[self.index]:
             # The private port: a sibling's forward (with its token), never forwarded again.
-            scope = {**scope, "headers": headers}
             if hmac.compare_digest(found.get(TOKEN_HEADER, b""), self.token) and ADDRESS_HEADER in found:
                 scope["client"] = (found[ADDRESS_HEADER].decode("latin-1"), 0)
             await self.app(scope, receive, send)
             return
-        scope = {**scope, "headers": headers}
         if STATELESS.match(scope["path"]):
             await self.app(scope, receive, send)
             return
