@@ -69,7 +69,7 @@ TYPED = 'It\'s "#1" & <script>window.__pwned=7</script> 😀 Привет 你好
 # What a person must never see: entities escaped twice, or Markdown's backslash escapes.
 ESCAPED = ("&#x27;", "&#39;", "&amp;", "&quot;", "&lt;", "&gt;", "\\#", "\\*", "\\[")
 # Elements that document or user text must never create in a message or a panel.
-NOT_OURS = "a, em, h1, h2, h4, h5, h6, img, script, iframe"
+NOT_OURS = "a, em, h1, h4, h5, h6, img, script, iframe"
 
 UPLOAD = """# Alpaca Retreats for Mentors
 
@@ -516,7 +516,7 @@ def test_admin_sees_stats_and_rebuilds_the_index(page, base: str) -> None:
 def gap_labels(page) -> list[str]:
     """The central question heading each cluster card, without its quotes."""
     page.locator("#gaps-clusters .mkb-gap").first.wait_for()
-    return [h.strip("“” \n") for h in page.locator("#gaps-clusters .mkb-gap h4").all_inner_texts()]
+    return [h.strip("“” \n") for h in page.locator("#gaps-clusters .mkb-gap h3").all_inner_texts()]
 
 
 def assert_gaps_shown(page, topics) -> None:

@@ -33,7 +33,7 @@ def test_document_html_and_links_are_escaped() -> None:
     assert "<strong>[1]</strong>" in out  # our own citation marker stays live
     assert "<strong>Sources</strong>" in out and "<ol>" in out
     # The list sits in its own box (scrolled when long, ui.look.CSS), after the answer.
-    assert out.index("<strong>[1]</strong>") < out.index('<div class="mkb-sources"><p><strong>Sources')
+    assert out.index("<strong>[1]</strong>") < out.index('<div class="mkb-sources" tabindex="0" role="region" aria-label="Sources"><p><strong>Sources')
     assert out.endswith("</ol>\n</div>")
     assert "p. 2" in out and "evil.html" in out
 

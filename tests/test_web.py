@@ -33,9 +33,13 @@ def test_chat_handler_keeps_turns_answers_and_escapes_the_user(assistant) -> Non
     from ui.app import chat_responder
 
     respond = chat_responder(assistant)
-    *_, (chat, box, turns, answers, sources, panel, shown) = respond(
+    *_, (chat, box, turns, answers, sources, panel, shown, said, urgent) = respond(
         "How do I write a mentoring agreement? <script>x</script>", [], [], {})
     assert box == "" and chat[0]["content"].count("&lt;script&gt;") == 1
+    # Screen readers hear the answer once, without its sources list but with their count.
+    count = len(answers[1].citations)
+    assert urgent == "" and f"{count} source" in said and "<strong>[1]</strong>" in said
+    assert "mkb-sources" not in said
     assert "<strong>[1]</strong>" in chat[1]["content"] and "Sources" in chat[1]["content"]
     assert shown == 1 and answers[1].citations
     assert [n for _, n in sources["choices"]] == [c.n for c in answers[1].citations]
@@ -86,7 +90,7 @@ def test_chat_streams_drafts_from_a_generative_backend(corpus_data_dir: Path, em
     updates = list(chat_responder(assistant)("How can I make our remote mentoring calls work better?", [], [], {}))
     drafts = [u[0][-1]["content"] for u in updates[:-1]]
     assert len(set(drafts)) > 1 and drafts[-1].startswith("<p>Keep the first five minutes")  # the reply, growing
-    chat, _, _, answers, sources, _, _ = updates[-1]
+    chat, _, _, answers, sources, *_ = updates[-1]
     assert chat[-1]["content"].startswith(
         "<p>Keep the first five minutes of every call unstructured. <strong>[1]</strong>")
     assert answers[1].final and sources["choices"][0][0].startswith("[1] Remote and Hybrid Mentoring")

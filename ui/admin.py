@@ -92,7 +92,8 @@ def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], u
         gr.Markdown("## Questions")
         usage = gr.Markdown(elem_id="usage")
         privacy = gr.Markdown()
-        recent = gr.Dataframe(headers=QUESTION_HEADERS, interactive=False, wrap=True, elem_id="recent")
+        recent = gr.Dataframe(headers=QUESTION_HEADERS, interactive=False, wrap=True, elem_id="recent",
+                              label="Recent questions", show_label=False)
         gr.Markdown("## Feedback")
         feedback = gr.HTML(elem_id="feedback-summary")
         refresh = gr.Button("Refresh", size="sm", elem_id="refresh")

@@ -24,7 +24,7 @@ from rag.retrieval.starters import starter_questions
 from rag.safety.triage import CRISIS_RESOURCES
 from rag.service import Assistant, clean
 from ui.edge import caller_of, question_counted
-from ui.render import answer_html, citation_label, markdown, request_html, source_html, text
+from ui.render import announcement, answer_html, citation_label, markdown, request_html, source_html, text
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +67,21 @@ def chat_responder(assistant: Assistant):
                 answers: dict[int, Answer], request: gr.Request | None = None):
         message = clean(message or "", assistant.settings.max_question_chars)
         if not message:
-            yield chat, "", turns, answers, gr.skip(), gr.skip(), gr.skip()
+            yield chat, "", turns, answers, *[gr.skip()] * 5
             return
         shown = chat + [{"role": "user", "content": markdown("{}", message)}]
         answer = None
         for answer in assistant.ask_stream(message, turns, session=_session(request), caller=_caller(request)):
             if not answer.final:
                 reply = {"role": "assistant", "content": answer_html(answer)}
-                yield shown + [reply], "", turns, answers, gr.skip(), gr.skip(), gr.skip()
+                yield shown + [reply], "", turns, answers, *[gr.skip()] * 5
         chat = shown + [{"role": "assistant", "content": answer_html(answer)}]
         answers = {**answers, len(chat) - 1: answer}
         turns = turns + [("user", message), ("assistant", answer.text)]
-        yield chat, "", turns, answers, _sources_update(answer), PANEL_EMPTY, len(chat) - 1
+        # Read out once complete: at once (an alert) in a crisis, politely otherwise.
+        said = announcement(answer)
+        polite, urgent = ("", said) if answer.category == "crisis" else (said, "")
+        yield chat, "", turns, answers, _sources_update(answer), PANEL_EMPTY, len(chat) - 1, polite, urgent
 
     return respond
 
@@ -206,7 +209,7 @@ def _human_panel() -> SimpleNamespace:
     open_form = gr.Button("Talk to a human mentor", variant="secondary", elem_id="human")
     with gr.Group(visible=False, elem_id="human-form") as form:
         gr.Markdown(HUMAN_FORM)
-        contact = gr.Textbox(label="How a mentor can reach you (optional)", placeholder="email or chat handle",
+        contact = gr.Textbox(label="How a mentor can reach you (optional)", placeholder="e.g. an email or chat handle",
                              elem_id="contact")
         with gr.Row():
             send = gr.Button("Send to a mentor", variant="primary", elem_id="human-send")
@@ -214,7 +217,7 @@ def _human_panel() -> SimpleNamespace:
     status = gr.HTML(elem_id="handoff-status")
     with gr.Accordion("Check my request", open=False, elem_id="check"):
         with gr.Row():
-            ref = gr.Textbox(placeholder="Your reference, e.g. MKB-7QK2PX", show_label=False, scale=3,
+            ref = gr.Textbox(label="Your reference code", placeholder="e.g. MKB-7QK2PX", scale=3,
                              elem_id="check-ref")
             check = gr.Button("Check", scale=1, elem_id="check-send")
         result = gr.HTML(elem_id="check-result")
@@ -244,13 +247,13 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                                   render_markdown=False, latex_delimiters=[],
                                   feedback_options=("Like", "Dislike"))
                 with gr.Row():
-                    box = gr.Textbox(placeholder="Ask a question, e.g. How often should I meet my mentor?",
-                                     show_label=False, scale=5, elem_id="question", autofocus=True,
+                    box = gr.Textbox(label="Your question", placeholder="e.g. How often should I meet my mentor?",
+                                     scale=5, elem_id="question", autofocus=True,
                                      max_length=settings.max_question_chars)
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 with gr.Row(visible=False, elem_id="feedback") as feedback_row:
-                    feedback_text = gr.Textbox(show_label=False, placeholder="What was good or missing?",
-                                               scale=5, elem_id="feedback-comment")
+                    feedback_text = gr.Textbox(label="What was good or missing? (optional)", scale=5,
+                                               elem_id="feedback-comment")
                     feedback_send = gr.Button("Send comment", scale=1, elem_id="feedback-send")
                 feedback_status = gr.Markdown(elem_id="feedback-status")
                 human = _human_panel()
@@ -260,11 +263,14 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                 panel = gr.HTML(PANEL_EMPTY, elem_id="source-panel")
         # Under both columns: on a phone they stack, and the sources come before it.
         gr.HTML(text(settings.disclaimer), elem_id="disclaimer")
+        # Screen readers hear a finished answer here (ui/static/a11y.js makes these live regions).
+        announce = gr.HTML(elem_id="announce", elem_classes=["mkb-sr"])
+        announce_urgent = gr.HTML(elem_id="announce-urgent", elem_classes=["mkb-sr"])
         private = {"api_visibility": "private"}
         # Every way of asking shares one pool of ASKS_AT_ONCE (Gradio's default runs each
         # event one call at a time, so twenty mentees would queue behind one another).
         asking = {**private, "concurrency_id": "ask", "concurrency_limit": ASKS_AT_ONCE}
-        outputs = [chat, box, turns, answers, sources, panel, shown]
+        outputs = [chat, box, turns, answers, sources, panel, shown, announce, announce_urgent]
         ask_inputs = [box, chat, turns, answers]
         box.submit(respond, ask_inputs, outputs, **asking)
         send.click(respond, ask_inputs, outputs, **asking)

@@ -91,7 +91,7 @@ def cluster_html(c: Cluster) -> str:
         values.append(value)
         return "{}"
 
-    lines = [f"#### “{field(c.label)}”", ""]
+    lines = [f"### “{field(c.label)}”", ""]
     size = field(counted(c.size, "question"))
     why = ", ".join(f"{field(n)} {field(reason)}" for reason, n in sorted(c.reasons.items()))
     lines.append(f"**{size}** ({why}) · last {field(day(c.last_at))} · `{field(c.id)}`")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FAVICON = Path(__file__).with_name("static") / "favicon.svg"
+A11Y_SCRIPT = FAVICON.with_name("a11y.js")
 # Generic families stay unquoted (a quoted 'system-ui' would name a font called that).
 SANS = ("system-ui", "-apple-system", "Segoe UI", "Roboto", "Noto Sans", "DejaVu Sans", "Helvetica Neue",
         "Arial", "sans-serif")
@@ -24,11 +25,19 @@ MONO = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "DejaVu Sans Mono
 GENERIC = {"system-ui", "-apple-system", "ui-monospace", "sans-serif", "monospace", "serif"}
 
 CSS = """
-.mkb-source h3 { margin: 0 0 .4rem; }
+.mkb-source h2 { margin: 0 0 .4rem; font-size: 1.15rem; }
 .mkb-facts { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .8rem; margin: 0 0 .6rem; }
 .mkb-facts dt { font-weight: 600; }
 .mkb-facts dd { margin: 0; }
-.mkb-passage { margin: 0; padding: .6rem .8rem; border-left: 3px solid #ea580c; max-height: 360px; overflow: auto; }
+.mkb-passage { margin: 0; padding: .6rem .8rem; border-left: 3px solid #c2410c; max-height: 360px; overflow: auto; }
+/* Shown once Gradio has laid the page out (ui/static/a11y.js): nothing shifts after load. */
+html:not(.mkb-ready) .gradio-container .main { visibility: hidden; }
+/* Read by screen readers, not shown: the answer and crisis announcers. */
+.mkb-sr { position: absolute !important; width: 1px; height: 1px; padding: 0 !important; margin: -1px;
+          overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0 !important; }
+/* On a phone the question box shows on the first screen: the chat is shorter than its desktop 460px. */
+@media (max-width: 640px) { #chat { height: 32vh !important; min-height: 220px; } }
+.mkb-passage:focus-visible, .mkb-sources:focus-visible { outline: 2px solid #c2410c; outline-offset: 2px; }
 .mkb-passage mark { background: #fde68a; }
 #disclaimer { opacity: .75; font-size: .85em; }
 /* An answer's Sources list scrolls in a box of its own, so the answer above it stays in view;
@@ -40,7 +49,7 @@ CSS = """
 /* A knowledge-gap cluster: a card; long questions wrap on a phone. */
 .mkb-gap { border: 1px solid #e5e7eb; border-radius: 8px; padding: .2rem .9rem; margin: 0 0 .7rem;
            overflow-wrap: anywhere; }
-.mkb-gap h4 { margin: .5rem 0 .2rem; }
+.mkb-gap h3 { margin: .5rem 0 .2rem; }
 .mkb-gap p, .mkb-gap ul { margin: .25rem 0; }
 """
 
@@ -65,14 +74,50 @@ _FOREIGN_META = re.compile(r'\s*<meta\s+(?:property|name)="(?:og|twitter):[^"]*"
 _CHARSET = re.compile(r"<meta charset=[^>]*>", re.IGNORECASE)
 
 
+# The project's colours, each checked against WCAG 2.2 AA: text 4.5:1, controls and focus
+# rings 3:1. Gradio's default theme puts white on orange-500 (2.8:1) and greys of 1.9-2.8:1.
+ACCENT = "#c2410c"        # orange-700: white text on it 5.2:1; as text on white 5.2:1
+ACCENT_HOVER = "#9a3412"  # orange-800
+DANGER = "#b91c1c"        # red-700: white text on it 6.5:1
+DANGER_HOVER = "#991b1b"
+SUBDUED = "#4b5563"       # gray-600: hints, placeholders and "- or -", 7.6:1 on white, 6.9:1 on gray-100
+
+
 def theme():
-    """Gradio's default theme with system font stacks (built when asked: Gradio loads lazily)."""
+    """Gradio's default theme with system font stacks and colours that meet WCAG AA (built
+    when asked: Gradio loads lazily). Dark mode gets the same accents, on dark greys."""
     import gradio as gr
 
     def stack(names: tuple[str, ...]) -> list:
         return [name if name in GENERIC else gr.themes.Font(name) for name in names]
 
-    return gr.themes.Default(font=stack(SANS), font_mono=stack(MONO))
+    def both(**values: str) -> dict:
+        return {**values, **{f"{key}_dark": value for key, value in values.items()}}
+
+    return gr.themes.Default(primary_hue="orange", font=stack(SANS), font_mono=stack(MONO)).set(
+        **both(button_primary_background_fill=ACCENT, button_primary_background_fill_hover=ACCENT_HOVER,
+               button_primary_border_color=ACCENT, button_primary_border_color_hover=ACCENT_HOVER,
+               button_primary_text_color="#ffffff", button_primary_text_color_hover="#ffffff",
+               button_cancel_background_fill=DANGER, button_cancel_background_fill_hover=DANGER_HOVER,
+               button_cancel_border_color=DANGER, button_cancel_border_color_hover=DANGER_HOVER,
+               button_cancel_text_color="#ffffff", button_cancel_text_color_hover="#ffffff"),
+        color_accent=ACCENT, border_color_accent=ACCENT, link_text_color=ACCENT, link_text_color_hover=ACCENT_HOVER,
+        link_text_color_visited=ACCENT_HOVER, link_text_color_active=ACCENT_HOVER,
+        body_text_color_subdued=SUBDUED, block_info_text_color=SUBDUED, input_placeholder_color=SUBDUED,
+    )
+
+
+def i18n():
+    """Gradio's screen-reader status says `common.complete` after every event: the key has no
+    English string in Gradio 6.31. A blank one silences it; our own live regions say what happened."""
+    import gradio as gr
+
+    return gr.I18n(en={"common.complete": " "})
+
+
+def head_script() -> str:
+    """The accessibility mends (`static/a11y.js`) for a Gradio page's head."""
+    return f"<script>\n{A11Y_SCRIPT.read_text(encoding='utf-8')}</script>"
 
 
 def head_tags(page: Page) -> str:

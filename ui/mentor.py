@@ -338,7 +338,8 @@ def resolver(handoffs: Callable[[], HandoffStore], users: Callable[[], UserStore
 
 def _upload_tab() -> SimpleNamespace:
     with gr.Tab("Upload", elem_id="tab-upload"):
-        files = gr.File(label="Documents (.md, .txt, .html, .pdf, .docx)", file_count="multiple",
+        gr.Markdown("## Upload documents")
+        files = gr.File(label="Your documents (.md, .txt, .html, .pdf, .docx)", file_count="multiple",
                         elem_id="upload-files")
         with gr.Row():
             title = gr.Textbox(label="Title (optional; else the document's own)", elem_id="upload-title")
@@ -352,7 +353,10 @@ def _upload_tab() -> SimpleNamespace:
 
 def _documents_tab() -> SimpleNamespace:
     with gr.Tab("My documents", elem_id="tab-documents"):
-        table = gr.Dataframe(headers=DOC_HEADERS, interactive=False, elem_id="documents", wrap=True)
+        gr.Markdown("## My documents")
+        # The label names the table for screen readers (Gradio calls every table "Dataframe").
+        table = gr.Dataframe(headers=DOC_HEADERS, interactive=False, elem_id="documents", wrap=True,
+                             label="Your documents", show_label=False)
         pick = gr.Dropdown(label="Document", choices=[], elem_id="doc-pick")
         with gr.Row():
             new_version = gr.File(label="New version (same file type)", file_count="single",
@@ -373,11 +377,13 @@ def _documents_tab() -> SimpleNamespace:
 
 def _queue_tab() -> SimpleNamespace:
     with gr.Tab("Handoff queue", elem_id="tab-handoffs"):
+        gr.Markdown("## Handoff queue")
         with gr.Row():
             heading = gr.Markdown(elem_id="queue-heading")
             view = gr.Radio([("Waiting", "waiting"), ("Mine", "mine"), ("All", "all")], value="waiting",
-                            show_label=False, elem_id="queue-view")
-        table = gr.Dataframe(headers=QUEUE_HEADERS, interactive=False, elem_id="queue", wrap=True)
+                            label="Show", show_label=False, elem_id="queue-view")
+        table = gr.Dataframe(headers=QUEUE_HEADERS, interactive=False, elem_id="queue", wrap=True,
+                             label="Handoffs", show_label=False)
         page = gr.Number(1, label="Page", precision=0, minimum=1, elem_id="queue-page")
         ref = gr.Dropdown(label="Handoff", choices=[], elem_id="handoff-pick")
         detail = gr.HTML(elem_id="handoff-detail")
@@ -415,6 +421,7 @@ def build_mentor_app(workspace: Workspace, handoffs: Callable[[], HandoffStore],
         docs = _documents_tab()
         q = _queue_tab()
         with gr.Tab("Knowledge gaps", elem_id="tab-gaps") as gaps_tab:
+            gr.Markdown("## Knowledge gaps")
             gap = gaps_panel()
 
         private = {"api_visibility": "private"}

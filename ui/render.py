@@ -56,17 +56,26 @@ def markdown(template: str, *values: object) -> str:
     return _FIELD.sub(lambda m: text(values[int(m[1])]), parsed)
 
 
-def answer_html(answer: Answer) -> str:
-    """The chat message: any notice first, the answer with bold [n] markers, then its sources."""
+def answer_html(answer: Answer, listed: bool = True) -> str:
+    """The chat message: any notice first, the answer with bold [n] markers, then its sources
+    (unless not `listed`)."""
     if answer.route == "handoff":
         body = markdown(answer.text)  # our own fixed text (the crisis resources use bold)
     else:  # the answer quotes documents: text, with our markers made bold after escaping
         body = _CITE.sub(r"<strong>[\1]</strong>", markdown("{}", answer.text))
-    if answer.citations:
+    if answer.citations and listed:
         body += sources_html(answer)
     if answer.notice:  # our own fixed text, like a handoff's: help resources come first
         body = markdown(f"{answer.notice}\n\n---") + body
     return body
+
+
+def announcement(answer: Answer) -> str:
+    """What a screen reader hears once an answer is complete: the message without its
+    sources list, then how many sources it has and where to open them."""
+    count = len(answer.citations)
+    where = f"<p>{count} source{'s' if count != 1 else ''}: pick one under Sources to read it.</p>" if count else ""
+    return answer_html(answer, listed=False) + where
 
 
 def sources_html(answer: Answer) -> str:
@@ -91,7 +100,8 @@ def sources_html(answer: Answer) -> str:
         snippet = c.snippet if len(c.snippet) <= SNIPPET_CHARS else c.snippet[:SNIPPET_CHARS - 3] + "…"
         lines.append(f"{c.n}. **{where}** ({', '.join(details)})  \n   “{field(snippet)}”")
     listed = markdown("\n".join(lines), *values)
-    return f'<div class="mkb-sources">{listed}</div>'
+    # A box that scrolls must take focus, so a keyboard can scroll it (WCAG 2.1.1).
+    return f'<div class="mkb-sources" tabindex="0" role="region" aria-label="Sources">{listed}</div>'
 
 
 def citation_label(c: Citation) -> str:
@@ -107,9 +117,9 @@ def source_html(c: Citation) -> str:
     facts = [("Mentor", chunk.mentor), ("Section", chunk.section), ("Page", chunk.page), ("Document", chunk.source)]
     rows = "".join(f"<dt>{name}</dt><dd>{text(value)}</dd>" for name, value in facts if value not in (None, ""))
     return (
-        f'<div class="mkb-source" data-n="{c.n}"><h3>[{c.n}] {text(chunk.title)}</h3>'
+        f'<div class="mkb-source" data-n="{c.n}"><h2>[{c.n}] {text(chunk.title)}</h2>'
         f'<dl class="mkb-facts">{rows}</dl>'
-        f'<blockquote class="mkb-passage">{highlight(chunk.text, c.snippet)}</blockquote></div>'
+        f'<blockquote class="mkb-passage" tabindex="0">{highlight(chunk.text, c.snippet)}</blockquote></div>'
     )
 
 

@@ -277,7 +277,7 @@ def _mount_apps(server: FastAPI, assistant: Assistant, settings: Settings, works
     """The mentor workspace at /mentor, the admin page at /admin, the chat at /."""
     # Files larger than an upload may be are cut off by Gradio as they stream in.
     common = {"footer_links": [], "show_error": True, "max_file_size": int(settings.max_file_mb * 2**20),
-              "theme": look.theme(), "css": look.CSS}
+              "theme": look.theme(), "css": look.CSS, "head": look.head_script(), "i18n": look.i18n()}
     apps = [build_mentor_app(workspace, lambda: assistant.handoffs, user_store, settings, gaps),
             build_admin_app(workspace, lambda: assistant.activity, user_store, settings, gaps),
             build_app(assistant, settings)]
