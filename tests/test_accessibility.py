@@ -56,12 +56,9 @@ def gaps(data_dir) -> None:
 
 @pytest.fixture(params=list(WIDTHS))
 def sized(browser, gaps, request):
-    width, height = WIDTHS[request.param]
-    context = browser.new_context(viewport={"width": width, "height": height})
-    context.set_default_timeout(90_000)
-    page = context.new_page()
-    yield request.param, page
-    context.close()
+    """A page at each width (test_browser's, which also fails the test on a script error)."""
+    for page in shared._page(browser, *WIDTHS[request.param]):
+        yield request.param, page
 
 
 def test_every_page_state_passes_axe(sized, base: str) -> None:

@@ -14,6 +14,7 @@ from rag.core.protocols import Workspace
 from rag.core.settings import Settings
 from rag.people.accounts import UserStore
 from rag.people.activity import ActivityLog
+from ui import look
 from ui.gaps import gaps_panel, wire_gaps
 from ui.mentor import acting_user, header_line
 from ui.render import markdown, when
@@ -88,7 +89,7 @@ def build_admin_app(workspace: Workspace, activity: Callable[[], ActivityLog], u
         index_stats = gr.Markdown(elem_id="index-stats")
         with gr.Row():
             reindex_button = gr.Button("Rebuild the index", variant="secondary", elem_id="reindex", scale=0)
-            reindex_result = gr.HTML(elem_id="reindex-result")
+            reindex_result = gr.HTML(elem_id="reindex-result", elem_classes=look.STATUS)
         gr.Markdown("## Questions")
         usage = gr.Markdown(elem_id="usage")
         privacy = gr.Markdown()

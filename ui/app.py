@@ -23,6 +23,7 @@ from rag.people.limits import Caller
 from rag.retrieval.starters import starter_questions
 from rag.safety.triage import CRISIS_RESOURCES
 from rag.service import Assistant, clean
+from ui import look
 from ui.edge import caller_of, question_counted
 from ui.render import announcement, answer_html, citation_label, markdown, request_html, source_html, text
 
@@ -214,13 +215,13 @@ def _human_panel() -> SimpleNamespace:
         with gr.Row():
             send = gr.Button("Send to a mentor", variant="primary", elem_id="human-send")
             cancel = gr.Button("Cancel", elem_id="human-cancel")
-    status = gr.HTML(elem_id="handoff-status")
+    status = gr.HTML(elem_id="handoff-status", elem_classes=look.STATUS)
     with gr.Accordion("Check my request", open=False, elem_id="check"):
         with gr.Row():
             ref = gr.Textbox(label="Your reference code", placeholder="e.g. MKB-7QK2PX", scale=3,
                              elem_id="check-ref")
             check = gr.Button("Check", scale=1, elem_id="check-send")
-        result = gr.HTML(elem_id="check-result")
+        result = gr.HTML(elem_id="check-result", elem_classes=look.STATUS)
     return SimpleNamespace(open=open_form, form=form, contact=contact, send=send, cancel=cancel, status=status,
                            ref=ref, check=check, result=result)
 
@@ -255,7 +256,7 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                     feedback_text = gr.Textbox(label="What was good or missing? (optional)", scale=5,
                                                elem_id="feedback-comment")
                     feedback_send = gr.Button("Send comment", scale=1, elem_id="feedback-send")
-                feedback_status = gr.Markdown(elem_id="feedback-status")
+                feedback_status = gr.Markdown(elem_id="feedback-status", elem_classes=look.STATUS)
                 human = _human_panel()
             with gr.Column(scale=2):
                 sources = gr.Radio(label="Sources", choices=[], visible=False, elem_id="sources",
@@ -263,9 +264,9 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                 panel = gr.HTML(PANEL_EMPTY, elem_id="source-panel")
         # Under both columns: on a phone they stack, and the sources come before it.
         gr.HTML(text(settings.disclaimer), elem_id="disclaimer")
-        # Screen readers hear a finished answer here (ui/static/a11y.js makes these live regions).
-        announce = gr.HTML(elem_id="announce", elem_classes=["mkb-sr"])
-        announce_urgent = gr.HTML(elem_id="announce-urgent", elem_classes=["mkb-sr"])
+        # Screen readers hear a finished answer here; no one sees it.
+        announce = gr.HTML(elem_id="announce", elem_classes=["mkb-sr", *look.STATUS])
+        announce_urgent = gr.HTML(elem_id="announce-urgent", elem_classes=["mkb-sr", *look.ALERT])
         private = {"api_visibility": "private"}
         # Every way of asking shares one pool of ASKS_AT_ONCE (Gradio's default runs each
         # event one call at a time, so twenty mentees would queue behind one another).

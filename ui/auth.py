@@ -124,7 +124,7 @@ def safe_next(target: str | None, default: str = "/mentor/") -> str:
 
 _FORM_CSS = """form { display: grid; gap: .8rem; min-width: 280px; }
 input { padding: .55rem; font-size: 1rem; border: 1px solid #ccd; border-radius: 6px; }
-button { padding: .6rem; font-size: 1rem; background: #c2410c; color: #fff; border: 0; border-radius: 6px; }
+button { padding: .6rem; font-size: 1rem; background: var(--color-accent); color: #fff; border: 0; border-radius: 6px; }
 .error { color: #b91c1c; margin: 0; }
 """
 

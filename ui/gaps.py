@@ -22,7 +22,7 @@ from rag.core.errors import MentorKBError
 from rag.core.text import counted, day
 from rag.people.accounts import UserStore
 from rag.people.activity import NOT_HELPFUL
-from ui import auth
+from ui import auth, look
 from ui.render import markdown
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def gaps_panel() -> SimpleNamespace:
     with gr.Row(equal_height=True):
         pick = gr.Dropdown(label="A cluster a document now answers", choices=[], scale=3, elem_id="gaps-pick")
         cover = gr.Button("Mark covered", scale=1, elem_id="gaps-cover")
-    status = gr.HTML(elem_id="gaps-status")
+    status = gr.HTML(elem_id="gaps-status", elem_classes=look.STATUS)
     clusters = gr.HTML(elem_id="gaps-clusters")
     with gr.Row():
         volume = gr.BarPlot(x="day", y="count", color="route", x_bin="1d", y_aggregate="sum",

@@ -18,6 +18,10 @@ from pathlib import Path
 
 FAVICON = Path(__file__).with_name("static") / "favicon.svg"
 A11Y_SCRIPT = FAVICON.with_name("a11y.js")
+# elem_classes that make a component a live region (ui/static/a11y.js gives it the role):
+# STATUS is read politely when its content changes, ALERT at once.
+STATUS = ["mkb-status"]
+ALERT = ["mkb-alert"]
 # Generic families stay unquoted (a quoted 'system-ui' would name a font called that).
 SANS = ("system-ui", "-apple-system", "Segoe UI", "Roboto", "Noto Sans", "DejaVu Sans", "Helvetica Neue",
         "Arial", "sans-serif")
@@ -29,7 +33,7 @@ CSS = """
 .mkb-facts { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .8rem; margin: 0 0 .6rem; }
 .mkb-facts dt { font-weight: 600; }
 .mkb-facts dd { margin: 0; }
-.mkb-passage { margin: 0; padding: .6rem .8rem; border-left: 3px solid #c2410c; max-height: 360px; overflow: auto; }
+.mkb-passage { margin: 0; padding: .6rem .8rem; border-left: 3px solid var(--color-accent); max-height: 360px; overflow: auto; }
 /* Shown once Gradio has laid the page out (ui/static/a11y.js): nothing shifts after load. */
 html:not(.mkb-ready) .gradio-container .main { visibility: hidden; }
 /* Read by screen readers, not shown: the answer and crisis announcers. */
@@ -37,7 +41,7 @@ html:not(.mkb-ready) .gradio-container .main { visibility: hidden; }
           overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0 !important; }
 /* On a phone the question box shows on the first screen: the chat is shorter than its desktop 460px. */
 @media (max-width: 640px) { #chat { height: 32vh !important; min-height: 220px; } }
-.mkb-passage:focus-visible, .mkb-sources:focus-visible { outline: 2px solid #c2410c; outline-offset: 2px; }
+.mkb-passage:focus-visible, .mkb-sources:focus-visible { outline: 2px solid var(--color-accent); outline-offset: 2px; }
 .mkb-passage mark { background: #fde68a; }
 #disclaimer { opacity: .75; font-size: .85em; }
 /* An answer's Sources list scrolls in a box of its own, so the answer above it stays in view;
@@ -142,12 +146,13 @@ _PLAIN = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 {head}<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
+:root {{ --color-accent: {accent}; }}  /* the name Gradio's theme gives it */
 body {{ font-family: {sans}; background: #f6f7f9; color: #1f2937; display: grid; place-items: center;
        min-height: 100vh; margin: 0; }}
 main {{ background: #fff; padding: 2rem 2.5rem; border-radius: 12px; box-shadow: 0 2px 12px #0001;
         max-width: 32rem; margin: 1rem; }}
 h1 {{ margin: 0 0 .8rem; font-size: 1.4rem; }}
-a {{ color: #c2410c; }}
+a {{ color: var(--color-accent); }}
 {css}</style></head>
 <body><main>
 <h1>{heading}</h1>
@@ -160,7 +165,7 @@ def plain_page(title: str, heading: str, body: str, css: str = "") -> str:
     HTML; `css` adds rules of the page's own."""
     sans = ", ".join(name if name in GENERIC else f'"{name}"' for name in SANS)
     head = head_tags(Page(title, heading))
-    return _PLAIN.format(head=head, sans=sans, heading=html.escape(heading), body=body, css=css)
+    return _PLAIN.format(head=head, sans=sans, accent=ACCENT, heading=html.escape(heading), body=body, css=css)
 
 
 def forbidden_page(user: str) -> str:

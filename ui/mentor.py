@@ -25,7 +25,7 @@ from rag.core.protocols import Workspace
 from rag.core.settings import Settings
 from rag.people.accounts import UserStore
 from rag.people.handoffs import VIEWS, Handoff, HandoffStore
-from ui import auth
+from ui import auth, look
 from ui.gaps import gaps_panel, wire_gaps
 from ui.render import markdown, transcript_html, when
 
@@ -347,7 +347,7 @@ def _upload_tab() -> SimpleNamespace:
         notes = gr.Textbox(label="Notes for other mentors (optional, not shown to mentees)", lines=2,
                            elem_id="upload-notes")
         button = gr.Button("Upload and index", variant="primary", elem_id="upload")
-        result = gr.HTML(elem_id="upload-result")
+        result = gr.HTML(elem_id="upload-result", elem_classes=look.STATUS)
     return SimpleNamespace(files=files, title=title, tags=tags, notes=notes, button=button, result=result)
 
 
@@ -370,7 +370,7 @@ def _documents_tab() -> SimpleNamespace:
                 yes = gr.Button("Yes, delete it", variant="stop", elem_id="delete-yes")
                 no = gr.Button("Cancel", elem_id="delete-no")
         pending = gr.State(None)  # the document the question names, whatever the picker shows by then
-        status = gr.HTML(elem_id="doc-status")
+        status = gr.HTML(elem_id="doc-status", elem_classes=look.STATUS)
     return SimpleNamespace(table=table, pick=pick, new_version=new_version, replace=replace, delete=delete,
                            confirm=confirm, question=question, yes=yes, no=no, pending=pending, status=status)
 
@@ -396,7 +396,7 @@ def _queue_tab() -> SimpleNamespace:
             note = gr.Textbox(label="Resolution note (for mentors, not shown to the mentee)", scale=3,
                               elem_id="resolve-note")
             resolve = gr.Button("Resolve", elem_id="resolve")
-        status = gr.HTML(elem_id="queue-status")
+        status = gr.HTML(elem_id="queue-status", elem_classes=look.STATUS)
         refresh = gr.Button("Refresh queue", size="sm", elem_id="refresh-queue")
         timer = gr.Timer(QUEUE_REFRESH_S)
     return SimpleNamespace(heading=heading, view=view, table=table, page=page, ref=ref, detail=detail,

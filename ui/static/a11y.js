@@ -1,6 +1,6 @@
 // Accessibility mends for what Gradio renders (ui.look.head_script puts this in every page's head).
 // Each one is idempotent and re-applied whenever Gradio re-renders (a MutationObserver, once a frame):
-// - polite live regions (role="status") on our status boxes, and role="alert" on the crisis announcer;
+// - live regions: role="status" on the components given ui.look.STATUS, role="alert" on ui.look.ALERT;
 // - the chat's own log is not live: it would read a streamed answer piece by piece, and #announce
 //   reads the finished one once;
 // - a radio fieldset is one group: Gradio names each option's radio alone ("radio-4", "radio-5"...),
@@ -9,16 +9,13 @@
 // - a file drop zone is named by its field's label and the text it shows (Gradio names each one
 //   "Click to upload or drop files").
 (() => {
-  const LIVE = ["announce", "handoff-status", "check-result", "feedback-status", "upload-result",
-                "doc-status", "queue-status", "reindex-result", "gaps-status", "who-status"];
-  const ALERT = ["announce-urgent"];
   let serial = 0;
   const idOf = (el) => el.id || (el.id = `mkb-a11y-${++serial}`);
   const set = (el, name, value) => { if (el.getAttribute(name) !== value) el.setAttribute(name, value); };
 
   function mend() {
-    for (const id of LIVE) { const el = document.getElementById(id); if (el) set(el, "role", "status"); }
-    for (const id of ALERT) { const el = document.getElementById(id); if (el) set(el, "role", "alert"); }
+    document.querySelectorAll(".block.mkb-status").forEach((el) => set(el, "role", "status"));
+    document.querySelectorAll(".block.mkb-alert").forEach((el) => set(el, "role", "alert"));
     const panel = document.getElementById("source-panel");
     if (panel) { set(panel, "role", "region"); set(panel, "aria-label", "Source passage"); set(panel, "aria-live", "polite"); }
     document.querySelectorAll("#chat [role=log]").forEach((log) => set(log, "aria-live", "off"));
