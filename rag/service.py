@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 from rag.answering import answerable
 from rag.answering.extractive import ABSTAIN_TEXT, NOT_COVERED_TEXT
@@ -23,9 +24,10 @@ from rag.core.types import Answer, ScoredChunk
 from rag.people.activity import ActivityLog
 from rag.people.handoffs import Handoff, HandoffStore, MenteeView
 from rag.people.limits import Caller, budgets
+from rag.retrieval import followup
 from rag.retrieval.retrieve import SearchIndex, retriever_for
 from rag.safety import guard
-from rag.safety.triage import Triager
+from rag.safety.triage import Triage, Triager
 
 log = logging.getLogger(__name__)
 
@@ -202,53 +204,85 @@ class Assistant:
         encoded = self.triager.encode(question) if question else None
         vector = encoded.vectors[0].tolist() if encoded else None
         found = self.triager.classify(question, encoded)
+        if found and found.handoff and history:
+            found = self._in_context(question, history, found)
         if found and found.handoff:  # before the rate limit: help resources are never withheld
             yield self._handoff(question, history, found.category, session, start, record)
             return
-        # A possible signal: answer, and offer a person (with help resources for a possible crisis).
-        check_in = {"notice": self.triager.check_in_text(found.category), "category": found.category} if found else {}
+        # What every reply to this message carries: for a possible signal, the offer of a
+        # person (with help resources for a possible crisis); later, the question as resolved.
+        carried = {"notice": self.triager.check_in_text(found.category), "category": found.category} if found else {}
         wait = self.budgets["questions"].take(caller) if caller else 0
         if wait:
             yield self._answer(question, "refuse", RATE_LIMITED_TEXT.format(seconds=round(wait)), start, start,
-                               **{**check_in, "category": "rate_limited"})
+                               **{**carried, "category": "rate_limited"})
             return
         meta = guard.meta_request(question)
         if meta:
             yield self._answer(question, "refuse", guard.meta_reply(meta), start, start,
-                               **{**check_in, "category": meta})
+                               **{**carried, "category": meta})
             return
         retrieved: list[ScoredChunk] = []
         try:
-            query = self.answerer.rewrite(question, history) if history else question
-            retrieved = self.retriever.search(query, vector if query == question else None) if query else []
+            # A follow-up is searched and answered as the conversation makes it read
+            # (rag.retrieval.followup; an LLM's rewrite with a generative backend).
+            query, query_vector = (self.answerer.rewrite(question, history) if history else question), vector
+            if query != question:
+                # Triage reads the question as answered too: "is that legal?" after a
+                # message about a manager's behaviour is a legal question.
+                encoded = self.triager.encode(query)
+                query_vector = encoded.vectors[0].tolist()
+                seen = self.triager.classify(query, encoded)
+                if seen and seen.handoff:
+                    yield self._handoff(question, history, seen.category, session, start, record)
+                    return
+                if seen and "notice" not in carried:
+                    carried = {"notice": self.triager.check_in_text(seen.category), "category": seen.category}
+                carried["resolved"] = query
+            retrieved = self.retriever.search(query, query_vector) if query else []
             retrieved_at = time.perf_counter()
             absent = answerable.missing(query, retrieved) if retrieved else []
             if absent:  # the documents never mention what it asks about: a person, not a guess
                 yield self._answer(question, "abstain", NOT_COVERED_TEXT.format(what=_either(absent)),
-                                   start, retrieved_at, retrieved=retrieved, vector=vector, **check_in)
+                                   start, retrieved_at, retrieved=retrieved, vector=vector, **carried)
                 return
             if isinstance(self.answerer, GenerativeAnswerer) and self.settings.stream:
                 draft = ""
                 for delta in self.answerer.stream(query, retrieved, history):
                     draft += delta
                     yield self._answer(question, "answer", draft, start, retrieved_at, retrieved=retrieved,
-                                       final=False, **check_in)
+                                       final=False, **carried)
                 text, citations = self.answerer.check(draft, retrieved, query)
             else:
-                text, citations = self.answerer.answer(query, retrieved, history,
-                                                       vector=vector if query == question else None)
+                text, citations = self.answerer.answer(query, retrieved, history, vector=query_vector)
         except (StoreError, AnswererError) as e:
             log.warning("answering failed: %s", e)
             kind = "store" if isinstance(e, StoreError) else "answerer"
             yield self._answer(question, "abstain", UNAVAILABLE_TEXT[kind], start, time.perf_counter(),
-                               retrieved=retrieved, **{**check_in, "category": "unavailable"})
+                               retrieved=retrieved, **{**carried, "category": "unavailable"})
             return
         if not text:
             yield self._answer(question, "abstain", ABSTAIN_TEXT, start, retrieved_at, retrieved=retrieved,
-                               vector=vector, **check_in)
+                               vector=vector, **carried)
             return
         yield self._answer(question, "answer", text, start, retrieved_at, retrieved=retrieved,
-                           citations=citations, **check_in)
+                           citations=citations, **carried)
+
+    def _in_context(self, question: str, history: Sequence[Turn], found: Triage) -> Triage:
+        """A follow-up's handoff, read again with the conversation.
+
+        Alone, "and if it really can't be broken up?" or "what if that person's away?"
+        reads as trouble; after "how do I split a large change?" it does not. When the
+        handoff came from the classifier or the rules (not a lexicon phrase) and the
+        follow-up read with the earlier questions is no handoff, the message is
+        answered with a check-in (a person offered beside the answer) instead.
+        A possible crisis is never downgraded.
+        """
+        resolved = followup.resolve(question, history)
+        if found.category == "crisis" or found.score >= 1.0 or resolved == question:
+            return found
+        again = self.triager.classify(resolved)
+        return found if again and again.handoff else replace(found, handoff=False)
 
     def _handoff(self, question: str, history: Sequence[Turn], category: str, session: str | None,
                  start: float, record: bool = True) -> Answer:
@@ -271,7 +305,7 @@ class Assistant:
         return self._answer(question, "handoff", text, start, start, category=category, handoff_ref=handoff.ref)
 
     def _answer(self, question, route, text, start, retrieved_at, *, retrieved=(), citations=(),
-                category=None, final=True, handoff_ref=None, notice="", vector=None) -> Answer:
+                category=None, final=True, handoff_ref=None, notice="", vector=None, resolved=None) -> Answer:
         now = time.perf_counter()
         timings = {
             "retrieve": round((retrieved_at - start) * 1000, 2),
@@ -280,7 +314,7 @@ class Assistant:
         }
         return Answer(question, route, text, tuple(citations), tuple(retrieved), self.settings.disclaimer,
                       category=category, timings_ms=timings, final=final, handoff_ref=handoff_ref,
-                      notice=notice, vector=tuple(vector) if vector else None)
+                      notice=notice, vector=tuple(vector) if vector else None, resolved=resolved)
 
 
 def _either(names: Sequence[str]) -> str:

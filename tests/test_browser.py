@@ -212,6 +212,14 @@ def test_starter_question_gets_a_cited_answer(page, base: str) -> None:
     assert "[1]" in page.locator("#chat .bot-row").last.inner_text()
 
 
+def test_a_follow_up_is_read_with_the_earlier_question_and_says_so(page, base: str) -> None:
+    open_chat(page, base)
+    assert "Answering:" not in ask(page, "How do I write a mentoring agreement?")
+    reply = ask(page, "what if we want to change it later?")
+    assert "Answering: How do I write a mentoring agreement? what if we want to change it later?" in reply
+    assert "mentoring-agreement.txt" in reply
+
+
 def test_poisoned_document_is_shown_as_text_and_never_runs(page, base: str) -> None:
     open_chat(page, base)
     reply = ask(page, "How should I greet the zebra keeper at the weekly zebra review?")

@@ -19,7 +19,7 @@ from rag.answering.generative import GenerativeAnswerer
 from rag.core.errors import AnswererError
 from rag.core.settings import load_settings
 from rag.core.types import Chunk, ScoredChunk
-from rag.retrieval.followup import is_follow_up, standalone
+from rag.retrieval.followup import is_follow_up, resolve
 from rag.retrieval.langchain_retriever import MentorKBRetriever
 from rag.retrieval.retrieve import diversify, lexical_evidence, query_words
 from rag.service import Assistant
@@ -119,8 +119,12 @@ def test_follow_ups_are_made_standalone() -> None:
     history = [("user", "What should we cover in our first meeting?"), ("assistant", "…")]
     assert is_follow_up("and how often should we meet after that?")
     assert not is_follow_up("How do I write a mentoring agreement with clear goals?")
-    assert standalone("and how often?", history) == "What should we cover in our first meeting? and how often?"
-    assert standalone("How do I ask for a promotion?", history) == "How do I ask for a promotion?"
+    assert resolve("and how often?", history) == "What should we cover in our first meeting? and how often?"
+    assert resolve("How should I prepare for a promotion conversation?", history) == \
+        "How should I prepare for a promotion conversation?"
+    longer = [turn for n in range(1, 6) for turn in (("user", f"Question {n} about goals?"), ("assistant", "…"))]
+    assert resolve("and who signs it?", longer) == "Question 3 about goals? Question 4 about goals? " \
+        "Question 5 about goals? and who signs it?"  # the last three earlier questions, oldest first
 
 
 def test_follow_up_question_is_answered_in_context(assistant) -> None:

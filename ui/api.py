@@ -62,6 +62,8 @@ class AskResponse(BaseModel):
     """The same object as `mentorkb ask --json`."""
 
     question: str
+    resolved: str | None = Field(description="The question as searched and answered, when the history changed "
+                                             "it (a follow-up); null when it was answered as typed.")
     route: Literal["answer", "abstain", "handoff", "refuse"] = Field(
         description="answer: from the documents, with citations; abstain: the documents do not say; "
                     "handoff: a human mentor takes it (sensitive or asked for); refuse: not something to answer.")

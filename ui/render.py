@@ -57,14 +57,16 @@ def markdown(template: str, *values: object) -> str:
 
 
 def answer_html(answer: Answer, listed: bool = True) -> str:
-    """The chat message: any notice first, the answer with bold [n] markers, then its sources
-    (unless not `listed`)."""
+    """The chat message: any notice first, the question as a follow-up was read ("Answering: …"),
+    the answer with bold [n] markers, then its sources (unless not `listed`)."""
     if answer.route == "handoff":
         body = markdown(answer.text)  # our own fixed text (the crisis resources use bold)
     else:  # the answer quotes documents: text, with our markers made bold after escaping
         body = _CITE.sub(r"<strong>[\1]</strong>", markdown("{}", answer.text))
     if answer.citations and listed:
         body += sources_html(answer)
+    if answer.resolved and answer.route != "handoff":  # how a follow-up was read, so a wrong guess shows
+        body = f'<p class="mkb-resolved">Answering: {text(answer.resolved)}</p>' + body
     if answer.notice:  # our own fixed text, like a handoff's: help resources come first
         body = markdown(f"{answer.notice}\n\n---") + body
     return body

@@ -18,18 +18,38 @@ from rag.core.jsonl import rows
 log = logging.getLogger(__name__)
 
 
-def _questions(batch: Path) -> Iterator[tuple[int, str | None, str | None]]:
-    """(line number, question, error) for each non-blank line of a JSONL file; the
-    error names the file and line."""
+Turn = tuple[str, str]
+
+
+def _questions(batch: Path) -> Iterator[tuple[int, str | None, list[Turn], str | None]]:
+    """(line number, question, history, error) for each non-blank line of a JSONL file;
+    the error names the file, line and field."""
     for number, item in rows(batch, keep_going=True):
         if isinstance(item, InvalidInput):
-            yield number, None, str(item)
+            yield number, None, [], str(item)
             continue
         question = item.get("question") if isinstance(item, dict) else None
         if not isinstance(question, str) or not question.strip():
-            yield number, None, f"{batch}:{number}: missing a non-empty string field 'question'"
+            yield number, None, [], f"{batch}:{number}: missing a non-empty string field 'question'"
             continue
-        yield number, question, None
+        history = _history(item.get("history", []))
+        if isinstance(history, str):
+            yield number, None, [], f"{batch}:{number}: field 'history' {history}"
+            continue
+        yield number, question, history, None
+
+
+def _history(value) -> list[Turn] | str:
+    """A record's earlier turns as (role, text), or why they can't be read."""
+    if not isinstance(value, list):
+        return "must be a list of {\"role\", \"content\"} objects"
+    turns = []
+    for i, turn in enumerate(value):
+        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant") \
+                or not isinstance(turn.get("content"), str):
+            return f"item {i}: needs a 'role' of \"user\" or \"assistant\" and a string 'content'"
+        turns.append((turn["role"], turn["content"]))
+    return turns
 
 
 def _print_answer(answer, as_json: bool, recorded: bool = True) -> None:
@@ -40,6 +60,8 @@ def _print_answer(answer, as_json: bool, recorded: bool = True) -> None:
         return
     if answer.notice:
         click.echo(f"{answer.notice}\n")
+    if answer.resolved:
+        click.echo(f"(Answering: {answer.resolved})\n")
     click.echo(answer.text)
     if answer.citations:
         click.echo("\nSources:")
@@ -53,7 +75,8 @@ def _print_answer(answer, as_json: bool, recorded: bool = True) -> None:
 @click.command()
 @click.argument("question", required=False)
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A JSONL file with a 'question' field per line; one result per line.")
+              help="A JSONL file with a 'question' field per line, and optionally the 'history' it "
+                   "follows (a list of {\"role\", \"content\"}, oldest first); one result per line.")
 @click.option("--json", "as_json", is_flag=True, help="Print each result as one JSON object.")
 @click.option("--record", is_flag=True,
               help="File handoffs in the mentors' queue and log the questions, as the web chat does.")
@@ -77,14 +100,14 @@ def ask(ctx: click.Context, question: str | None, batch: Path | None, as_json: b
     if question is not None:
         _print_answer(assistant.ask(question, record=record), as_json, record)
         return
-    for number, text, error in _questions(batch):
+    for number, text, history, error in _questions(batch):
         if error:
             failed = True
             click.echo(f"error: {error}", err=True)
             if as_json:
                 click.echo(json.dumps({"line": number, "error": error}))
             continue
-        _print_answer(assistant.ask(text, record=record), as_json, record)
+        _print_answer(assistant.ask(text, history, record=record), as_json, record)
     ctx.exit(1 if failed else 0)
 
 

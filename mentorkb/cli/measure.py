@@ -28,11 +28,14 @@ log = logging.getLogger(__name__)
 @click.option("--triage", "triage_set", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Labeled triage messages (text, label, style); default with CORPUS: "
                    "evals/triage/dev.jsonl beside it, if there.")
+@click.option("--followups", "followups", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Follow-up conversations (history, question, standalone, gold, kind, split) to ask "
+                   "as typed, with their history and as rewritten; needs --corpus.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, config: Path | None,
              only: tuple[str, ...], beir_dirs: tuple[Path, ...], retriever: str, triage_set: Path | None,
-             as_json: bool) -> None:
+             followups: Path | None, as_json: bool) -> None:
     """Measure retrieval and answers over several corpora, beside baselines from the same run.
 
     With no arguments, runs every corpus listed in evals/corpora.toml that is on this
@@ -55,12 +58,18 @@ def evaluate(ctx: click.Context, questions: Path | None, corpus: Path | None, co
     mentorkb eval --only sample --only dev-corpus
     mentorkb eval corpus/questions.jsonl --corpus corpus/
     mentorkb eval --triage ../shared/triage/dev.jsonl
+    mentorkb eval --followups ../shared/followups/dev.jsonl --corpus ../shared/dev-corpus
     """
     import tempfile
 
     from mentorkb.app import build
     from mentorkb.tools import evaluate as ev
 
+    if followups is not None:
+        if corpus is None:
+            raise click.UsageError("--followups needs --corpus, the documents to ingest")
+        _eval_followups(ctx, followups, corpus, as_json)
+        return
     if questions is None and triage_set is None:
         _eval_corpora(ctx, config, only, beir_dirs, as_json)
         return
@@ -116,6 +125,27 @@ def _eval_corpora(ctx: click.Context, config: Path | None, only: tuple[str, ...]
     result = runs.run_all(chosen, settings, build(settings).embedder, lambda m: click.echo(m, err=True),
                           Progress())
     click.echo(json.dumps(result, indent=2) if as_json else table(result))
+
+
+def _eval_followups(ctx: click.Context, path: Path, corpus: Path, as_json: bool) -> None:
+    """Ask every conversation of `path` three ways over `corpus` (see mentorkb.tools.followups)."""
+    import tempfile
+
+    from mentorkb.app import build
+    from mentorkb.tools import followups as fu
+    from mentorkb.tools.corpora import DEFAULT_CONFIG, Corpus, ingest_kept, load_config
+
+    items = fu.load(path)
+    settings = settings_of(ctx)
+    with tempfile.TemporaryDirectory(prefix="mentorkb-eval-") as tmp:
+        embedder = build(settings).embedder
+        # A corpus listed in evals/corpora.toml keeps its exclusions (the dev corpus's licences).
+        listed = {c.documents.resolve(): c for c in load_config(DEFAULT_CONFIG) if c.documents}
+        chosen = listed.get(corpus.resolve(), Corpus(corpus.name, documents=corpus))
+        mine, _ = ingest_kept(chosen, settings, embedder, Path(tmp), lambda m: click.echo(m, err=True))
+        assistant = build(mine, embedder=embedder).assistant
+        report = fu.summarize(fu.score(lambda q, h: assistant.ask(q, h, record=False), items))
+    click.echo(json.dumps(report, indent=2) if as_json else fu.table(report))
 
 
 DEV_TRIAGE = Path("evals/triage/dev.jsonl")

@@ -140,8 +140,9 @@ class ExtractiveAnswerer:
         self.vectors = _VectorCache(embedder, index.sentence_vectors if index is not None else None)
 
     def rewrite(self, question: str, history: Sequence[tuple[str, str]]) -> str:
-        """A follow-up made standalone by rule (see rag.retrieval.followup)."""
-        return followup.standalone(question, history)
+        """The text to search for a follow-up: with the earlier user questions (see
+        rag.retrieval.followup)."""
+        return followup.resolve(question, history)
 
     def answer(
         self,

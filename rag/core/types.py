@@ -67,6 +67,8 @@ class Answer:
     notice: str = ""  # our own fixed Markdown shown before the answer: a check-in's offer and resources
     # The question's embedding as typed, when answering computed one (the gap view reuses it).
     vector: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
+    # The question as searched and answered, when the conversation changed it (a follow-up).
+    resolved: str | None = None
 
     @property
     def check_in(self) -> bool:
@@ -77,6 +79,7 @@ class Answer:
         """The `mentorkb ask --json` shape."""
         return {
             "question": self.question,
+            "resolved": self.resolved,
             "route": self.route,
             "answer": self.text,
             "category": self.category,

@@ -1,7 +1,16 @@
-"""Rule-based follow-up resolution for the extractive answerer.
+"""Follow-up resolution for the extractive answerer, without a language model.
 
-"and how often should we meet?" means little alone; joined to the question before
-it, it retrieves well. Generative backends let the LLM rewrite instead.
+"and for reviewers?" or "what if they don't reply?" means little alone. A follow-up
+is searched together with the conversation's earlier user questions (up to
+`CONTEXT_QUESTIONS` of them: a follow-up may lean on the first of several turns, not
+only the last). A complete new question is searched alone, so unrelated history is
+not merged in. Generative backends let the LLM rewrite instead
+(rag.answering.generative).
+
+Chosen on the dev split of ../shared/followups (docs/evaluation.md, "Follow-up
+questions"): joining every earlier user question beat joining the last one only, a
+mix of their embeddings, and reciprocal-rank fusion of several searches was about as
+good but costs a search per list.
 """
 
 from __future__ import annotations
@@ -13,10 +22,19 @@ from rag.core.text import STOPWORDS, words
 
 Turn = tuple[str, str]  # (role, text), role "user" or "assistant"
 
+# The earlier user questions a follow-up is searched with, most recent last.
+CONTEXT_QUESTIONS = 3
+
 _OPENERS = re.compile(
     r"^(and|also|plus|but|so|or|then|ok(ay)?|what about|how about|what if|and if|same for|why)\b", re.I
 )
-_ANAPHORA = re.compile(r"\b(it|that|this|they|them|those|these|there|he|she|him|her)\b", re.I)
+# Words that point back at something said before ("those", "the same", "one of them").
+_REFERS_BACK = re.compile(
+    r"\b(it|its|that|this|they|them|their|those|these|there|he|she|him|her|one|ones|the same|such)\b", re.I
+)
+# A question with this many content words or fewer is a fragment ("how many speakers?");
+# 3 merged complete short questions on the dev split, 1 missed fragments.
+_FRAGMENT_WORDS = 2
 
 
 def content_words(text: str) -> list[str]:
@@ -24,14 +42,19 @@ def content_words(text: str) -> list[str]:
 
 
 def is_follow_up(question: str) -> bool:
-    """Starts like a continuation, or leans on a pronoun with little content of its own."""
-    n = len(content_words(question))
-    return bool(_OPENERS.match(question.strip())) or n <= 1 or (n <= 4 and bool(_ANAPHORA.search(question)))
+    """Starts like a continuation, points back at something, or is a fragment.
+
+    A complete question that names its own subject ("How often does The Turing Way
+    release a new version?") is not a follow-up, whatever came before it.
+    """
+    return (bool(_OPENERS.match(question.strip())) or bool(_REFERS_BACK.search(question))
+            or len(content_words(question)) <= _FRAGMENT_WORDS)
 
 
-def standalone(question: str, history: Sequence[Turn]) -> str:
-    """The question made standalone by prefixing the previous user question when needed."""
-    previous = next((text for role, text in reversed(history) if role == "user"), "")
-    if not previous or not is_follow_up(question):
+def resolve(question: str, history: Sequence[Turn]) -> str:
+    """The text to search for `question` in this conversation: a follow-up after
+    the earlier user questions (the last `CONTEXT_QUESTIONS`), anything else as typed."""
+    earlier = [text.strip() for role, text in history if role == "user" and text.strip()]
+    if not earlier or not is_follow_up(question):
         return question
-    return f"{previous} {question}"
+    return " ".join([*earlier[-CONTEXT_QUESTIONS:], question])
