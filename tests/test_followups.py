@@ -36,7 +36,7 @@ def test_an_elliptical_follow_up_is_answered_from_the_earlier_question(assistant
     alone = assistant.ask("and in the first month?", record=False)
     answer = assistant.ask("and in the first month?", MEETING, record=False)
     assert alone.route == "abstain"
-    assert answer.route == "answer" and cited(answer) == {"first-meeting.md"}
+    assert answer.route == "answer" and "first-meeting.md" in cited(answer)
 
 
 def test_a_follow_up_answered_by_another_document_than_the_earlier_turn(assistant) -> None:
@@ -65,6 +65,10 @@ def test_triage_reads_the_follow_up_in_its_conversation(assistant) -> None:
                ("assistant", "…")]
     assert assistant.ask("should I put it in our agenda?", record=False).route == "answer"
     assert assistant.ask("should I put it in our agenda?", history, record=False).route == "handoff"
+    # A possible crisis is never read away by its context (which can dilute it): found in the
+    # message as typed, it goes to a person with help resources first.
+    crisis = assistant.ask("honestly what's the point of any of this anymore", MEETING, record=False)
+    assert crisis.route == "handoff" and crisis.category == "crisis"
 
 
 def test_ask_batch_reads_each_records_history(corpus_data_dir: Path, tmp_path: Path) -> None:
@@ -82,7 +86,7 @@ def test_ask_batch_reads_each_records_history(corpus_data_dir: Path, tmp_path: P
     assert f"{batch}:2: field 'history' must be a list" in err
     assert f"{batch}:3: field 'history' item 0: needs a 'role'" in err
     assert results[0]["route"] == "answer" and results[0]["resolved"].startswith("How often should")
-    assert {c["source"] for c in results[0]["citations"]} == {"first-meeting.md"}
+    assert "first-meeting.md" in {c["source"] for c in results[0]["citations"]}
     assert results[3]["resolved"] is None and results[3]["route"] == "abstain"
 
 
