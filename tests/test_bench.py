@@ -98,8 +98,14 @@ def test_bench_prints_every_figure_with_its_floor(
         paced = server["runs"][0]
         assert paced["offered_qps"] == pytest.approx(serve["in_process_qps"] / 2, abs=0.01)
         assert paced["throughput_qps"] <= paced["offered_qps"] * 1.05  # paced, not as fast as it can
+    history = out["followups"]
+    assert history["chunks"] == 300 and history["asks_per_variant"] == query["questions"]
+    for variant in ("question", "question_with_history", "follow_up", "follow_up_with_history"):
+        assert 0 < history[variant]["p50_ms"] <= history[variant]["p95_ms"]
+    assert history["follow_up_history_cost_p50_ms"] == round(
+        history["follow_up_with_history"]["p50_ms"] - history["follow_up"]["p50_ms"], 2)
     names = " ".join(t["name"] for t in out["targets"])
-    for figure in ("RSS", "cold start", "errors with 6 chat clients, 2 worker(s)",
+    for figure in ("RSS", "cold start", "a follow-up after 3 turns", "errors with 6 chat clients, 2 worker(s)",
                    "20 api-paced clients, 1 worker(s): p95", "gap report over 300"):
         assert figure in names
     gaps = out["gaps"]

@@ -34,6 +34,7 @@ from ingest import loaders
 from ingest.chunking import embedding_text, split_document, to_chunks
 from ingest.discovery import discover
 from ingest.indexer import Indexer
+from mentorkb.tools.bench_followups import bench_followups, followups_table
 from mentorkb.tools.bench_gaps import bench_gaps
 from mentorkb.tools.bench_serve import bench_serve, percentiles, serve_table, serve_targets
 from mentorkb.tools.synthetic import SyntheticIndex
@@ -55,6 +56,7 @@ RSS_MB_TARGET = 1536.0
 COLD_START_S_TARGET = 10.0
 GAPS_S_TARGET = 10.0  # a gap report over GAPS_AT logged questions, their vectors stored as logged
 GAPS_AT = 10_000
+HISTORY_MS_TARGET = 3.0  # ask p50 of a follow-up after three turns, over the same follow-up alone
 
 
 
@@ -264,6 +266,10 @@ def _targets(result: dict) -> list[dict]:
               one["cold_start_s"] <= COLD_START_S_TARGET)
         for name, value, target, met in serve_targets(s):
             check(name, value, target, met)
+    if "followups" in result:
+        v = result["followups"]["follow_up_history_cost_p50_ms"]
+        check("ask p50: a follow-up after 3 turns minus the same alone (ms)", v, f"<= {HISTORY_MS_TARGET:g}",
+              v <= HISTORY_MS_TARGET)
     if "gaps" in result:
         v = result["gaps"]["warm_s"]
         check(f"gap report over {result['gaps']['questions']:,} logged questions (s)", v,
@@ -323,6 +329,10 @@ def run(
         for size in sizes:
             progress(f"query: building {size:,} chunks")
             result["query"].append(_query_at(synthetic, size, qsettings, embedder, questions, rounds, progress))
+            if size == sizes[0]:
+                progress(f"follow-ups: {rounds} x {len(questions)} questions with and without a 3-turn history")
+                result["followups"] = {"chunks": synthetic.count,
+                                       **bench_followups(qsettings, embedder, questions, rounds)}
             if size == serve_at:
                 counts = ", ".join(map(str, clients))
                 progress(f"serve: cold start, then {queries} queries from {counts} clients over the API and "
@@ -399,6 +409,9 @@ def table(result: dict) -> str:
                   f"| {i['ratio_to_encode']} | {n['seconds']} s ({n['documents']:,} documents) |"]
     if "serve" in result:
         lines += ["", *serve_table(result["serve"], result["serve"]["chunks"])]
+    if "followups" in result:
+        lines += ["", f"History, at {result['followups']['chunks']:,} chunks:", "",
+                  *followups_table(result["followups"])]
     if "gaps" in result:
         g = result["gaps"]
         lines += ["", "| gap report: logged questions | clusters | encode() floor | cold (embeds all) | ratio "
