@@ -140,7 +140,8 @@ def _eval_followups(ctx: click.Context, path: Path, corpus: Path, as_json: bool)
     with tempfile.TemporaryDirectory(prefix="mentorkb-eval-") as tmp:
         embedder = build(settings).embedder
         # A corpus listed in evals/corpora.toml keeps its exclusions (the dev corpus's licences).
-        listed = {c.documents.resolve(): c for c in load_config(DEFAULT_CONFIG) if c.documents}
+        listed = {c.documents.resolve(): c for c in load_config(DEFAULT_CONFIG) if c.documents} \
+            if DEFAULT_CONFIG.is_file() else {}
         chosen = listed.get(corpus.resolve(), Corpus(corpus.name, documents=corpus))
         mine, _ = ingest_kept(chosen, settings, embedder, Path(tmp), lambda m: click.echo(m, err=True))
         assistant = build(mine, embedder=embedder).assistant
