@@ -227,13 +227,16 @@ class Assistant:
             # A follow-up is searched and answered as the conversation makes it read
             # (rag.retrieval.followup; an LLM's rewrite with a generative backend).
             query, query_vector = (self.answerer.rewrite(question, history) if history else question), vector
+            # The extractive resolution joins the earlier questions to this one: a search
+            # text, not a question (an LLM's rewrite is one).
+            joined = query != question and not isinstance(self.answerer, GenerativeAnswerer)
             if query != question:
                 # Triage reads the question as answered too: "is that legal?" after a
                 # message about a manager's behaviour is a legal question.
                 encoded = self.triager.encode(query)
                 query_vector = encoded.vectors[0].tolist()
                 seen = self.triager.classify(query, encoded)
-                if seen and seen.handoff and not isinstance(self.answerer, GenerativeAnswerer):
+                if seen and seen.handoff and joined:
                     seen = self._of_the_conversation(history, seen)
                 if seen and seen.handoff:
                     yield self._handoff(question, history, seen.category, session, start, record)
@@ -255,11 +258,9 @@ class Assistant:
                     yield self._answer(question, "answer", draft, start, retrieved_at, retrieved=retrieved,
                                        final=False, **carried)
                 text, citations = self.answerer.check(draft, retrieved, query)
-            elif query != question and not isinstance(self.answerer, GenerativeAnswerer):
-                # The extractive resolution is a search text (the earlier questions and
-                # this one), not a question: the passages are found with it, and the
-                # sentences quoted are chosen for what was asked now (keyword coverage
-                # 0.34 against 0.30 on the dev split, docs/evaluation.md).
+            elif joined:
+                # The passages were found with the joined text; the sentences quoted are
+                # chosen for what was asked now (docs/evaluation.md, "Follow-up questions").
                 text, citations = self.answerer.answer(question, retrieved, history, vector=vector)
             else:
                 text, citations = self.answerer.answer(query, retrieved, history, vector=query_vector)
@@ -287,7 +288,7 @@ class Assistant:
         A possible crisis is never downgraded.
         """
         resolved = followup.resolve(question, history)
-        if found.category == "crisis" or found.score >= 1.0 or resolved == question:
+        if _firm(found) or resolved == question:
             return found
         again = self.triager.classify(resolved)
         return found if again and again.handoff else replace(found, handoff=False)
@@ -302,7 +303,7 @@ class Assistant:
         of conduct for?" then "written by who?" reads as legal): the answer comes with
         a check-in, a person offered beside it.
         """
-        if seen.category == "crisis" or seen.score >= 1.0:
+        if _firm(seen):
             return seen
         earlier = (self.triager.classify(text) for role, text in history if role == "user" and text.strip())
         return seen if any(t and t.handoff for t in earlier) else replace(seen, handoff=False)
@@ -338,6 +339,11 @@ class Assistant:
         return Answer(question, route, text, tuple(citations), tuple(retrieved), self.settings.disclaimer,
                       category=category, timings_ms=timings, final=final, handoff_ref=handoff_ref,
                       notice=notice, vector=tuple(vector) if vector else None, resolved=resolved)
+
+
+def _firm(found: Triage) -> bool:
+    """A handoff no context moves: a possible crisis, or a lexicon phrase (score 1.0)."""
+    return found.category == "crisis" or found.score >= 1.0
 
 
 def _either(names: Sequence[str]) -> str:

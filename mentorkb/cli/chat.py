@@ -12,16 +12,14 @@ from pathlib import Path
 import click
 
 from mentorkb.cli.common import settings_of
+from rag.core import jsonl
 from rag.core.errors import IndexLockedError, InvalidInput
 from rag.core.jsonl import rows
 
 log = logging.getLogger(__name__)
 
 
-Turn = tuple[str, str]
-
-
-def _questions(batch: Path) -> Iterator[tuple[int, str | None, list[Turn], str | None]]:
+def _questions(batch: Path) -> Iterator[tuple[int, str | None, list[tuple[str, str]], str | None]]:
     """(line number, question, history, error) for each non-blank line of a JSONL file;
     the error names the file, line and field."""
     for number, item in rows(batch, keep_going=True):
@@ -32,24 +30,12 @@ def _questions(batch: Path) -> Iterator[tuple[int, str | None, list[Turn], str |
         if not isinstance(question, str) or not question.strip():
             yield number, None, [], f"{batch}:{number}: missing a non-empty string field 'question'"
             continue
-        history = _history(item.get("history", []))
-        if isinstance(history, str):
-            yield number, None, [], f"{batch}:{number}: field 'history' {history}"
+        try:
+            turns = jsonl.history(item.get("history", []))
+        except ValueError as e:
+            yield number, None, [], f"{batch}:{number}: field 'history' {e}"
             continue
-        yield number, question, history, None
-
-
-def _history(value) -> list[Turn] | str:
-    """A record's earlier turns as (role, text), or why they can't be read."""
-    if not isinstance(value, list):
-        return "must be a list of {\"role\", \"content\"} objects"
-    turns = []
-    for i, turn in enumerate(value):
-        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant") \
-                or not isinstance(turn.get("content"), str):
-            return f"item {i}: needs a 'role' of \"user\" or \"assistant\" and a string 'content'"
-        turns.append((turn["role"], turn["content"]))
-    return turns
+        yield number, question, turns, None
 
 
 def _print_answer(answer, as_json: bool, recorded: bool = True) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mentorkb.tools import evaluate as ev
+from rag.core import jsonl
 from rag.core.errors import InvalidInput
 from rag.core.types import Answer
 
@@ -25,11 +26,10 @@ def load(path: Path) -> list[dict[str, Any]]:
     """The conversations; a malformed line is an error naming the file, line and field."""
     items = []
     for number, item in ev.records(path, "question", "standalone"):
-        history = item.get("history")
-        if not isinstance(history, list) or not all(
-                isinstance(t, dict) and t.get("role") in ("user", "assistant") and isinstance(t.get("content"), str)
-                for t in history):
-            raise InvalidInput(f"{path}:{number}: field 'history' must be a list of {{role, content}} objects")
+        try:
+            item["turns"] = jsonl.history(item.get("history"))
+        except ValueError as e:
+            raise InvalidInput(f"{path}:{number}: field 'history' {e}") from None
         if not isinstance(item.get("gold"), list) or not item["gold"]:
             raise InvalidInput(f"{path}:{number}: field 'gold' must be a non-empty list of sources")
         item.setdefault("id", f"line{number}")
@@ -44,17 +44,11 @@ def score(ask: Ask, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per conversation and way: recall@5, MRR@5 over distinct sources, keyword coverage."""
     rows = []
     for item in items:
-        history = [(t["role"], t["content"]) for t in item["history"]]
-        for way, question, turns in (("typed", item["question"], []), ("resolved", item["question"], history),
+        for way, question, turns in (("typed", item["question"], []), ("resolved", item["question"], item["turns"]),
                                      ("rewrite", item["standalone"], [])):
             answer = ask(question, turns)
-            sources = ev.ranked_sources(answer.retrieved)
-            rows.append({
-                "id": item["id"], "kind": item["kind"], "split": item["split"], "way": way,
-                "route": answer.route, "resolved": answer.resolved,
-                "r5": ev.recall_at(sources, item["gold"], 5), "rr5": ev.mrr_at(sources, item["gold"], 5),
-                "kw": ev.keyword_coverage(answer.text if answer.route == "answer" else "", item["answer_keywords"]),
-            })
+            row = ev.score_row(item, ev.ranked_sources(answer.retrieved), answer.text, answer.route)
+            rows.append({**row, "way": way, "resolved": answer.resolved})
     return rows
 
 

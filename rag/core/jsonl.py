@@ -39,3 +39,21 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             raise InvalidInput(f"{path}:{number}: not a JSON object")
         items.append(item)
     return items
+
+
+def history(value: Any) -> list[tuple[str, str]]:
+    """A record's conversation, a list of {"role": "user" | "assistant", "content": str}
+    oldest first, as (role, text) turns.
+
+    Raises:
+        ValueError: why it can't be read, to follow the field's name in an error line.
+    """
+    if not isinstance(value, list):
+        raise ValueError('must be a list of {"role", "content"} objects')
+    turns = []
+    for i, turn in enumerate(value):
+        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant") \
+                or not isinstance(turn.get("content"), str):
+            raise ValueError(f"item {i}: needs a 'role' of \"user\" or \"assistant\" and a string 'content'")
+        turns.append((turn["role"], turn["content"]))
+    return turns

@@ -7,10 +7,8 @@ only the last). A complete new question is searched alone, so unrelated history 
 not merged in. Generative backends let the LLM rewrite instead
 (rag.answering.generative).
 
-Chosen on the dev split of ../shared/followups (docs/evaluation.md, "Follow-up
-questions"): joining every earlier user question beat joining the last one only, a
-mix of their embeddings, and reciprocal-rank fusion of several searches was about as
-good but costs a search per list.
+The gate and the joining were chosen on the dev split of ../shared/followups; the
+alternatives tried and their figures are in docs/evaluation.md, "Follow-up questions".
 """
 
 from __future__ import annotations
@@ -32,13 +30,11 @@ _OPENERS = re.compile(
 _REFERS_BACK = re.compile(
     r"\b(it|its|that|this|they|them|their|those|these|there|he|she|him|her|one|ones|the same|such)\b", re.I
 )
-# A question with this many content words or fewer is a fragment ("how many speakers?");
-# 3 merged complete short questions on the dev split, 1 missed fragments.
+# A question with this many content words or fewer is a fragment ("how many speakers?").
 _FRAGMENT_WORDS = 2
 # A word pointing back makes a follow-up only in a short question: a longer one names
-# its own subject ("How should a reviewer respond when they disagree with the author?").
-# On the dev splits: 56 of 57 follow-ups found, 0 of 80 gold questions merged (at 7, 6;
-# with no limit, 69 of 80, and their recall@5 fell from 1.00 to 0.39).
+# its own subject ("How should a reviewer respond when they disagree with the author?"),
+# and joining it to unrelated history loses its document.
 _POINTING_WORDS = 5
 
 
