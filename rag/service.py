@@ -24,10 +24,10 @@ from rag.core.types import Answer, ScoredChunk
 from rag.people.activity import ActivityLog
 from rag.people.handoffs import Handoff, HandoffStore, MenteeView
 from rag.people.limits import Caller, budgets
-from rag.retrieval import followup
 from rag.retrieval.retrieve import SearchIndex, retriever_for
 from rag.safety import guard
 from rag.safety.triage import Triage, Triager
+from rag.safety.triage_model import Encoded, whole
 
 log = logging.getLogger(__name__)
 
@@ -203,9 +203,13 @@ class Assistant:
         # One encode serves triage (the message and its parts) and retrieval (the whole).
         encoded = self.triager.encode(question) if question else None
         vector = encoded.vectors[0].tolist() if encoded else None
+        # The extractive resolution of a follow-up joins the earlier questions to this one
+        # (rag.retrieval.followup): a search text, not a question (an LLM's rewrite is one).
+        joined = (self._joined(question, history)
+                  if history and vector and not isinstance(self.answerer, GenerativeAnswerer) else None)
         found = self.triager.classify(question, encoded)
-        if found and found.handoff and history:
-            found = self._in_context(question, history, found)
+        if found and found.handoff and joined:
+            found = self._in_context(found, *joined)
         if found and found.handoff:  # before the rate limit: help resources are never withheld
             yield self._handoff(question, history, found.category, session, start, record)
             return
@@ -226,14 +230,13 @@ class Assistant:
         try:
             # A follow-up is searched and answered as the conversation makes it read
             # (rag.retrieval.followup; an LLM's rewrite with a generative backend).
-            query, query_vector = (self.answerer.rewrite(question, history) if history else question), vector
-            # The extractive resolution joins the earlier questions to this one: a search
-            # text, not a question (an LLM's rewrite is one).
-            joined = query != question and not isinstance(self.answerer, GenerativeAnswerer)
+            query, query_vector = (joined[0] if joined else question), vector
+            if history and not joined and isinstance(self.answerer, GenerativeAnswerer):
+                query = self.answerer.rewrite(question, history)
             if query != question:
                 # Triage reads the question as answered too: "is that legal?" after a
                 # message about a manager's behaviour is a legal question.
-                encoded = self.triager.encode(query)
+                encoded = joined[1] if joined else self.triager.encode(query)
                 query_vector = encoded.vectors[0].tolist()
                 seen = self.triager.classify(query, encoded)
                 if seen and seen.handoff and joined:
@@ -277,8 +280,21 @@ class Assistant:
         yield self._answer(question, "answer", text, start, retrieved_at, retrieved=retrieved,
                            citations=citations, **carried)
 
-    def _in_context(self, question: str, history: Sequence[Turn], found: Triage) -> Triage:
-        """A follow-up's handoff, read again with the conversation.
+    def _joined(self, question: str, history: Sequence[Turn]) -> tuple[str, Encoded] | None:
+        """A follow-up's joined reading (rag.retrieval.followup): its search text and that
+        text's embedding as a single part, or None for a question read alone.
+
+        Its parts (the earlier questions, this one's sentences) were triaged when each was
+        asked, so only the whole is new; scoring the parts again cost time and told nothing.
+        A vector mixed from the questions' own instead of this encode was tried: it loses
+        what the words mean together ("and when I'm the one getting it?" after a question
+        on giving feedback is about receiving it; docs/evaluation.md).
+        """
+        text = self.answerer.rewrite(question, history)
+        return None if text == question else (text, whole(text, self.embedder.embed([text])[0]))
+
+    def _in_context(self, found: Triage, text: str, encoded: Encoded) -> Triage:
+        """A follow-up's handoff, read again with the conversation (`_joined`).
 
         Alone, "and if it really can't be broken up?" or "what if that person's away?"
         reads as trouble; after "how do I split a large change?" it does not. When the
@@ -287,10 +303,9 @@ class Assistant:
         answered with a check-in (a person offered beside the answer) instead.
         A possible crisis is never downgraded.
         """
-        resolved = followup.resolve(question, history)
-        if _firm(found) or resolved == question:
+        if _firm(found):
             return found
-        again = self.triager.classify(resolved)
+        again = self.triager.classify(text, encoded)
         return found if again and again.handoff else replace(found, handoff=False)
 
     def _of_the_conversation(self, history: Sequence[Turn], seen: Triage) -> Triage:

@@ -118,6 +118,15 @@ def encode(embedder: Embedder, message: str, extra: Sequence[Span] = ()) -> Enco
     return Encoded(text, spans, np.asarray(vectors, dtype=np.float32))
 
 
+def whole(message: str, vector: Sequence[float]) -> Encoded:
+    """`message` as a single part with its vector made elsewhere: a follow-up's joined
+    reading, whose parts were triaged when each was asked (rag.service)."""
+    import numpy as np
+
+    text = normalize(message)
+    return Encoded(text, [(0, len(text))], np.asarray([vector], dtype=np.float32))
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Per category: at or above `handoff` a person takes over; at or above `check_in`
