@@ -205,11 +205,14 @@ class Assistant:
         vector = encoded.vectors[0].tolist() if encoded else None
         # The extractive resolution of a follow-up joins the earlier questions to this one
         # (rag.retrieval.followup): a search text, not a question (an LLM's rewrite is one).
-        joined = (self._joined(question, history)
-                  if history and vector and not isinstance(self.answerer, GenerativeAnswerer) else None)
+        # Made when first needed: not for a message refused before the search.
+        generative = isinstance(self.answerer, GenerativeAnswerer)
+        extractive = bool(history and vector) and not generative
+        joined = None
         found = self.triager.classify(question, encoded)
-        if found and found.handoff and joined:
-            found = self._in_context(found, *joined)
+        if found and found.handoff and extractive:
+            joined = self._joined(question, history)
+            found = self._in_context(found, *joined) if joined else found
         if found and found.handoff:  # before the rate limit: help resources are never withheld
             yield self._handoff(question, history, found.category, session, start, record)
             return
@@ -230,8 +233,9 @@ class Assistant:
         try:
             # A follow-up is searched and answered as the conversation makes it read
             # (rag.retrieval.followup; an LLM's rewrite with a generative backend).
+            joined = joined or (self._joined(question, history) if extractive else None)
             query, query_vector = (joined[0] if joined else question), vector
-            if history and not joined and isinstance(self.answerer, GenerativeAnswerer):
+            if history and generative:
                 query = self.answerer.rewrite(question, history)
             if query != question:
                 # Triage reads the question as answered too: "is that legal?" after a
@@ -254,7 +258,7 @@ class Assistant:
                 yield self._answer(question, "abstain", NOT_COVERED_TEXT.format(what=_either(absent)),
                                    start, retrieved_at, retrieved=retrieved, vector=vector, **carried)
                 return
-            if isinstance(self.answerer, GenerativeAnswerer) and self.settings.stream:
+            if generative and self.settings.stream:
                 draft = ""
                 for delta in self.answerer.stream(query, retrieved, history):
                     draft += delta

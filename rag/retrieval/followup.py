@@ -53,15 +53,10 @@ def is_follow_up(question: str) -> bool:
             or (n <= _POINTING_WORDS and bool(_REFERS_BACK.search(question))))
 
 
-def earlier_questions(question: str, history: Sequence[Turn]) -> list[str]:
-    """The earlier user questions a follow-up is read with (the last `CONTEXT_QUESTIONS`,
-    most recent last); none when `question` is not a follow-up."""
-    earlier = [text.strip() for role, text in history if role == "user" and text.strip()]
-    return earlier[-CONTEXT_QUESTIONS:] if earlier and is_follow_up(question) else []
-
-
 def resolve(question: str, history: Sequence[Turn]) -> str:
     """The text to search for `question` in this conversation: a follow-up after
     the earlier user questions (the last `CONTEXT_QUESTIONS`), anything else as typed."""
-    earlier = earlier_questions(question, history)
-    return " ".join([*earlier, question]) if earlier else question
+    earlier = [text.strip() for role, text in history if role == "user" and text.strip()]
+    if not earlier or not is_follow_up(question):
+        return question
+    return " ".join([*earlier[-CONTEXT_QUESTIONS:], question])
